@@ -1,0 +1,10 @@
+# RERANKD_SANITIZE=address -> ASan + UBSan; RERANKD_SANITIZE=thread -> TSan. Applied to every target.
+if(RERANKD_SANITIZE STREQUAL "address")
+  add_compile_options(-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined)
+  add_link_options(-fsanitize=address,undefined)
+elseif(RERANKD_SANITIZE STREQUAL "thread")
+  add_compile_options(-fsanitize=thread -fno-omit-frame-pointer)
+  add_link_options(-fsanitize=thread)
+elseif(NOT RERANKD_SANITIZE STREQUAL "")
+  message(FATAL_ERROR "RERANKD_SANITIZE must be '', 'address' or 'thread', not '${RERANKD_SANITIZE}'")
+endif()

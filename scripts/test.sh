@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Installs what is missing, builds rerankd with its tests and runs the whole suite.
+#   scripts/test.sh                 # Release build in build/
+#   BUILD_DIR=build-asan RERANKD_SANITIZE=address scripts/test.sh   # ASan + UBSan
+#   BUILD_DIR=build-tsan RERANKD_SANITIZE=thread scripts/test.sh -L scheduler   # TSan, scheduler tests
+# Extra arguments go to ctest.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+build=${BUILD_DIR:-build}
+type=Release
+[ -n "${RERANKD_SANITIZE:-}" ] && type=RelWithDebInfo
+cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE="$type" -DRERANKD_SANITIZE="${RERANKD_SANITIZE:-}" >/dev/null
+cmake --build "$build" --parallel 2
+cd "$build"
+ctest --output-on-failure --timeout 600 "$@"

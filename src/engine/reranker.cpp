@@ -1,0 +1,73 @@
+#include "engine/reranker.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "common/error.h"
+#include "kernels/cpu/cpu_backend.h"
+
+namespace rerankd {
+
+float sigmoid(float logit) { return 1.f / (1.f + std::exp(-logit)); }
+
+Reranker::Reranker(const RerankerOptions& options) : options_(options) {
+  if (!std::filesystem::is_directory(options.model_dir)) {
+    throw Error(Error::Kind::kIo, options.model_dir.string() + ": not a model directory");
+  }
+  tokenizer_ = std::make_unique<XlmrTokenizer>(options.model_dir / "sentencepiece.bpe.model");
+  backend_ = std::make_unique<cpu::CpuBackend>(options.threads);
+  model_ = std::make_unique<XlmrModel>(options.model_dir, *backend_);
+
+  const ModelConfig& c = model_->config();
+  if (c.num_labels != 1) {
+    throw Error(Error::Kind::kModelFormat, (options.model_dir / "config.json").string() +
+                                               ": field 'id2label' has " + std::to_string(c.num_labels) +
+                                               " labels; a reranker has exactly one");
+  }
+  if (tokenizer_->max_id() >= c.vocab_size) {
+    throw Error(Error::Kind::kModelFormat, (options.model_dir / "config.json").string() + ": field 'vocab_size' (" +
+                                               std::to_string(c.vocab_size) +
+                                               ") is smaller than the tokenizer's vocabulary (" +
+                                               std::to_string(tokenizer_->max_id() + 1) + ")");
+  }
+  max_length_ = std::min<size_t>(options.max_length, static_cast<size_t>(c.max_sequence_length()));
+  if (max_length_ < XlmrTokenizer::kPairSpecialTokens) {
+    throw Error(Error::Kind::kInvalidInput, "max_length must be at least " +
+                                                std::to_string(XlmrTokenizer::kPairSpecialTokens));
+  }
+}
+
+Reranker::~Reranker() = default;
+
+std::vector<float> Reranker::logits(std::span<const EncodedPair> pairs,
+                                    const std::function<void(size_t, size_t)>& progress) {
+  std::vector<size_t> lengths(pairs.size());
+  for (size_t i = 0; i < pairs.size(); ++i) lengths[i] = pairs[i].ids.size();
+  std::vector<float> out(pairs.size());
+  size_t done = 0;
+  PackedBatch batch;
+  for (const auto& indices : plan_batches(lengths, options_.batch)) {
+    batch = PackedBatch{};
+    for (size_t i : indices) batch.add(pairs[i].ids);
+    const std::vector<float> logits = model_->forward(batch);
+    for (size_t k = 0; k < indices.size(); ++k) out[indices[k]] = logits[k];
+    done += indices.size();
+    if (progress) progress(done, pairs.size());
+  }
+  return out;
+}
+
+std::vector<ScoredPair> Reranker::score(std::span<const Pair> pairs,
+                                        const std::function<void(size_t, size_t)>& progress) {
+  std::vector<EncodedPair> encoded;
+  encoded.reserve(pairs.size());
+  for (const Pair& p : pairs) encoded.push_back(encode(p.query, p.document));
+  const std::vector<float> l = logits(encoded, progress);
+  std::vector<ScoredPair> out(pairs.size());
+  for (size_t i = 0; i < pairs.size(); ++i) {
+    out[i] = {l[i], sigmoid(l[i]), encoded[i].truncated, encoded[i].ids.size()};
+  }
+  return out;
+}
+
+}  // namespace rerankd

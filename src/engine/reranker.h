@@ -1,0 +1,67 @@
+#pragma once
+// A loaded reranker: tokenizer + model graph + the backend that runs it, and the offline scoring
+// path (tokenize, plan batches by length, forward). The server's scheduler drives the same parts
+// from its own threads. Construction throws Error naming the file and field at fault.
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "engine/batch_planner.h"
+#include "kernels/backend.h"
+#include "model/xlmr_model.h"
+#include "tokenizer/xlmr_tokenizer.h"
+
+namespace rerankd {
+
+struct RerankerOptions {
+  std::filesystem::path model_dir;
+  int threads = 0;           // compute threads; 0 = one per physical core
+  size_t max_length = 512;   // tokens per pair, clamped to what the model's positions allow
+  BatchLimits batch;
+};
+
+struct ScoredPair {
+  float logit = 0;
+  float score = 0;  // sigmoid(logit): FlagEmbedding's compute_score(normalize=True)
+  bool truncated = false;
+  size_t tokens = 0;
+};
+
+class Reranker {
+ public:
+  explicit Reranker(const RerankerOptions& options);
+  ~Reranker();
+
+  const ModelConfig& config() const { return model_->config(); }
+  const XlmrTokenizer& tokenizer() const { return *tokenizer_; }
+  XlmrModel& model() { return *model_; }
+  size_t max_length() const { return max_length_; }
+  const RerankerOptions& options() const { return options_; }
+
+  EncodedPair encode(std::string_view query, std::string_view document) const {
+    return tokenizer_->encode_pair(query, document, max_length_);
+  }
+
+  // Logits of already-encoded pairs, batched by length; `progress(done, total)` after each batch.
+  std::vector<float> logits(std::span<const EncodedPair> pairs,
+                            const std::function<void(size_t, size_t)>& progress = {});
+
+  struct Pair {
+    std::string_view query, document;
+  };
+  std::vector<ScoredPair> score(std::span<const Pair> pairs, const std::function<void(size_t, size_t)>& progress = {});
+
+ private:
+  RerankerOptions options_;
+  std::unique_ptr<Backend> backend_;
+  std::unique_ptr<XlmrModel> model_;
+  std::unique_ptr<XlmrTokenizer> tokenizer_;
+  size_t max_length_ = 0;
+};
+
+float sigmoid(float logit);
+
+}  // namespace rerankd

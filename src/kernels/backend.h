@@ -1,0 +1,90 @@
+#pragma once
+// The interface between the model graph and the hardware. The graph (model/xlmr_model.cpp) holds
+// opaque weight handles and activation matrices made by a Backend and calls the primitive ops
+// below; it never sees a pointer, a dtype or a library call. A backend owns its weights'
+// layout (prepacked, converted), its activations' memory and its threads.
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "model/tensor_view.h"
+
+namespace rerankd {
+
+// Sequences concatenated without padding: tokens [seq_starts[i], seq_starts[i+1]) form sequence i.
+struct PackedBatch {
+  std::vector<int32_t> ids;
+  std::vector<int32_t> seq_starts{0};
+
+  size_t num_sequences() const { return seq_starts.size() - 1; }
+  size_t num_tokens() const { return ids.size(); }
+  void add(std::span<const int32_t> sequence) {
+    ids.insert(ids.end(), sequence.begin(), sequence.end());
+    seq_starts.push_back(static_cast<int32_t>(ids.size()));
+  }
+};
+
+// Weights a backend prepared at load. Each backend defines the concrete types.
+struct LinearWeights {
+  virtual ~LinearWeights() = default;
+  int64_t in_features = 0;
+  int64_t out_features = 0;
+};
+struct NormWeights {
+  virtual ~NormWeights() = default;
+};
+struct EmbeddingTables {
+  virtual ~EmbeddingTables() = default;
+};
+
+// A [rows, width] matrix of activations in the backend's memory and precision. `capacity` rows
+// are allocated once; ops set `rows` for the batch at hand.
+struct DeviceMatrix {
+  virtual ~DeviceMatrix() = default;
+  int64_t capacity = 0;
+  int64_t width = 0;
+  int64_t rows = 0;
+};
+
+enum class Epilogue { kNone, kGelu, kTanh };
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+  virtual std::string name() const = 0;       // "cpu", "cuda:0"
+  virtual std::string precision() const = 0;  // "float32", "bfloat16", ...
+
+  // --- weights, converted and laid out once ---------------------------------------------------
+  // The Linear y = x W^T + b over the concatenation (along the output dimension) of the given
+  // [out_i, in] weights and [out_i] biases; torch's layout, as stored in the checkpoint.
+  virtual std::unique_ptr<LinearWeights> load_linear(std::span<const TensorView* const> weights,
+                                                     std::span<const TensorView* const> biases) = 0;
+  virtual std::unique_ptr<NormWeights> load_norm(const TensorView& gamma, const TensorView& beta, double eps) = 0;
+  // Word [V, H], position [P, H] and token-type [T, H] tables, plus the pad id that RoBERTa's
+  // position ids count from.
+  virtual std::unique_ptr<EmbeddingTables> load_embeddings(const TensorView& word, const TensorView& position,
+                                                           const TensorView& token_type, int32_t pad_token_id) = 0;
+
+  virtual std::unique_ptr<DeviceMatrix> new_matrix(int64_t capacity, int64_t width) = 0;
+
+  // --- one forward pass ---------------------------------------------------------------------------
+  // Takes the batch's ids and sequence bounds; every op below works on this batch until the next call.
+  virtual void set_batch(const PackedBatch& batch) = 0;
+  // out = LayerNorm(word[id] + position[pad+1+i] + token_type[0]); out.rows = tokens.
+  virtual void embed(const EmbeddingTables& tables, const NormWeights& norm, DeviceMatrix& out) = 0;
+  // out = epilogue(in W^T + b), or out += in W^T + b with accumulate (the residual connection).
+  virtual void linear(const DeviceMatrix& in, const LinearWeights& weights, Epilogue epilogue, bool accumulate,
+                      DeviceMatrix& out) = 0;
+  virtual void layer_norm(const NormWeights& norm, DeviceMatrix& inout) = 0;
+  // Multi-head self-attention within each sequence of the batch. qkv rows are [q | k | v], each
+  // `num_heads` heads wide; out gets the heads' contexts side by side.
+  virtual void attention(const DeviceMatrix& qkv, int64_t num_heads, DeviceMatrix& out) = 0;
+  // out row i = in row seq_starts[i] (the <s> token each sequence starts with).
+  virtual void gather_sequence_starts(const DeviceMatrix& in, DeviceMatrix& out) = 0;
+  // Copies in's rows to the host as float32, row-major.
+  virtual void read(const DeviceMatrix& in, std::span<float> out) = 0;
+};
+
+}  // namespace rerankd

@@ -1,0 +1,166 @@
+#include "kernels/cpu/cpu_backend.h"
+
+#include <omp.h>
+
+#include <cstring>
+#include <fstream>
+#include <set>
+#include <string>
+#include <thread>
+
+#include "common/error.h"
+#include "kernels/cpu/cpu_matrix.h"
+#include "kernels/cpu/norm_kernels.h"
+
+namespace rerankd::cpu {
+namespace {
+
+struct CpuNorm final : NormWeights {
+  std::vector<float> gamma, beta;
+  float eps = 0;
+};
+
+struct CpuEmbeddings final : EmbeddingTables {
+  // A float32 checkpoint's tables are used in place from the memory map; others are widened.
+  std::vector<float> word_storage;
+  const float* word = nullptr;
+  std::vector<float> position, token_type;
+  int64_t vocab = 0, positions = 0;
+  int32_t pad_token_id = 1;
+};
+
+const CpuNorm& as_norm(const NormWeights& n) { return static_cast<const CpuNorm&>(n); }
+
+}  // namespace
+
+int physical_cores() {
+  // Count distinct (physical id, core id) pairs; fall back to the logical count.
+  std::ifstream cpuinfo("/proc/cpuinfo");
+  std::set<std::pair<std::string, std::string>> cores;
+  std::string line, physical = "0";
+  while (std::getline(cpuinfo, line)) {
+    const auto colon = line.find(':');
+    if (colon == std::string::npos) continue;
+    const std::string value = colon + 2 <= line.size() ? line.substr(colon + 2) : "";
+    if (line.rfind("physical id", 0) == 0) physical = value;
+    if (line.rfind("core id", 0) == 0) cores.emplace(physical, value);
+  }
+  const int logical = static_cast<int>(std::thread::hardware_concurrency());
+  if (cores.empty()) return logical > 0 ? logical : 1;
+  return static_cast<int>(cores.size());
+}
+
+CpuMatrix::CpuMatrix(int64_t capacity_rows, int64_t matrix_width) {
+  capacity = round_rows(capacity_rows);
+  width = matrix_width;
+  const size_t bytes = static_cast<size_t>(capacity * width) * sizeof(float);
+  storage.reset(static_cast<float*>(std::aligned_alloc(64, (bytes + 63) / 64 * 64)));
+  if (!storage) throw Error(Error::Kind::kInternal, "out of memory for a " + std::to_string(bytes) + "-byte matrix");
+  std::memset(storage.get(), 0, bytes);
+}
+
+CpuBackend::CpuBackend(int threads)
+    : threads_(threads > 0 ? threads : physical_cores()),
+      engine_(dnnl::engine::kind::cpu, 0),
+      stream_(engine_),
+      linears_(engine_, stream_),
+      attention_(engine_, stream_) {
+  omp_set_num_threads(threads_);
+}
+
+std::unique_ptr<LinearWeights> CpuBackend::load_linear(std::span<const TensorView* const> weights,
+                                                       std::span<const TensorView* const> biases) {
+  return linears_.pack(weights, biases);
+}
+
+std::unique_ptr<NormWeights> CpuBackend::load_norm(const TensorView& gamma, const TensorView& beta, double eps) {
+  auto norm = std::make_unique<CpuNorm>();
+  norm->gamma = to_f32(gamma);
+  norm->beta = to_f32(beta);
+  norm->eps = static_cast<float>(eps);
+  return norm;
+}
+
+std::unique_ptr<EmbeddingTables> CpuBackend::load_embeddings(const TensorView& word, const TensorView& position,
+                                                             const TensorView& token_type, int32_t pad_token_id) {
+  auto tables = std::make_unique<CpuEmbeddings>();
+  if (word.dtype == DType::kF32 && reinterpret_cast<uintptr_t>(word.data) % alignof(float) == 0) {
+    tables->word = reinterpret_cast<const float*>(word.data);
+  } else {
+    tables->word_storage = to_f32(word);
+    tables->word = tables->word_storage.data();
+  }
+  tables->vocab = word.shape.at(0);
+  tables->positions = position.shape.at(0);
+  tables->position = to_f32(position);
+  tables->token_type = to_f32(token_type);
+  tables->pad_token_id = pad_token_id;
+  return tables;
+}
+
+std::unique_ptr<DeviceMatrix> CpuBackend::new_matrix(int64_t capacity, int64_t width) {
+  return std::make_unique<CpuMatrix>(capacity, width);
+}
+
+void CpuBackend::set_batch(const PackedBatch& batch) { batch_ = &batch; }
+
+void CpuBackend::embed(const EmbeddingTables& tables_base, const NormWeights& norm_base, DeviceMatrix& out) {
+  const auto& tables = static_cast<const CpuEmbeddings&>(tables_base);
+  const auto& norm = as_norm(norm_base);
+  const int64_t tokens = static_cast<int64_t>(batch_->num_tokens());
+  if (tokens > out.capacity) throw Error(Error::Kind::kInternal, "embed: batch larger than the workspace");
+
+  // RoBERTa's position ids: counted from pad_token_id + 1 over each sequence's (unpadded) tokens.
+  positions_.resize(static_cast<size_t>(tokens));
+  for (size_t s = 0; s < batch_->num_sequences(); ++s) {
+    for (int32_t t = batch_->seq_starts[s]; t < batch_->seq_starts[s + 1]; ++t) {
+      positions_[static_cast<size_t>(t)] = tables.pad_token_id + 1 + (t - batch_->seq_starts[s]);
+    }
+  }
+  for (int64_t t = 0; t < tokens; ++t) {
+    const int32_t id = batch_->ids[static_cast<size_t>(t)];
+    if (id < 0 || id >= tables.vocab || positions_[static_cast<size_t>(t)] >= tables.positions) {
+      throw Error(Error::Kind::kInvalidInput, "token id or position outside the model's tables");
+    }
+  }
+  embed_rows(batch_->ids.data(), positions_.data(), tokens, out.width, tables.word, tables.position.data(),
+             tables.token_type.data(), norm.gamma.data(), norm.beta.data(), norm.eps, as_cpu(out).data());
+  out.rows = tokens;
+}
+
+void CpuBackend::linear(const DeviceMatrix& in, const LinearWeights& weights, Epilogue epilogue, bool accumulate,
+                        DeviceMatrix& out) {
+  const int64_t rows = round_rows(in.rows);
+  linears_.run(static_cast<const DnnlLinear&>(weights), as_cpu(in).data(), rows, epilogue, accumulate,
+               as_cpu(out).data());
+  stream_.wait();
+  out.rows = in.rows;
+}
+
+void CpuBackend::layer_norm(const NormWeights& norm_base, DeviceMatrix& inout) {
+  const auto& norm = as_norm(norm_base);
+  // The rounding rows past `rows` are normalised too, so the residual adds the matmuls make into
+  // them stay bounded across layers and batches.
+  layer_norm_rows(as_cpu(inout).data(), round_rows(inout.rows), inout.width, norm.gamma.data(), norm.beta.data(), norm.eps);
+}
+
+void CpuBackend::attention(const DeviceMatrix& qkv, int64_t num_heads, DeviceMatrix& out) {
+  attention_.run(as_cpu(qkv).data(), batch_->seq_starts, out.width, num_heads, as_cpu(out).data());
+  stream_.wait();
+  out.rows = qkv.rows;
+}
+
+void CpuBackend::gather_sequence_starts(const DeviceMatrix& in, DeviceMatrix& out) {
+  const auto sequences = static_cast<int64_t>(batch_->num_sequences());
+  for (int64_t s = 0; s < sequences; ++s) {
+    std::memcpy(as_cpu(out).data() + s * out.width, as_cpu(in).data() + batch_->seq_starts[s] * in.width,
+                static_cast<size_t>(in.width) * sizeof(float));
+  }
+  out.rows = sequences;
+}
+
+void CpuBackend::read(const DeviceMatrix& in, std::span<float> out) {
+  std::memcpy(out.data(), as_cpu(in).data(), std::min(out.size(), static_cast<size_t>(in.rows * in.width)) * sizeof(float));
+}
+
+}  // namespace rerankd::cpu

@@ -1,0 +1,53 @@
+#pragma once
+// The CPU backend: oneDNN for matmuls and attention, our own kernels for the rest, float32
+// activations. Single-threaded use: one compute thread owns it (oneDNN/OpenMP fan out inside).
+#include <dnnl.hpp>
+
+#include <memory>
+
+#include "kernels/backend.h"
+#include "kernels/cpu/dnnl_attention.h"
+#include "kernels/cpu/dnnl_linear.h"
+
+namespace rerankd::cpu {
+
+class CpuBackend final : public Backend {
+ public:
+  // threads <= 0: one per physical core.
+  explicit CpuBackend(int threads = 0);
+
+  std::string name() const override { return "cpu"; }
+  std::string precision() const override { return "float32"; }
+
+  std::unique_ptr<LinearWeights> load_linear(std::span<const TensorView* const> weights,
+                                             std::span<const TensorView* const> biases) override;
+  std::unique_ptr<NormWeights> load_norm(const TensorView& gamma, const TensorView& beta, double eps) override;
+  std::unique_ptr<EmbeddingTables> load_embeddings(const TensorView& word, const TensorView& position,
+                                                   const TensorView& token_type, int32_t pad_token_id) override;
+  std::unique_ptr<DeviceMatrix> new_matrix(int64_t capacity, int64_t width) override;
+
+  void set_batch(const PackedBatch& batch) override;
+  void embed(const EmbeddingTables& tables, const NormWeights& norm, DeviceMatrix& out) override;
+  void linear(const DeviceMatrix& in, const LinearWeights& weights, Epilogue epilogue, bool accumulate,
+              DeviceMatrix& out) override;
+  void layer_norm(const NormWeights& norm, DeviceMatrix& inout) override;
+  void attention(const DeviceMatrix& qkv, int64_t num_heads, DeviceMatrix& out) override;
+  void gather_sequence_starts(const DeviceMatrix& in, DeviceMatrix& out) override;
+  void read(const DeviceMatrix& in, std::span<float> out) override;
+
+  int threads() const { return threads_; }
+
+ private:
+  int threads_;
+  dnnl::engine engine_;
+  dnnl::stream stream_;
+  DnnlLinearRunner linears_;
+  DnnlAttention attention_;
+  const PackedBatch* batch_ = nullptr;
+  std::vector<int32_t> positions_;
+};
+
+// Physical cores of this machine (hyper-threads excluded), at least 1.
+int physical_cores();
+
+}  // namespace rerankd::cpu

@@ -1,0 +1,94 @@
+#include "kernels/cpu/dnnl_linear.h"
+
+#include <spdlog/spdlog.h>
+
+#include <cstring>
+
+#include "common/error.h"
+#include "kernels/cpu/cpu_matrix.h"
+
+namespace rerankd::cpu {
+namespace {
+
+using dnnl::memory;
+using tag = memory::format_tag;
+using dt = memory::data_type;
+
+// The row count the packed weight layout is chosen for; oneDNN's blocked weight layouts depend
+// on the shape of the weights, not on M, so one packing serves every batch size.
+constexpr int64_t kPackingRows = 256;
+// Distinct (rows, shape) primitives kept; a server sees many batch sizes, each a few KB of JIT code.
+constexpr size_t kMaxCachedPrimitives = 512;
+
+}  // namespace
+
+dnnl::matmul::primitive_desc DnnlLinearRunner::make_pd(int64_t rows, int64_t in, int64_t out,
+                                                       const memory::desc& weights_md, Epilogue epilogue,
+                                                       bool accumulate) const {
+  const memory::desc src_md({rows, in}, dt::f32, tag::ab);
+  const memory::desc bias_md({1, out}, dt::f32, tag::ab);
+  const memory::desc dst_md({rows, out}, dt::f32, tag::ab);
+  dnnl::post_ops ops;
+  if (accumulate) ops.append_sum(1.f);
+  if (epilogue == Epilogue::kGelu) ops.append_eltwise(1.f, dnnl::algorithm::eltwise_gelu_erf, 0.f, 0.f);
+  if (epilogue == Epilogue::kTanh) ops.append_eltwise(1.f, dnnl::algorithm::eltwise_tanh, 0.f, 0.f);
+  dnnl::primitive_attr attr;
+  attr.set_post_ops(ops);
+  return dnnl::matmul::primitive_desc(dnnl::matmul::desc(src_md, weights_md, bias_md, dst_md), attr, engine_);
+}
+
+std::unique_ptr<DnnlLinear> DnnlLinearRunner::pack(std::span<const TensorView* const> weights,
+                                                   std::span<const TensorView* const> biases) {
+  if (weights.empty() || weights.size() != biases.size()) {
+    throw Error(Error::Kind::kInternal, "DnnlLinearRunner::pack: weights and biases must pair up");
+  }
+  auto linear = std::make_unique<DnnlLinear>();
+  linear->in_features = weights[0]->shape.at(1);
+  for (const TensorView* w : weights) linear->out_features += w->shape.at(0);
+  const int64_t in = linear->in_features, out = linear->out_features;
+
+  // Stack the [out_i, in] blocks into one torch-layout [out, in] matrix, i.e. W^T as [in, out] "ba".
+  std::vector<float> stacked(static_cast<size_t>(in * out));
+  std::vector<float> bias(static_cast<size_t>(out));
+  size_t row = 0;
+  for (size_t i = 0; i < weights.size(); ++i) {
+    const auto n = static_cast<size_t>(weights[i]->shape[0]);
+    convert_to_f32(*weights[i], std::span(stacked).subspan(row * static_cast<size_t>(in), n * static_cast<size_t>(in)));
+    convert_to_f32(*biases[i], std::span(bias).subspan(row, n));
+    row += n;
+  }
+
+  const memory::desc any_md({in, out}, dt::f32, tag::any);
+  linear->packed_desc = make_pd(kPackingRows, in, out, any_md, Epilogue::kNone, false).weights_desc();
+  memory plain({{in, out}, dt::f32, tag::ba}, engine_, stacked.data());
+  linear->weights = memory(linear->packed_desc, engine_);
+  dnnl::reorder(plain, linear->weights).execute(stream_, plain, linear->weights);
+  linear->bias = memory({{1, out}, dt::f32, tag::ab}, engine_);
+  std::memcpy(linear->bias.get_data_handle(), bias.data(), bias.size() * sizeof(float));
+  stream_.wait();
+  return linear;
+}
+
+void DnnlLinearRunner::run(const DnnlLinear& linear, const float* src, int64_t rows, Epilogue epilogue,
+                           bool accumulate, float* dst) {
+  const int64_t in = linear.in_features, out = linear.out_features;
+  const Key key{rows, in, out, static_cast<int>(epilogue), accumulate};
+  auto it = cache_.find(key);
+  if (it == cache_.end()) {
+    if (cache_.size() >= kMaxCachedPrimitives) cache_.clear();
+    const auto pd = make_pd(rows, in, out, linear.packed_desc, epilogue, accumulate);
+    const std::string impl = pd.impl_info_str();
+    if (impl.find("ref") != std::string::npos) {
+      spdlog::warn("oneDNN picked a reference matmul ({}) for {}x{}x{}: expect it to be slow", impl, rows, in, out);
+    }
+    it = cache_.emplace(key, dnnl::matmul(pd)).first;
+  }
+  memory src_mem({{rows, in}, dt::f32, tag::ab}, engine_, const_cast<float*>(src));
+  memory dst_mem({{rows, out}, dt::f32, tag::ab}, engine_, dst);
+  it->second.execute(stream_, {{DNNL_ARG_SRC, src_mem},
+                               {DNNL_ARG_WEIGHTS, linear.weights},
+                               {DNNL_ARG_BIAS, linear.bias},
+                               {DNNL_ARG_DST, dst_mem}});
+}
+
+}  // namespace rerankd::cpu

@@ -1,0 +1,16 @@
+#pragma once
+// Our own row-wise kernels: LayerNorm in place, and the embedding sum fused with its LayerNorm.
+// Rows run in parallel on OpenMP (the same pool oneDNN uses); each row's arithmetic is compiled
+// for AVX-512, AVX2 and a portable baseline and picked at run time.
+#include <cstdint>
+
+namespace rerankd::cpu {
+
+void layer_norm_rows(float* x, int64_t rows, int64_t width, const float* gamma, const float* beta, float eps);
+
+// out[t] = LayerNorm(word[ids[t]] + position[positions[t]] + token_type)
+void embed_rows(const int32_t* ids, const int32_t* positions, int64_t rows, int64_t width, const float* word,
+                const float* position, const float* token_type, const float* gamma, const float* beta, float eps,
+                float* out);
+
+}  // namespace rerankd::cpu

@@ -1,0 +1,162 @@
+#include "model/config.h"
+
+#include <simdjson.h>
+
+#include <array>
+#include <fstream>
+#include <sstream>
+
+#include "common/error.h"
+
+namespace rerankd {
+namespace {
+
+constexpr std::array kSupportedArchitectures = {"XLMRobertaForSequenceClassification",
+                                                "RobertaForSequenceClassification"};
+
+class ConfigReader {
+ public:
+  ConfigReader(const std::filesystem::path& file, simdjson::dom::object root) : file_(file), root_(root) {}
+
+  [[noreturn]] void fail(const std::string& field, const std::string& why) const {
+    throw Error(Error::Kind::kModelFormat, file_.string() + ": field '" + field + "' " + why);
+  }
+
+  bool has(const char* field) const { return root_[field].error() == simdjson::SUCCESS; }
+
+  int64_t integer(const char* field, std::optional<int64_t> fallback = std::nullopt) const {
+    auto value = root_[field];
+    if (value.error() == simdjson::NO_SUCH_FIELD) {
+      if (fallback) return *fallback;
+      fail(field, "is missing");
+    }
+    int64_t out = 0;
+    if (value.get_int64().get(out) != simdjson::SUCCESS) fail(field, "must be an integer");
+    return out;
+  }
+
+  int64_t positive(const char* field, std::optional<int64_t> fallback = std::nullopt) const {
+    int64_t v = integer(field, fallback);
+    if (v <= 0) fail(field, "must be positive, got " + std::to_string(v));
+    return v;
+  }
+
+  double number(const char* field, double fallback) const {
+    auto value = root_[field];
+    if (value.error() == simdjson::NO_SUCH_FIELD) return fallback;
+    double out = 0;
+    if (value.get_double().get(out) == simdjson::SUCCESS) return out;
+    int64_t as_int = 0;
+    if (value.get_int64().get(as_int) == simdjson::SUCCESS) return static_cast<double>(as_int);
+    fail(field, "must be a number");
+  }
+
+  std::string string(const char* field, std::optional<std::string> fallback = std::nullopt) const {
+    auto value = root_[field];
+    if (value.error() == simdjson::NO_SUCH_FIELD) {
+      if (fallback) return *fallback;
+      fail(field, "is missing");
+    }
+    std::string_view out;
+    if (value.get_string().get(out) != simdjson::SUCCESS) fail(field, "must be a string");
+    return std::string(out);
+  }
+
+  simdjson::dom::element element(const char* field) const { return root_[field].value_unsafe(); }
+
+ private:
+  std::filesystem::path file_;
+  simdjson::dom::object root_;
+};
+
+}  // namespace
+
+ModelConfig load_model_config(const std::filesystem::path& config_json) {
+  std::ifstream in(config_json, std::ios::binary);
+  if (!in) throw Error(Error::Kind::kIo, config_json.string() + ": cannot open");
+  std::stringstream buffer;
+  buffer << in.rdbuf();
+  const std::string text = buffer.str();
+
+  simdjson::dom::parser parser;
+  simdjson::dom::element doc;
+  if (auto err = parser.parse(text).get(doc); err != simdjson::SUCCESS) {
+    throw Error(Error::Kind::kModelFormat,
+                config_json.string() + ": not valid JSON (" + simdjson::error_message(err) + ")");
+  }
+  simdjson::dom::object root;
+  if (doc.get_object().get(root) != simdjson::SUCCESS) {
+    throw Error(Error::Kind::kModelFormat, config_json.string() + ": top level must be a JSON object");
+  }
+  ConfigReader r(config_json, root);
+
+  ModelConfig c;
+  c.model_type = r.string("model_type");
+  if (c.model_type != "xlm-roberta" && c.model_type != "roberta") {
+    r.fail("model_type", "is '" + c.model_type + "'; supported: 'xlm-roberta', 'roberta'");
+  }
+  if (r.has("architectures")) {
+    simdjson::dom::array archs;
+    if (r.element("architectures").get_array().get(archs) != simdjson::SUCCESS || archs.size() == 0) {
+      r.fail("architectures", "must be a non-empty array of strings");
+    }
+    std::string_view arch;
+    if ((*archs.begin()).get_string().get(arch) != simdjson::SUCCESS) {
+      r.fail("architectures", "must be a non-empty array of strings");
+    }
+    c.architecture = std::string(arch);
+    bool supported = false;
+    for (const char* a : kSupportedArchitectures) supported = supported || c.architecture == a;
+    if (!supported) {
+      r.fail("architectures", "is '" + c.architecture +
+                                  "'; supported: XLMRobertaForSequenceClassification, "
+                                  "RobertaForSequenceClassification");
+    }
+  } else {
+    c.architecture = "XLMRobertaForSequenceClassification";
+  }
+
+  c.hidden_size = r.positive("hidden_size");
+  c.num_layers = r.positive("num_hidden_layers");
+  c.num_heads = r.positive("num_attention_heads");
+  c.intermediate_size = r.positive("intermediate_size");
+  c.vocab_size = r.positive("vocab_size");
+  c.max_position_embeddings = r.positive("max_position_embeddings");
+  c.type_vocab_size = r.positive("type_vocab_size", 1);
+  c.pad_token_id = r.integer("pad_token_id", 1);
+  c.layer_norm_eps = r.number("layer_norm_eps", 1e-12);
+  c.hidden_act = r.string("hidden_act", "gelu");
+  c.torch_dtype = r.string("torch_dtype", "float32");
+
+  if (c.hidden_size % c.num_heads != 0) {
+    r.fail("num_attention_heads", "(" + std::to_string(c.num_heads) + ") must divide hidden_size (" +
+                                      std::to_string(c.hidden_size) + ")");
+  }
+  if (c.hidden_act != "gelu") {
+    r.fail("hidden_act", "is '" + c.hidden_act + "'; supported: 'gelu' (exact erf)");
+  }
+  if (r.string("position_embedding_type", "absolute") != "absolute") {
+    r.fail("position_embedding_type", "must be 'absolute'");
+  }
+  if (c.pad_token_id < 0 || c.pad_token_id >= c.vocab_size) {
+    r.fail("pad_token_id", "must lie in [0, vocab_size)");
+  }
+  if (c.max_sequence_length() < 4) {
+    r.fail("max_position_embeddings", "is too small for a query/document pair");
+  }
+  if (!(c.layer_norm_eps > 0)) r.fail("layer_norm_eps", "must be positive");
+
+  // Hugging Face derives num_labels from id2label when present, else from num_labels, else 2.
+  if (r.has("id2label")) {
+    simdjson::dom::object labels;
+    if (r.element("id2label").get_object().get(labels) != simdjson::SUCCESS || labels.size() == 0) {
+      r.fail("id2label", "must be a non-empty object");
+    }
+    c.num_labels = static_cast<int64_t>(labels.size());
+  } else {
+    c.num_labels = r.positive("num_labels", 2);
+  }
+  return c;
+}
+
+}  // namespace rerankd

@@ -1,0 +1,33 @@
+#pragma once
+// config.json of a Hugging Face XLM-RoBERTa / RoBERTa sequence-classification checkpoint.
+#include <cstdint>
+#include <filesystem>
+#include <string>
+
+namespace rerankd {
+
+struct ModelConfig {
+  std::string model_type;    // "xlm-roberta" or "roberta"
+  std::string architecture;  // e.g. "XLMRobertaForSequenceClassification"
+  int64_t hidden_size = 0;
+  int64_t num_layers = 0;
+  int64_t num_heads = 0;
+  int64_t intermediate_size = 0;
+  int64_t vocab_size = 0;
+  int64_t max_position_embeddings = 0;
+  int64_t type_vocab_size = 1;
+  int64_t pad_token_id = 1;
+  int64_t num_labels = 1;
+  double layer_norm_eps = 1e-5;
+  std::string hidden_act;    // only "gelu" (exact erf) is supported
+  std::string torch_dtype;   // informational: the dtype the checkpoint was saved in
+
+  int64_t head_dim() const { return hidden_size / num_heads; }
+  // Longest token sequence the position table allows: RoBERTa positions start at pad_token_id + 1.
+  int64_t max_sequence_length() const { return max_position_embeddings - pad_token_id - 1; }
+};
+
+// Reads and validates config.json; throws Error(kModelFormat) naming the file and the field.
+ModelConfig load_model_config(const std::filesystem::path& config_json);
+
+}  // namespace rerankd

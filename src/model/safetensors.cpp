@@ -1,0 +1,205 @@
+#include "model/safetensors.h"
+
+#include <simdjson.h>
+
+#include <algorithm>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+
+#include "common/error.h"
+
+namespace rerankd {
+namespace {
+
+[[noreturn]] void format_error(const std::filesystem::path& file, const std::string& what) {
+  throw Error(Error::Kind::kModelFormat, file.string() + ": " + what);
+}
+
+DType parse_dtype(const std::filesystem::path& file, const std::string& tensor, std::string_view s) {
+  if (s == "F32") return DType::kF32;
+  if (s == "F16") return DType::kF16;
+  if (s == "BF16") return DType::kBF16;
+  format_error(file, "tensor '" + tensor + "' has unsupported dtype '" + std::string(s) +
+                         "' (supported: F32, F16, BF16)");
+}
+
+bool is_harmless_extra(const std::string& name) {
+  // Buffers and heads that XLMRobertaForSequenceClassification itself ignores when loading.
+  return name == "roberta.embeddings.position_ids" || name.rfind("roberta.pooler.", 0) == 0 ||
+         name.rfind("lm_head.", 0) == 0;
+}
+
+}  // namespace
+
+SafetensorsFile::SafetensorsFile(const std::filesystem::path& path)
+    : file_(std::make_unique<MappedFile>(path)) {
+  const size_t size = file_->size();
+  if (size < 8) format_error(path, "truncated: " + std::to_string(size) + " bytes, no header length");
+  uint64_t header_len = 0;
+  std::memcpy(&header_len, file_->data(), 8);  // little-endian on every platform we build for
+  if (header_len > size - 8) {
+    format_error(path, "header length " + std::to_string(header_len) + " points past the end of the file (" +
+                           std::to_string(size) + " bytes)");
+  }
+  const std::byte* data_begin = file_->data() + 8 + header_len;
+  const size_t data_size = size - 8 - header_len;
+
+  simdjson::dom::parser parser;
+  simdjson::dom::element doc;
+  const simdjson::padded_string header(reinterpret_cast<const char*>(file_->data() + 8), header_len);
+  if (auto err = parser.parse(header).get(doc); err != simdjson::SUCCESS) {
+    format_error(path, std::string("header is not valid JSON (") + simdjson::error_message(err) + ")");
+  }
+  simdjson::dom::object root;
+  if (doc.get_object().get(root) != simdjson::SUCCESS) format_error(path, "header is not a JSON object");
+
+  struct Extent {
+    size_t begin, end;
+    const std::string* name;
+  };
+  std::vector<Extent> extents;
+  for (auto field : root) {
+    std::string name(field.key);
+    if (name == "__metadata__") continue;
+    simdjson::dom::object entry;
+    if (field.value.get_object().get(entry) != simdjson::SUCCESS) {
+      format_error(path, "tensor '" + name + "': header entry is not an object");
+    }
+    std::string_view dtype_str;
+    simdjson::dom::array shape_arr, offsets_arr;
+    if (entry["dtype"].get_string().get(dtype_str) != simdjson::SUCCESS ||
+        entry["shape"].get_array().get(shape_arr) != simdjson::SUCCESS ||
+        entry["data_offsets"].get_array().get(offsets_arr) != simdjson::SUCCESS) {
+      format_error(path, "tensor '" + name + "': header entry needs dtype, shape and data_offsets");
+    }
+    TensorView view;
+    view.name = name;
+    view.file = path;
+    view.dtype = parse_dtype(path, name, dtype_str);
+    for (auto dim : shape_arr) {
+      int64_t d = 0;
+      if (dim.get_int64().get(d) != simdjson::SUCCESS || d < 0) {
+        format_error(path, "tensor '" + name + "': shape must hold non-negative integers");
+      }
+      view.shape.push_back(d);
+    }
+    std::vector<uint64_t> offsets;
+    for (auto o : offsets_arr) {
+      uint64_t v = 0;
+      if (o.get_uint64().get(v) != simdjson::SUCCESS) {
+        format_error(path, "tensor '" + name + "': data_offsets must be non-negative integers");
+      }
+      offsets.push_back(v);
+    }
+    if (offsets.size() != 2 || offsets[0] > offsets[1]) {
+      format_error(path, "tensor '" + name + "': data_offsets must be [begin, end] with begin <= end");
+    }
+    const uint64_t expected = static_cast<uint64_t>(view.numel()) * dtype_size(view.dtype);
+    if (offsets[1] - offsets[0] != expected) {
+      format_error(path, "tensor '" + name + "': data_offsets span " + std::to_string(offsets[1] - offsets[0]) +
+                             " bytes but shape " + view.shape_string() + " of " + dtype_name(view.dtype) +
+                             " needs " + std::to_string(expected));
+    }
+    if (offsets[1] > data_size) {
+      format_error(path, "tensor '" + name + "': data_offsets end " + std::to_string(offsets[1]) +
+                             " lies past the data section (" + std::to_string(data_size) +
+                             " bytes): the file is truncated or the header is wrong");
+    }
+    view.data = data_begin + offsets[0];
+    view.nbytes = offsets[1] - offsets[0];
+    auto [it, inserted] = tensors_.emplace(name, std::move(view));
+    if (!inserted) format_error(path, "tensor '" + name + "' appears twice in the header");
+    extents.push_back({offsets[0], offsets[1], &it->first});
+  }
+  std::sort(extents.begin(), extents.end(), [](const Extent& a, const Extent& b) { return a.begin < b.begin; });
+  for (size_t i = 1; i < extents.size(); ++i) {
+    if (extents[i].begin < extents[i - 1].end) {
+      format_error(path, "tensors '" + *extents[i - 1].name + "' and '" + *extents[i].name +
+                             "' overlap in the data section");
+    }
+  }
+}
+
+Checkpoint Checkpoint::open(const std::filesystem::path& model_dir) {
+  Checkpoint ckpt;
+  const auto single = model_dir / "model.safetensors";
+  const auto index = model_dir / "model.safetensors.index.json";
+  if (std::filesystem::exists(single)) {
+    ckpt.files_.push_back(single);
+  } else if (std::filesystem::exists(index)) {
+    std::ifstream in(index, std::ios::binary);
+    std::stringstream text;
+    text << in.rdbuf();
+    simdjson::dom::parser parser;
+    simdjson::dom::object weight_map;
+    if (parser.parse(text.str()).get_object()["weight_map"].get_object().get(weight_map) != simdjson::SUCCESS) {
+      format_error(index, "field 'weight_map' is missing or not an object");
+    }
+    std::set<std::string> shard_names;
+    for (auto field : weight_map) {
+      std::string_view shard;
+      if (field.value.get_string().get(shard) != simdjson::SUCCESS) {
+        format_error(index, "field 'weight_map': entry '" + std::string(field.key) + "' is not a file name");
+      }
+      if (shard.find('/') != std::string_view::npos || shard == "..") {
+        format_error(index, "field 'weight_map': shard name '" + std::string(shard) + "' must be a plain file name");
+      }
+      shard_names.emplace(shard);
+    }
+    for (const auto& name : shard_names) {
+      const auto shard_path = model_dir / name;
+      if (!std::filesystem::exists(shard_path)) {
+        format_error(index, "field 'weight_map' names shard '" + name + "', which does not exist");
+      }
+      ckpt.files_.push_back(shard_path);
+    }
+  } else {
+    throw Error(Error::Kind::kModelFormat,
+                model_dir.string() + ": no model.safetensors or model.safetensors.index.json");
+  }
+
+  for (const auto& file : ckpt.files_) {
+    ckpt.shards_.push_back(std::make_unique<SafetensorsFile>(file));
+    for (const auto& [name, view] : ckpt.shards_.back()->tensors()) {
+      if (!ckpt.tensors_.emplace(name, &view).second) {
+        format_error(file, "tensor '" + name + "' is also stored in another shard");
+      }
+    }
+  }
+  return ckpt;
+}
+
+const TensorView& Checkpoint::get(const std::string& name, const std::vector<int64_t>& shape) {
+  auto it = tensors_.find(name);
+  if (it == tensors_.end()) {
+    const std::string where = files_.size() == 1 ? files_.front().string() : files_.front().parent_path().string();
+    throw Error(Error::Kind::kModelFormat, where + ": missing tensor '" + name + "'");
+  }
+  const TensorView& view = *it->second;
+  if (view.shape != shape) {
+    TensorView want;
+    want.shape = shape;
+    throw Error(Error::Kind::kModelFormat, view.file.string() + ": tensor '" + name + "' has shape " +
+                                               view.shape_string() + ", expected " + want.shape_string());
+  }
+  used_.insert(name);
+  return view;
+}
+
+void Checkpoint::check_all_used() const {
+  for (const auto& [name, view] : tensors_) {
+    if (used_.count(name) == 0 && !is_harmless_extra(name)) {
+      throw Error(Error::Kind::kModelFormat,
+                  view->file.string() + ": unexpected tensor '" + name + "' (not part of the model)");
+    }
+  }
+}
+
+DType Checkpoint::dominant_dtype() const {
+  size_t bytes[3] = {0, 0, 0};
+  for (const auto& [name, view] : tensors_) bytes[static_cast<int>(view->dtype)] += view->nbytes;
+  return static_cast<DType>(std::max_element(bytes, bytes + 3) - bytes);
+}
+
+}  // namespace rerankd

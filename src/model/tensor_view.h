@@ -1,0 +1,33 @@
+#pragma once
+// A read-only view of one tensor inside a memory-mapped checkpoint file.
+#include <cstddef>
+#include <cstdint>
+#include <filesystem>
+#include <span>
+#include <string>
+#include <vector>
+
+namespace rerankd {
+
+enum class DType { kF32, kF16, kBF16 };
+
+size_t dtype_size(DType dtype);
+const char* dtype_name(DType dtype);  // safetensors spelling: "F32", "F16", "BF16"
+
+struct TensorView {
+  std::string name;
+  std::filesystem::path file;  // the file it lives in, for error messages
+  DType dtype = DType::kF32;
+  std::vector<int64_t> shape;
+  const std::byte* data = nullptr;
+  size_t nbytes = 0;
+
+  int64_t numel() const;
+  std::string shape_string() const;  // "[1024, 4096]"
+};
+
+// Widens any stored dtype to float32 into `out` (out.size() must equal view.numel()).
+void convert_to_f32(const TensorView& view, std::span<float> out);
+std::vector<float> to_f32(const TensorView& view);
+
+}  // namespace rerankd

@@ -1,0 +1,42 @@
+#include "tools/common_options.h"
+
+#include "common/error.h"
+
+namespace rerankd::tools {
+
+RerankerOptions ModelOptions::reranker_options() const {
+  if (model_dir.empty()) {
+    throw Error(Error::Kind::kInvalidInput, "no model: pass --model DIR or set RERANKD_MODEL");
+  }
+  RerankerOptions o;
+  o.model_dir = model_dir;
+  o.threads = threads;
+  o.max_length = max_length;
+  o.batch.max_tokens = max_batch_tokens;
+  o.batch.max_pairs = max_batch_pairs;
+  return o;
+}
+
+void add_model_options(CLI::App& cmd, ModelOptions& options) {
+  cmd.add_option("-m,--model", options.model_dir, "Hugging Face model directory (config.json, model.safetensors, "
+                                                  "sentencepiece.bpe.model)")
+      ->envname("RERANKD_MODEL");
+  cmd.add_option("--threads", options.threads, "Compute threads (0 = one per physical core)")
+      ->envname("RERANKD_THREADS")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  cmd.add_option("--max-length", options.max_length, "Tokens per pair, specials included (clamped to the model's limit)")
+      ->envname("RERANKD_MAX_LENGTH")
+      ->check(CLI::Range(size_t{8}, size_t{1} << 20))
+      ->capture_default_str();
+  cmd.add_option("--max-batch-tokens", options.max_batch_tokens, "Tokens per forward pass")
+      ->envname("RERANKD_MAX_BATCH_TOKENS")
+      ->check(CLI::Range(size_t{16}, size_t{1} << 24))
+      ->capture_default_str();
+  cmd.add_option("--max-batch-pairs", options.max_batch_pairs, "Pairs per forward pass")
+      ->envname("RERANKD_MAX_BATCH_PAIRS")
+      ->check(CLI::Range(size_t{1}, size_t{1} << 16))
+      ->capture_default_str();
+}
+
+}  // namespace rerankd::tools

@@ -1,0 +1,23 @@
+#pragma once
+// Model-loading options shared by every subcommand that runs the model.
+#include <CLI/CLI.hpp>
+
+#include <string>
+
+#include "engine/reranker.h"
+
+namespace rerankd::tools {
+
+struct ModelOptions {
+  std::string model_dir;
+  int threads = 0;
+  size_t max_length = 512;
+  size_t max_batch_tokens = 16384;
+  size_t max_batch_pairs = 256;
+
+  RerankerOptions reranker_options() const;
+};
+
+void add_model_options(CLI::App& cmd, ModelOptions& options);
+
+}  // namespace rerankd::tools

@@ -1,0 +1,91 @@
+#!/usr/bin/python3
+"""`rerankd score` end to end: scores against the float64 reference, JSONL in and out, and the
+errors a user sees for bad input (non-zero exit, a message naming the file and field)."""
+import json
+import math
+import os
+import subprocess
+import tempfile
+import unittest
+
+BIN = os.environ["RERANKD_BIN"]
+DATA = os.environ["RERANKD_TESTDATA"]
+TINY = os.path.join(DATA, "models", "tiny")
+
+
+def run(*args):
+    return subprocess.run([BIN, *args], capture_output=True, text=True, timeout=120)
+
+
+def expected(model):
+    with open(os.path.join(DATA, "expected", model + ".jsonl"), encoding="utf-8") as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+class ScoreCli(unittest.TestCase):
+    def test_query_and_docs_print_logit_and_sigmoid(self):
+        ref = expected("tiny")[:3]
+        query = ref[0]["query"]
+        same_query = [r for r in expected("tiny") if r["query"] == query]
+        args = ["score", "--model", TINY, "--query", query]
+        for r in same_query:
+            args += ["--doc", r["document"]]
+        out = run(*args)
+        self.assertEqual(out.returncode, 0, out.stderr)
+        lines = out.stdout.splitlines()
+        self.assertEqual(len(lines), len(same_query))
+        for line, r in zip(lines, same_query):
+            logit, score = (float(x) for x in line.split("\t")[:2])
+            self.assertAlmostEqual(logit, r["logit"], delta=1e-4)
+            self.assertAlmostEqual(score, 1 / (1 + math.exp(-r["logit"])), delta=1e-5)
+
+    def test_jsonl_in_and_out_match_the_reference(self):
+        ref = expected("small")
+        with tempfile.TemporaryDirectory() as tmp:
+            pairs = os.path.join(tmp, "pairs.jsonl")
+            scores = os.path.join(tmp, "scores.jsonl")
+            with open(pairs, "w", encoding="utf-8") as f:
+                for r in ref:
+                    f.write(json.dumps({"query": r["query"], "document": r["document"]}, ensure_ascii=False) + "\n")
+            out = run("score", "--model", os.path.join(DATA, "models", "small"), "--input", pairs,
+                      "--output", scores, "--max-batch-tokens", "300")
+            self.assertEqual(out.returncode, 0, out.stderr)
+            with open(scores, encoding="utf-8") as f:
+                got = [json.loads(line) for line in f]
+        self.assertEqual([g["index"] for g in got], list(range(len(ref))))
+        worst = max(abs(g["logit"] - r["logit"]) for g, r in zip(got, ref))
+        self.assertLess(worst, 1e-4)
+
+    def test_model_from_environment(self):
+        env = dict(os.environ, RERANKD_MODEL=TINY)
+        out = subprocess.run([BIN, "score", "--query", "q", "--doc", "d"], capture_output=True, text=True,
+                             env=env, timeout=60)
+        self.assertEqual(out.returncode, 0, out.stderr)
+
+    def test_bad_model_exits_nonzero_naming_the_file(self):
+        out = run("score", "--model", os.path.join(DATA, "bad", "config_bad_json"), "--query", "q", "--doc", "d")
+        self.assertNotEqual(out.returncode, 0)
+        self.assertIn("config.json", out.stderr)
+
+    def test_bad_jsonl_names_file_and_line(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            pairs = os.path.join(tmp, "pairs.jsonl")
+            with open(pairs, "w", encoding="utf-8") as f:
+                f.write('{"query": "q", "document": "d"}\n{"query": 3, "document": "d"}\n')
+            out = run("score", "--model", TINY, "--input", pairs)
+        self.assertNotEqual(out.returncode, 0)
+        self.assertIn("pairs.jsonl:2", out.stderr)
+        self.assertIn("query", out.stderr)
+
+    def test_missing_model_and_missing_docs(self):
+        env = {k: v for k, v in os.environ.items() if k != "RERANKD_MODEL"}
+        out = subprocess.run([BIN, "score", "--query", "q", "--doc", "d"], capture_output=True, text=True,
+                             env=env, timeout=60)
+        self.assertNotEqual(out.returncode, 0)
+        self.assertIn("--model", out.stderr)
+        out = run("score", "--model", TINY, "--query", "q")
+        self.assertNotEqual(out.returncode, 0)
+
+
+if __name__ == "__main__":
+    unittest.main()

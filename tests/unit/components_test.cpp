@@ -1,0 +1,53 @@
+// Small pieces with exact expected outputs: batch planning, the JSON writer, the metrics text.
+#include <gtest/gtest.h>
+
+#include "common/json_writer.h"
+#include "common/metrics.h"
+#include "engine/batch_planner.h"
+
+namespace rerankd {
+namespace {
+
+TEST(BatchPlanner, LongestFirstUnderTokenAndPairLimits) {
+  const std::vector<size_t> lengths{10, 50, 30, 40, 20};
+  const auto batches = plan_batches(lengths, {.max_tokens = 80, .max_pairs = 2});
+  ASSERT_EQ(batches.size(), 3u);
+  EXPECT_EQ(batches[0], (std::vector<size_t>{1}));     // 50; 50 + 40 > 80
+  EXPECT_EQ(batches[1], (std::vector<size_t>{3, 2}));  // 40 + 30
+  EXPECT_EQ(batches[2], (std::vector<size_t>{4, 0}));  // 20 + 10
+}
+
+TEST(BatchPlanner, OversizedPairGetsItsOwnBatch) {
+  const std::vector<size_t> lengths{500, 5};
+  const auto batches = plan_batches(lengths, {.max_tokens = 100, .max_pairs = 8});
+  ASSERT_EQ(batches.size(), 2u);
+  EXPECT_EQ(batches[0], (std::vector<size_t>{0}));
+}
+
+TEST(JsonWriter, EscapesAndSeparates) {
+  JsonWriter w;
+  w.begin_object().key("a").value("x\"y\\\n\x01").key("b").begin_array().value(1).value(2.5).value(true).null();
+  w.end_array().key("nan").value(std::nan("")).end_object();
+  EXPECT_EQ(w.str(), R"({"a":"x\"y\\\n\u0001","b":[1,2.5,true,null],"nan":null})");
+}
+
+TEST(Metrics, RendersPrometheusText) {
+  MetricsRegistry r;
+  r.counter("t_requests_total", "Requests", {{"route", "/rerank"}, {"status", "200"}}).inc(3);
+  r.gauge("t_depth", "Depth").set(2);
+  auto& h = r.histogram("t_latency_seconds", "Latency", {0.1, 1});
+  h.observe(0.05);
+  h.observe(0.5);
+  h.observe(5);
+  const std::string text = r.render();
+  EXPECT_NE(text.find("# TYPE t_requests_total counter\nt_requests_total{route=\"/rerank\",status=\"200\"} 3\n"),
+            std::string::npos);
+  EXPECT_NE(text.find("t_depth 2\n"), std::string::npos);
+  EXPECT_NE(text.find("t_latency_seconds_bucket{le=\"0.1\"} 1\n"), std::string::npos);
+  EXPECT_NE(text.find("t_latency_seconds_bucket{le=\"1\"} 2\n"), std::string::npos);
+  EXPECT_NE(text.find("t_latency_seconds_bucket{le=\"+Inf\"} 3\n"), std::string::npos);
+  EXPECT_NE(text.find("t_latency_seconds_count 3\n"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace rerankd

@@ -1,0 +1,210 @@
+// The scheduler with a real (tiny/small) model: correct scores under concurrency, fairness between
+// a big and a small request, admission control, deadlines, cancellation and drain. Also built
+// under ThreadSanitizer (see docs/development.md).
+#include <gtest/gtest.h>
+
+#include <future>
+#include <thread>
+
+#include "engine/scheduler.h"
+#include "test_data.h"
+
+namespace rerankd {
+namespace {
+
+struct Outcome {
+  std::promise<RerankResult> promise;
+  std::future<RerankResult> future = promise.get_future();
+  std::atomic<int> calls{0};
+  Clock::time_point finished_at;
+
+  RerankCallback callback() {
+    return [this](RerankResult r) {
+      finished_at = Clock::now();
+      if (calls.fetch_add(1) == 0) promise.set_value(std::move(r));
+    };
+  }
+  RerankResult get() { return future.get(); }
+};
+
+std::unique_ptr<Reranker> load(const std::string& model) {
+  RerankerOptions options;
+  options.model_dir = testing::model_dir(model);
+  return std::make_unique<Reranker>(options);
+}
+
+RerankInput input(std::string query, std::vector<std::string> documents) {
+  RerankInput in;
+  in.query = std::move(query);
+  in.documents = std::move(documents);
+  return in;
+}
+
+std::string long_text(int words) {
+  std::string s;
+  for (int i = 0; i < words; ++i) s += "The giant panda lives in the mountains of central China. ";
+  return s;
+}
+
+TEST(Scheduler, ConcurrentRequestsGetReferenceScores) {
+  const auto expected = testing::expected_pairs("tiny");
+  auto reranker = load("tiny");
+  MetricsRegistry metrics;
+  Scheduler scheduler(*reranker, SchedulerOptions{}, &metrics);
+
+  std::vector<std::unique_ptr<Outcome>> outcomes;
+  std::vector<std::thread> clients;
+  std::mutex m;
+  for (size_t i = 0; i < expected.size(); ++i) outcomes.push_back(std::make_unique<Outcome>());
+  for (size_t t = 0; t < 4; ++t) {
+    clients.emplace_back([&, t] {
+      for (size_t i = t; i < expected.size(); i += 4) {
+        scheduler.submit(input(expected[i].query, {expected[i].document}), outcomes[i]->callback());
+      }
+    });
+  }
+  for (auto& c : clients) c.join();
+  for (size_t i = 0; i < expected.size(); ++i) {
+    auto result = outcomes[i]->get();
+    ASSERT_TRUE(std::holds_alternative<RerankOutput>(result)) << std::get<Error>(result).what();
+    EXPECT_NEAR(std::get<RerankOutput>(result).logits.at(0), expected[i].logit, 1e-4) << i;
+    EXPECT_EQ(std::get<RerankOutput>(result).total_tokens, expected[i].ids.size());
+  }
+  EXPECT_TRUE(scheduler.wait_idle(Clock::now() + std::chrono::seconds(5)));
+  EXPECT_NE(metrics.render().find("rerankd_pairs_processed_total"), std::string::npos);
+}
+
+TEST(Scheduler, SmallRequestIsNotStarvedByABigOne) {
+  auto reranker = load("small");
+  SchedulerOptions options;
+  options.max_batch_tokens = 2048;
+  Scheduler scheduler(*reranker, options, nullptr);
+  Outcome big, small;
+  const auto start = Clock::now();
+  scheduler.submit(input("where do pandas live?", std::vector<std::string>(500, long_text(40))), big.callback());
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));  // the big one is queued, and running
+  scheduler.submit(input("where do pandas live?", {long_text(40)}), small.callback());
+  ASSERT_TRUE(std::holds_alternative<RerankOutput>(big.get()));
+  ASSERT_TRUE(std::holds_alternative<RerankOutput>(small.get()));
+  const double small_s = std::chrono::duration<double>(small.finished_at - start).count();
+  const double big_s = std::chrono::duration<double>(big.finished_at - start).count();
+  std::printf("[ fairness ] 1-document request done after %.3f s, 500-document request after %.3f s\n", small_s, big_s);
+  EXPECT_LT(small_s * 4, big_s);
+}
+
+TEST(Scheduler, RefusesPastTheConcurrencyLimitAtOnce) {
+  auto reranker = load("small");
+  SchedulerOptions options;
+  options.max_concurrent_requests = 2;
+  Scheduler scheduler(*reranker, options, nullptr);
+  Outcome a, b;
+  scheduler.submit(input("q", std::vector<std::string>(200, long_text(20))), a.callback());
+  scheduler.submit(input("q", std::vector<std::string>(200, long_text(20))), b.callback());
+  try {
+    scheduler.submit(input("q", {"d"}), [](RerankResult) {});
+    FAIL() << "expected kOverloaded";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), Error::Kind::kOverloaded);
+  }
+  EXPECT_GE(scheduler.retry_after_seconds(), 1);
+  a.get();
+  b.get();
+}
+
+TEST(Scheduler, RefusesPastTheQueuedTokenBudget) {
+  auto reranker = load("small");
+  SchedulerOptions options;
+  options.max_queued_tokens = 6000;
+  Scheduler scheduler(*reranker, options, nullptr);
+  Outcome first, second, huge;
+  scheduler.submit(input("q", std::vector<std::string>(40, long_text(20))), first.callback());
+  scheduler.submit(input("q", std::vector<std::string>(40, long_text(20))), second.callback());
+  scheduler.submit(input("q", std::vector<std::string>(100, long_text(20))), huge.callback());
+  ASSERT_TRUE(std::holds_alternative<RerankOutput>(first.get()));
+  auto r2 = second.get();
+  if (std::holds_alternative<Error>(r2)) EXPECT_EQ(std::get<Error>(r2).kind(), Error::Kind::kOverloaded);
+  auto r3 = huge.get();
+  ASSERT_TRUE(std::holds_alternative<Error>(r3));
+  EXPECT_EQ(std::get<Error>(r3).kind(), Error::Kind::kTooLarge);  // can never fit, so not "retry later"
+}
+
+TEST(Scheduler, ExpiredWorkNeverReachesTheModel) {
+  auto reranker = load("small");
+  MetricsRegistry metrics;
+  SchedulerOptions options;
+  options.max_batch_tokens = 1024;
+  Scheduler scheduler(*reranker, options, &metrics);
+  Outcome big, late;
+  scheduler.submit(input("q", std::vector<std::string>(100, long_text(40))), big.callback());
+  auto in = input("q", std::vector<std::string>(50, long_text(40)));
+  in.deadline = Clock::now() + std::chrono::milliseconds(1);
+  std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  scheduler.submit(std::move(in), late.callback());
+  auto result = late.get();
+  ASSERT_TRUE(std::holds_alternative<Error>(result));
+  EXPECT_EQ(std::get<Error>(result).kind(), Error::Kind::kTimeout);
+  ASSERT_TRUE(std::holds_alternative<RerankOutput>(big.get()));
+  EXPECT_TRUE(scheduler.wait_idle(Clock::now() + std::chrono::seconds(10)));
+  // Only the big request's 100 pairs ran.
+  EXPECT_NE(metrics.render().find("rerankd_pairs_processed_total 100\n"), std::string::npos) << metrics.render();
+}
+
+TEST(Scheduler, CancelAnswersOnceWithTheReason) {
+  auto reranker = load("small");
+  Scheduler scheduler(*reranker, SchedulerOptions{}, nullptr);
+  Outcome big, gone;
+  scheduler.submit(input("q", std::vector<std::string>(200, long_text(40))), big.callback());
+  auto ticket = scheduler.submit(input("q", std::vector<std::string>(200, long_text(40))), gone.callback());
+  scheduler.cancel(ticket, Error(Error::Kind::kUnavailable, "client disconnected"));
+  scheduler.cancel(ticket, Error(Error::Kind::kTimeout, "again"));
+  auto result = gone.get();
+  ASSERT_TRUE(std::holds_alternative<Error>(result));
+  EXPECT_EQ(std::get<Error>(result).kind(), Error::Kind::kUnavailable);
+  big.get();
+  EXPECT_TRUE(scheduler.wait_idle(Clock::now() + std::chrono::seconds(30)));
+  EXPECT_EQ(gone.calls.load(), 1);
+  EXPECT_EQ(scheduler.queued_tokens(), 0u);
+}
+
+TEST(Scheduler, TooLongWithoutTruncationIsUnprocessable) {
+  auto reranker = load("small");
+  Scheduler scheduler(*reranker, SchedulerOptions{}, nullptr);
+  Outcome o;
+  auto in = input("q", {"short", long_text(100)});
+  in.truncate = false;
+  scheduler.submit(std::move(in), o.callback());
+  auto result = o.get();
+  ASSERT_TRUE(std::holds_alternative<Error>(result));
+  EXPECT_EQ(std::get<Error>(result).kind(), Error::Kind::kUnprocessable);
+  EXPECT_NE(std::string(std::get<Error>(result).what()).find("document 1"), std::string::npos);
+}
+
+TEST(Scheduler, DrainFinishesAdmittedWorkAndRefusesNew) {
+  auto reranker = load("small");
+  Scheduler scheduler(*reranker, SchedulerOptions{}, nullptr);
+  Outcome admitted;
+  scheduler.submit(input("q", std::vector<std::string>(100, long_text(20))), admitted.callback());
+  scheduler.begin_drain();
+  EXPECT_THROW(scheduler.submit(input("q", {"d"}), [](RerankResult) {}), Error);
+  EXPECT_TRUE(scheduler.wait_idle(Clock::now() + std::chrono::seconds(30)));
+  EXPECT_TRUE(std::holds_alternative<RerankOutput>(admitted.get()));
+}
+
+TEST(Scheduler, DestructionAnswersEveryPendingRequest) {
+  auto reranker = load("small");
+  std::vector<std::unique_ptr<Outcome>> outcomes;
+  {
+    Scheduler scheduler(*reranker, SchedulerOptions{}, nullptr);
+    for (int i = 0; i < 5; ++i) {
+      outcomes.push_back(std::make_unique<Outcome>());
+      scheduler.submit(input("q", std::vector<std::string>(100, long_text(20))), outcomes.back()->callback());
+    }
+  }
+  for (auto& o : outcomes) {
+    o->get();
+    EXPECT_EQ(o->calls.load(), 1);
+  }
+}
+
+}  // namespace
+}  // namespace rerankd

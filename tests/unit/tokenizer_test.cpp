@@ -1,0 +1,103 @@
+// The tokenizer against ids from the independent reference (python sentencepiece + fairseq
+// mapping + Hugging Face's longest_first), and truncation invariants.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+
+#include "test_data.h"
+#include "tokenizer/xlmr_tokenizer.h"
+
+namespace rerankd {
+namespace {
+
+using testing::testdata_dir;
+
+class TokenizerTest : public ::testing::Test {
+ protected:
+  XlmrTokenizer tokenizer{testing::model_dir("tiny") / "sentencepiece.bpe.model"};
+};
+
+TEST_F(TokenizerTest, MatchesReferenceIds) {
+  simdjson::dom::parser parser;
+  size_t texts = 0, pairs = 0;
+  for (const auto& line : testing::read_lines(testdata_dir() / "expected" / "tokenizer.jsonl")) {
+    auto obj = parser.parse(line).get_object().value();
+    const std::string_view kind = obj["kind"];
+    const auto expected = testing::int_array(obj["ids"]);
+    if (kind == "text") {
+      const std::string_view text = obj["text"];
+      EXPECT_EQ(tokenizer.encode(text), expected) << "text: " << text;
+      ++texts;
+    } else {
+      const std::string_view q = obj["query"], d = obj["document"];
+      const auto max_length = static_cast<size_t>(int64_t(obj["max_length"]));
+      EXPECT_EQ(tokenizer.encode_pair(q, d, max_length).ids, expected)
+          << "query: " << q << " document: " << d << " max_length: " << max_length;
+      ++pairs;
+    }
+  }
+  EXPECT_GT(texts, 5u);
+  EXPECT_GT(pairs, 5u);
+}
+
+TEST_F(TokenizerTest, PairTemplateAndSpecialIds) {
+  const auto pair = tokenizer.encode_pair("a", "b", 512);
+  ASSERT_GE(pair.ids.size(), 6u);
+  EXPECT_EQ(pair.ids.front(), XlmrTokenizer::kBos);
+  EXPECT_EQ(pair.ids.back(), XlmrTokenizer::kEos);
+  EXPECT_FALSE(pair.truncated);
+}
+
+TEST_F(TokenizerTest, EmptyAndWhitespaceTextsGiveOnlySpecials) {
+  EXPECT_TRUE(tokenizer.encode("").empty());
+  EXPECT_TRUE(tokenizer.encode("   \t ").empty());
+  const auto pair = tokenizer.encode_pair("", "", 512);
+  EXPECT_EQ(pair.ids, (std::vector<int32_t>{0, 2, 2, 2}));
+}
+
+TEST(Truncation, LongestFirstLikeHuggingFaceFastTokenizer) {
+  auto lengths = [](size_t q, size_t d, size_t max_length) {
+    const auto pair = XlmrTokenizer::assemble_pair(std::vector<int32_t>(q, 10), std::vector<int32_t>(d, 20),
+                                                   max_length + XlmrTokenizer::kPairSpecialTokens);
+    const auto nq = static_cast<size_t>(std::count(pair.ids.begin(), pair.ids.end(), 10));
+    const auto nd = static_cast<size_t>(std::count(pair.ids.begin(), pair.ids.end(), 20));
+    return std::pair{nq, nd};
+  };
+  // The cases of tokenizers' own unit test (max_length 7 without specials).
+  EXPECT_EQ(lengths(2, 8, 7), std::pair(size_t{2}, size_t{5}));
+  EXPECT_EQ(lengths(4, 4, 7), std::pair(size_t{3}, size_t{4}));
+  EXPECT_EQ(lengths(4, 8, 7), std::pair(size_t{3}, size_t{4}));
+  EXPECT_EQ(lengths(8, 2, 7), std::pair(size_t{5}, size_t{2}));
+  EXPECT_EQ(lengths(8, 4, 7), std::pair(size_t{4}, size_t{3}));
+  EXPECT_EQ(lengths(8, 8, 7), std::pair(size_t{3}, size_t{4}));
+  EXPECT_EQ(lengths(0, 8, 7), std::pair(size_t{0}, size_t{7}));
+  EXPECT_EQ(lengths(3, 3, 7), std::pair(size_t{3}, size_t{3}));
+}
+
+TEST(Truncation, LeftSideKeepsTheEnd) {
+  const auto pair = XlmrTokenizer::assemble_pair({10, 11}, {20, 21, 22, 23, 24, 25}, 4 + 5, TruncationSide::kLeft);
+  EXPECT_TRUE(pair.truncated);
+  EXPECT_EQ(pair.ids, (std::vector<int32_t>{0, 10, 11, 2, 2, 23, 24, 25, 2}));
+}
+
+TEST_F(TokenizerTest, VeryLongTextsRespectMaxLength) {
+  std::string long_text;
+  for (int i = 0; i < 3000; ++i) long_text += "panda 熊猫 🐼 ";
+  for (size_t max_length : {8u, 33u, 128u, 512u}) {
+    const auto pair = tokenizer.encode_pair(long_text, long_text, max_length);
+    EXPECT_EQ(pair.ids.size(), max_length);
+    EXPECT_TRUE(pair.truncated);
+  }
+}
+
+TEST(TokenizerFile, MissingModelNamesTheFile) {
+  try {
+    XlmrTokenizer t("/nonexistent/sentencepiece.bpe.model");
+    FAIL() << "expected an error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("sentencepiece.bpe.model"), std::string::npos);
+  }
+}
+
+}  // namespace
+}  // namespace rerankd
