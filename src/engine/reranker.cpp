@@ -1,21 +1,41 @@
 #include "engine/reranker.h"
 
+#include <spdlog/spdlog.h>
+
 #include <algorithm>
 #include <cmath>
 
 #include "common/error.h"
+#include "common/process_stats.h"
 #include "kernels/cpu/cpu_backend.h"
 
 namespace rerankd {
 
 float sigmoid(float logit) { return 1.f / (1.f + std::exp(-logit)); }
 
+namespace {
+
+cpu::CpuPrecision resolve_cpu_dtype(const std::string& dtype) {
+  if (dtype == "float32" || dtype == "auto") return cpu::CpuPrecision::kFloat32;
+  if (dtype == "int8") return cpu::CpuPrecision::kInt8;
+  if (dtype == "bfloat16") {
+    throw Error(Error::Kind::kInvalidInput,
+                cpu::cpu_has_bf16()
+                    ? "dtype 'bfloat16' is not implemented on CPU yet; use float32 or int8"
+                    : "dtype 'bfloat16' needs AVX512-BF16 or AMX, and this CPU offers " + cpu::cpu_isa_name() +
+                          "; use float32 or int8");
+  }
+  throw Error(Error::Kind::kInvalidInput, "dtype '" + dtype + "' is not one of auto, float32, bfloat16, int8");
+}
+
+}  // namespace
+
 Reranker::Reranker(const RerankerOptions& options) : options_(options) {
   if (!std::filesystem::is_directory(options.model_dir)) {
     throw Error(Error::Kind::kIo, options.model_dir.string() + ": not a model directory");
   }
   tokenizer_ = std::make_unique<XlmrTokenizer>(options.model_dir / "sentencepiece.bpe.model");
-  backend_ = std::make_unique<cpu::CpuBackend>(options.threads);
+  backend_ = std::make_unique<cpu::CpuBackend>(resolve_cpu_dtype(options.dtype), options.threads);
   model_ = std::make_unique<XlmrModel>(options.model_dir, *backend_);
 
   const ModelConfig& c = model_->config();
@@ -30,6 +50,10 @@ Reranker::Reranker(const RerankerOptions& options) : options_(options) {
                                                ") is smaller than the tokenizer's vocabulary (" +
                                                std::to_string(tokenizer_->max_id() + 1) + ")");
   }
+  spdlog::info("model {}: {} layers, hidden {}, stored {}; running on {} ({} threads, {}) in {}; resident {} MiB",
+               options.model_dir.string(), c.num_layers, c.hidden_size, dtype_name(model_->stored_dtype()),
+               backend_->name(), static_cast<cpu::CpuBackend&>(*backend_).threads(), cpu::cpu_isa_name(),
+               backend_->precision(), resident_memory_bytes() >> 20);
   max_length_ = std::min<size_t>(options.max_length, static_cast<size_t>(c.max_sequence_length()));
   if (max_length_ < XlmrTokenizer::kPairSpecialTokens) {
     throw Error(Error::Kind::kInvalidInput, "max_length must be at least " +

@@ -19,6 +19,7 @@ namespace rerankd {
 struct RerankerOptions {
   std::filesystem::path model_dir;
   int threads = 0;           // compute threads; 0 = one per physical core
+  std::string dtype = "auto";  // auto | float32 | bfloat16 | int8
   size_t max_length = 512;   // tokens per pair, clamped to what the model's positions allow
   BatchLimits batch;
 };
@@ -40,6 +41,8 @@ class Reranker {
   XlmrModel& model() { return *model_; }
   size_t max_length() const { return max_length_; }
   const RerankerOptions& options() const { return options_; }
+  std::string precision() const { return backend_->precision(); }  // what `dtype` resolved to
+  std::string device() const { return backend_->name(); }
 
   EncodedPair encode(std::string_view query, std::string_view document) const {
     return tokenizer_->encode_pair(query, document, max_length_);

@@ -50,6 +50,10 @@ struct DeviceMatrix {
 
 enum class Epilogue { kNone, kGelu, kTanh };
 
+// Where a linear layer sits: encoder layers run in the backend's compute precision (bf16, int8);
+// the classification head stays in full precision, where a small error moves every score.
+enum class LinearUse { kEncoder, kHead };
+
 class Backend {
  public:
   virtual ~Backend() = default;
@@ -60,7 +64,7 @@ class Backend {
   // The Linear y = x W^T + b over the concatenation (along the output dimension) of the given
   // [out_i, in] weights and [out_i] biases; torch's layout, as stored in the checkpoint.
   virtual std::unique_ptr<LinearWeights> load_linear(std::span<const TensorView* const> weights,
-                                                     std::span<const TensorView* const> biases) = 0;
+                                                     std::span<const TensorView* const> biases, LinearUse use) = 0;
   virtual std::unique_ptr<NormWeights> load_norm(const TensorView& gamma, const TensorView& beta, double eps) = 0;
   // Word [V, H], position [P, H] and token-type [T, H] tables, plus the pad id that RoBERTa's
   // position ids count from.

@@ -23,10 +23,10 @@ XlmrModel::XlmrModel(const std::filesystem::path& model_dir, Backend& backend)
   embedding_norm_ =
       backend_.load_norm(ck.get(emb + "LayerNorm.weight", {H}), ck.get(emb + "LayerNorm.bias", {H}), c.layer_norm_eps);
 
-  auto linear = [&](const std::string& prefix, int64_t out, int64_t in) {
+  auto linear = [&](const std::string& prefix, int64_t out, int64_t in, LinearUse use = LinearUse::kEncoder) {
     const std::array<const TensorView*, 1> w{&ck.get(prefix + ".weight", {out, in})};
     const std::array<const TensorView*, 1> b{&ck.get(prefix + ".bias", {out})};
-    return backend_.load_linear(w, b);
+    return backend_.load_linear(w, b, use);
   };
   auto norm = [&](const std::string& prefix) {
     return backend_.load_norm(ck.get(prefix + ".weight", {H}), ck.get(prefix + ".bias", {H}), c.layer_norm_eps);
@@ -42,7 +42,7 @@ XlmrModel::XlmrModel(const std::filesystem::path& model_dir, Backend& backend)
     const std::array<const TensorView*, 3> qkv_b{&ck.get(p + "attention.self.query.bias", {H}),
                                                  &ck.get(p + "attention.self.key.bias", {H}),
                                                  &ck.get(p + "attention.self.value.bias", {H})};
-    layer.qkv = backend_.load_linear(qkv_w, qkv_b);
+    layer.qkv = backend_.load_linear(qkv_w, qkv_b, LinearUse::kEncoder);
     layer.attention_out = linear(p + "attention.output.dense", H, H);
     layer.attention_norm = norm(p + "attention.output.LayerNorm");
     layer.intermediate = linear(p + "intermediate.dense", I, H);
@@ -50,8 +50,8 @@ XlmrModel::XlmrModel(const std::filesystem::path& model_dir, Backend& backend)
     layer.output_norm = norm(p + "output.LayerNorm");
     layers_.push_back(std::move(layer));
   }
-  classifier_dense_ = linear("classifier.dense", H, H);
-  classifier_out_ = linear("classifier.out_proj", c.num_labels, H);
+  classifier_dense_ = linear("classifier.dense", H, H, LinearUse::kHead);
+  classifier_out_ = linear("classifier.out_proj", c.num_labels, H, LinearUse::kHead);
   checkpoint_.check_all_used();
 }
 

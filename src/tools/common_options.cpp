@@ -11,6 +11,7 @@ RerankerOptions ModelOptions::reranker_options() const {
   RerankerOptions o;
   o.model_dir = model_dir;
   o.threads = threads;
+  o.dtype = dtype;
   o.max_length = max_length;
   o.batch.max_tokens = max_batch_tokens;
   o.batch.max_pairs = max_batch_pairs;
@@ -24,6 +25,12 @@ void add_model_options(CLI::App& cmd, ModelOptions& options) {
   cmd.add_option("--threads", options.threads, "Compute threads (0 = one per physical core)")
       ->envname("RERANKD_THREADS")
       ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  cmd.add_option("--dtype", options.dtype,
+                 "Compute precision: auto (bfloat16 where the CPU has AVX512-BF16/AMX, else float32), float32, "
+                 "bfloat16, int8")
+      ->envname("RERANKD_DTYPE")
+      ->check(CLI::IsMember({"auto", "float32", "bfloat16", "int8"}))
       ->capture_default_str();
   cmd.add_option("--max-length", options.max_length, "Tokens per pair, specials included (clamped to the model's limit)")
       ->envname("RERANKD_MAX_LENGTH")

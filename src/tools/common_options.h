@@ -11,6 +11,7 @@ namespace rerankd::tools {
 struct ModelOptions {
   std::string model_dir;
   int threads = 0;
+  std::string dtype = "auto";
   size_t max_length = 512;
   size_t max_batch_tokens = 16384;
   size_t max_batch_pairs = 256;

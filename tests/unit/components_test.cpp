@@ -1,6 +1,8 @@
 // Small pieces with exact expected outputs: batch planning, the JSON writer, the metrics text.
 #include <gtest/gtest.h>
 
+#include <cmath>
+
 #include "common/json_writer.h"
 #include "common/metrics.h"
 #include "engine/batch_planner.h"

@@ -61,8 +61,8 @@ TEST_P(ParityTest, SmallBatchBudgetsGiveTheSameScores) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Models, ParityTest, ::testing::Values("tiny", "tiny-f16", "tiny-bf16", "small"),
-                         [](const auto& info) {
-                           std::string name = info.param;
+                         [](const auto& param_info) {
+                           std::string name = param_info.param;
                            std::replace(name.begin(), name.end(), '-', '_');
                            return name;
                          });

@@ -122,7 +122,9 @@ TEST(Scheduler, RefusesPastTheQueuedTokenBudget) {
   scheduler.submit(input("q", std::vector<std::string>(100, long_text(20))), huge.callback());
   ASSERT_TRUE(std::holds_alternative<RerankOutput>(first.get()));
   auto r2 = second.get();
-  if (std::holds_alternative<Error>(r2)) EXPECT_EQ(std::get<Error>(r2).kind(), Error::Kind::kOverloaded);
+  if (std::holds_alternative<Error>(r2)) {
+    EXPECT_EQ(std::get<Error>(r2).kind(), Error::Kind::kOverloaded);
+  }
   auto r3 = huge.get();
   ASSERT_TRUE(std::holds_alternative<Error>(r3));
   EXPECT_EQ(std::get<Error>(r3).kind(), Error::Kind::kTooLarge);  // can never fit, so not "retry later"

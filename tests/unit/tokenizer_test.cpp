@@ -4,6 +4,7 @@
 
 #include <algorithm>
 
+#include "common/error.h"
 #include "test_data.h"
 #include "tokenizer/xlmr_tokenizer.h"
 

@@ -59,18 +59,43 @@ CpuMatrix::CpuMatrix(int64_t capacity_rows, int64_t matrix_width) {
   std::memset(storage.get(), 0, bytes);
 }
 
-CpuBackend::CpuBackend(int threads)
-    : threads_(threads > 0 ? threads : physical_cores()),
+std::string cpu_isa_name() {
+  using isa = dnnl::cpu_isa;
+  switch (dnnl::get_effective_cpu_isa()) {
+    case isa::sse41: return "SSE4.1";
+    case isa::avx: return "AVX";
+    case isa::avx2: return "AVX2";
+    case isa::avx2_vnni: return "AVX2 VNNI";
+    case isa::avx512_core: return "AVX-512";
+    case isa::avx512_core_vnni: return "AVX-512 VNNI";
+    case isa::avx512_core_bf16: return "AVX-512 BF16";
+    case isa::avx512_core_amx: return "AMX";
+    default: return "other";
+  }
+}
+
+bool cpu_has_bf16() {
+  const auto isa = dnnl::get_effective_cpu_isa();
+  return isa == dnnl::cpu_isa::avx512_core_bf16 || isa == dnnl::cpu_isa::avx512_core_amx;
+}
+
+CpuBackend::CpuBackend(CpuPrecision precision, int threads)
+    : precision_(precision),
+      threads_(threads > 0 ? threads : physical_cores()),
       engine_(dnnl::engine::kind::cpu, 0),
       stream_(engine_),
       linears_(engine_, stream_),
+      int8_linears_(engine_, stream_),
       attention_(engine_, stream_) {
+  // One thread per physical core for oneDNN and our kernels alike; nothing else computes.
   omp_set_num_threads(threads_);
 }
 
 std::unique_ptr<LinearWeights> CpuBackend::load_linear(std::span<const TensorView* const> weights,
-                                                       std::span<const TensorView* const> biases) {
-  return linears_.pack(weights, biases);
+                                                       std::span<const TensorView* const> biases, LinearUse use) {
+  const StackedWeights stacked = stack_weights(weights, biases);
+  if (precision_ == CpuPrecision::kInt8 && use == LinearUse::kEncoder) return int8_linears_.pack(stacked);
+  return linears_.pack(stacked);
 }
 
 std::unique_ptr<NormWeights> CpuBackend::load_norm(const TensorView& gamma, const TensorView& beta, double eps) {
@@ -130,10 +155,8 @@ void CpuBackend::embed(const EmbeddingTables& tables_base, const NormWeights& no
 
 void CpuBackend::linear(const DeviceMatrix& in, const LinearWeights& weights, Epilogue epilogue, bool accumulate,
                         DeviceMatrix& out) {
-  const int64_t rows = round_rows(in.rows);
-  linears_.run(static_cast<const DnnlLinear&>(weights), as_cpu(in).data(), rows, epilogue, accumulate,
-               as_cpu(out).data());
-  stream_.wait();
+  static_cast<const CpuLinear&>(weights).forward(as_cpu(in).data(), round_rows(in.rows), epilogue, accumulate,
+                                                 as_cpu(out).data());
   out.rows = in.rows;
 }
 

@@ -1,6 +1,8 @@
 #pragma once
 // The CPU backend: oneDNN for matmuls and attention, our own kernels for the rest, float32
-// activations. Single-threaded use: one compute thread owns it (oneDNN/OpenMP fan out inside).
+// activations. The encoder's linear layers run in float32 or int8 (see int8_linear.h); the
+// embeddings, LayerNorms, attention and the classification head stay float32.
+// Single-threaded use: one compute thread owns it (oneDNN/OpenMP fan out inside).
 #include <dnnl.hpp>
 
 #include <memory>
@@ -8,19 +10,22 @@
 #include "kernels/backend.h"
 #include "kernels/cpu/dnnl_attention.h"
 #include "kernels/cpu/dnnl_linear.h"
+#include "kernels/cpu/int8_linear.h"
 
 namespace rerankd::cpu {
+
+enum class CpuPrecision { kFloat32, kInt8 };
 
 class CpuBackend final : public Backend {
  public:
   // threads <= 0: one per physical core.
-  explicit CpuBackend(int threads = 0);
+  explicit CpuBackend(CpuPrecision precision = CpuPrecision::kFloat32, int threads = 0);
 
   std::string name() const override { return "cpu"; }
-  std::string precision() const override { return "float32"; }
+  std::string precision() const override { return precision_ == CpuPrecision::kInt8 ? "int8" : "float32"; }
 
   std::unique_ptr<LinearWeights> load_linear(std::span<const TensorView* const> weights,
-                                             std::span<const TensorView* const> biases) override;
+                                             std::span<const TensorView* const> biases, LinearUse use) override;
   std::unique_ptr<NormWeights> load_norm(const TensorView& gamma, const TensorView& beta, double eps) override;
   std::unique_ptr<EmbeddingTables> load_embeddings(const TensorView& word, const TensorView& position,
                                                    const TensorView& token_type, int32_t pad_token_id) override;
@@ -38,10 +43,12 @@ class CpuBackend final : public Backend {
   int threads() const { return threads_; }
 
  private:
+  CpuPrecision precision_;
   int threads_;
   dnnl::engine engine_;
   dnnl::stream stream_;
   DnnlLinearRunner linears_;
+  Int8LinearRunner int8_linears_;
   DnnlAttention attention_;
   const PackedBatch* batch_ = nullptr;
   std::vector<int32_t> positions_;
@@ -49,5 +56,9 @@ class CpuBackend final : public Backend {
 
 // Physical cores of this machine (hyper-threads excluded), at least 1.
 int physical_cores();
+
+// What oneDNN can use on this CPU, e.g. "AVX2", "AVX-512 BF16", "AMX"; and whether bf16 matmuls run.
+std::string cpu_isa_name();
+bool cpu_has_bf16();
 
 }  // namespace rerankd::cpu

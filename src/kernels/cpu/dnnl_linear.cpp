@@ -4,7 +4,6 @@
 
 #include <cstring>
 
-#include "common/error.h"
 #include "kernels/cpu/cpu_matrix.h"
 
 namespace rerankd::cpu {
@@ -37,36 +36,27 @@ dnnl::matmul::primitive_desc DnnlLinearRunner::make_pd(int64_t rows, int64_t in,
   return dnnl::matmul::primitive_desc(dnnl::matmul::desc(src_md, weights_md, bias_md, dst_md), attr, engine_);
 }
 
-std::unique_ptr<DnnlLinear> DnnlLinearRunner::pack(std::span<const TensorView* const> weights,
-                                                   std::span<const TensorView* const> biases) {
-  if (weights.empty() || weights.size() != biases.size()) {
-    throw Error(Error::Kind::kInternal, "DnnlLinearRunner::pack: weights and biases must pair up");
-  }
+std::unique_ptr<DnnlLinear> DnnlLinearRunner::pack(const StackedWeights& stacked) {
   auto linear = std::make_unique<DnnlLinear>();
-  linear->in_features = weights[0]->shape.at(1);
-  for (const TensorView* w : weights) linear->out_features += w->shape.at(0);
-  const int64_t in = linear->in_features, out = linear->out_features;
+  linear->runner = this;
+  linear->in_features = stacked.in;
+  linear->out_features = stacked.out;
+  const int64_t in = stacked.in, out = stacked.out;
 
-  // Stack the [out_i, in] blocks into one torch-layout [out, in] matrix, i.e. W^T as [in, out] "ba".
-  std::vector<float> stacked(static_cast<size_t>(in * out));
-  std::vector<float> bias(static_cast<size_t>(out));
-  size_t row = 0;
-  for (size_t i = 0; i < weights.size(); ++i) {
-    const auto n = static_cast<size_t>(weights[i]->shape[0]);
-    convert_to_f32(*weights[i], std::span(stacked).subspan(row * static_cast<size_t>(in), n * static_cast<size_t>(in)));
-    convert_to_f32(*biases[i], std::span(bias).subspan(row, n));
-    row += n;
-  }
-
+  // The [out, in] torch layout is W^T as [in, out] "ba".
   const memory::desc any_md({in, out}, dt::f32, tag::any);
   linear->packed_desc = make_pd(kPackingRows, in, out, any_md, Epilogue::kNone, false).weights_desc();
-  memory plain({{in, out}, dt::f32, tag::ba}, engine_, stacked.data());
+  memory plain({{in, out}, dt::f32, tag::ba}, engine_, const_cast<float*>(stacked.weights.data()));
   linear->weights = memory(linear->packed_desc, engine_);
   dnnl::reorder(plain, linear->weights).execute(stream_, plain, linear->weights);
   linear->bias = memory({{1, out}, dt::f32, tag::ab}, engine_);
-  std::memcpy(linear->bias.get_data_handle(), bias.data(), bias.size() * sizeof(float));
+  std::memcpy(linear->bias.get_data_handle(), stacked.bias.data(), stacked.bias.size() * sizeof(float));
   stream_.wait();
   return linear;
+}
+
+void DnnlLinear::forward(const float* src, int64_t rows, Epilogue epilogue, bool accumulate, float* dst) const {
+  runner->run(*this, src, rows, epilogue, accumulate, dst);
 }
 
 void DnnlLinearRunner::run(const DnnlLinear& linear, const float* src, int64_t rows, Epilogue epilogue,
@@ -89,6 +79,7 @@ void DnnlLinearRunner::run(const DnnlLinear& linear, const float* src, int64_t r
                                {DNNL_ARG_WEIGHTS, linear.weights},
                                {DNNL_ARG_BIAS, linear.bias},
                                {DNNL_ARG_DST, dst_mem}});
+  stream_.wait();
 }
 
 }  // namespace rerankd::cpu

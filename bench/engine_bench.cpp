@@ -1,0 +1,169 @@
+// CPU engine benchmark: pairs/s, tokens/s and effective GFLOP/s of the forward pass over a grid of
+// pair lengths and batch sizes, for each dtype, next to the oneDNN matmul ceiling at the model's own
+// layer shapes measured in the same run. Prints a table, and JSON with --json. Not a test.
+//
+//   rerankd_bench --model DIR [--dtypes float32,int8] [--lengths 64,128,256,512] [--batches 1,8,32]
+#include <CLI/CLI.hpp>
+#include <dnnl.hpp>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <random>
+
+#include "common/json_writer.h"
+#include "common/process_stats.h"
+#include "engine/reranker.h"
+#include "kernels/cpu/cpu_backend.h"
+
+namespace rerankd::bench {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+
+// Median seconds of `run` over at least `min_reps` repetitions and `min_seconds` in all, after one warm-up.
+template <typename F>
+double median_seconds(F&& run, int min_reps, double min_seconds) {
+  run();
+  std::vector<double> times;
+  const auto start = Clock::now();
+  while (static_cast<int>(times.size()) < min_reps || seconds_since(start) < min_seconds) {
+    const auto t = Clock::now();
+    run();
+    times.push_back(seconds_since(t));
+  }
+  std::sort(times.begin(), times.end());
+  return times[times.size() / 2];
+}
+
+// FLOPs of one forward pass: the encoder's matmuls per token plus attention (QK^T and PV) per
+// sequence. Embeddings, LayerNorm, softmax and the head are a rounding error and not counted.
+double forward_flops(const ModelConfig& c, int64_t length, int64_t pairs) {
+  const double H = static_cast<double>(c.hidden_size), I = static_cast<double>(c.intermediate_size);
+  const double tokens = static_cast<double>(length * pairs);
+  const double per_layer = tokens * 2.0 * (4 * H * H + 2 * H * I) + static_cast<double>(pairs) * 4.0 * length * length * H;
+  return per_layer * static_cast<double>(c.num_layers);
+}
+
+// The matmul ceiling: the time oneDNN takes for one layer's four matmuls (qkv, attention output,
+// FFN up, FFN down) at M tokens, as FLOP/s, in the given precision with prepacked weights.
+double matmul_ceiling_gflops(const ModelConfig& c, const std::string& dtype, int64_t M) {
+  using dt = dnnl::memory::data_type;
+  using tag = dnnl::memory::format_tag;
+  dnnl::engine engine(dnnl::engine::kind::cpu, 0);
+  dnnl::stream stream(engine);
+  const bool int8 = dtype == "int8";
+  const dt src_t = int8 ? dt::u8 : dt::f32, wei_t = int8 ? dt::s8 : dt::f32, dst_t = int8 ? dt::s32 : dt::f32;
+  const int64_t H = c.hidden_size, I = c.intermediate_size;
+  const std::vector<std::pair<int64_t, int64_t>> shapes{{H, 3 * H}, {H, H}, {H, I}, {I, H}};
+  double flops = 0, seconds = 0;
+  for (auto [K, N] : shapes) {
+    dnnl::matmul::primitive_desc pd(
+        dnnl::matmul::desc({{M, K}, src_t, tag::ab}, {{K, N}, wei_t, tag::any}, {{M, N}, dst_t, tag::ab}), engine);
+    dnnl::memory src(pd.src_desc(), engine), wei(pd.weights_desc(), engine), dst(pd.dst_desc(), engine);
+    std::memset(src.get_data_handle(), 1, pd.src_desc().get_size());
+    std::memset(wei.get_data_handle(), 1, pd.weights_desc().get_size());
+    dnnl::matmul mm(pd);
+    seconds += median_seconds(
+        [&] {
+          mm.execute(stream, {{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, wei}, {DNNL_ARG_DST, dst}});
+          stream.wait();
+        },
+        5, 0.5);
+    flops += 2.0 * static_cast<double>(M * K * N);
+  }
+  return flops / seconds / 1e9;
+}
+
+std::vector<int64_t> parse_list(const std::string& s) {
+  std::vector<int64_t> out;
+  size_t pos = 0;
+  while (pos < s.size()) {
+    const size_t comma = s.find(',', pos);
+    out.push_back(std::stoll(s.substr(pos, comma - pos)));
+    pos = comma == std::string::npos ? s.size() : comma + 1;
+  }
+  return out;
+}
+
+}  // namespace
+}  // namespace rerankd::bench
+
+int main(int argc, char** argv) {
+  using namespace rerankd;
+  using namespace rerankd::bench;
+  CLI::App app{"rerankd_bench: CPU forward-pass throughput against the matmul ceiling"};
+  std::string model, dtypes = "float32,int8", lengths_arg = "64,128,256,512", batches_arg = "1,8,32", json_path;
+  double min_seconds = 2.0;
+  int threads = 0;
+  app.add_option("--model", model, "Model directory (a bge-reranker-v2-m3-shaped one for honest figures)")->required();
+  app.add_option("--dtypes", dtypes, "Comma-separated dtypes")->capture_default_str();
+  app.add_option("--lengths", lengths_arg, "Pair lengths in tokens")->capture_default_str();
+  app.add_option("--batches", batches_arg, "Pairs per forward pass")->capture_default_str();
+  app.add_option("--min-seconds", min_seconds, "Minimum measuring time per point")->capture_default_str();
+  app.add_option("--threads", threads, "Compute threads (0 = physical cores)");
+  app.add_option("--json", json_path, "Also write the results as JSON here");
+  CLI11_PARSE(app, argc, argv);
+
+  const auto lengths = parse_list(lengths_arg), batches = parse_list(batches_arg);
+  JsonWriter json;
+  json.begin_object().key("model").value(model).key("isa").value(cpu::cpu_isa_name());
+  json.key("threads").value(threads > 0 ? threads : cpu::physical_cores()).key("results").begin_array();
+  std::mt19937 rng(42);
+
+  size_t pos = 0;
+  while (pos < dtypes.size()) {
+    const size_t comma = dtypes.find(',', pos);
+    const std::string dtype = dtypes.substr(pos, comma - pos);
+    pos = comma == std::string::npos ? dtypes.size() : comma + 1;
+
+    RerankerOptions options;
+    options.model_dir = model;
+    options.dtype = dtype;
+    options.threads = threads;
+    const int64_t rss_before = resident_memory_bytes();
+    Reranker reranker(options);
+    const int64_t rss = resident_memory_bytes();
+    const ModelConfig& c = reranker.config();
+    const double ceiling = matmul_ceiling_gflops(c, dtype, 2048);
+    std::printf("\n%s: matmul ceiling %.1f GFLOP/s at the model's layer shapes (M=2048); resident after load %lld MiB\n",
+                dtype.c_str(), ceiling, static_cast<long long>(rss >> 20));
+    std::printf("%8s %6s %10s %11s %9s %9s %12s\n", "length", "batch", "pairs/s", "tokens/s", "GFLOP/s", "of ceil",
+                "latency ms");
+    std::uniform_int_distribution<int32_t> token(4, static_cast<int32_t>(std::min<int64_t>(c.vocab_size, 200000) - 1));
+    for (int64_t length : lengths) {
+      const int64_t L = std::min<int64_t>(length, c.max_sequence_length());
+      for (int64_t pairs : batches) {
+        PackedBatch batch;
+        for (int64_t p = 0; p < pairs; ++p) {
+          std::vector<int32_t> ids(static_cast<size_t>(L));
+          for (auto& id : ids) id = token(rng);
+          ids.front() = 0;
+          ids.back() = 2;
+          batch.add(ids);
+        }
+        const double t = median_seconds([&] { reranker.model().forward(batch); }, 2, min_seconds);
+        const double gflops = forward_flops(c, L, pairs) / t / 1e9;
+        std::printf("%8lld %6lld %10.2f %11.0f %9.1f %8.1f%% %12.1f\n", static_cast<long long>(L),
+                    static_cast<long long>(pairs), static_cast<double>(pairs) / t,
+                    static_cast<double>(L * pairs) / t, gflops, 100 * gflops / ceiling, t * 1e3);
+        std::fflush(stdout);
+        json.begin_object().key("dtype").value(dtype).key("length").value(L).key("batch").value(pairs);
+        json.key("seconds").value(t).key("pairs_per_second").value(static_cast<double>(pairs) / t);
+        json.key("tokens_per_second").value(static_cast<double>(L * pairs) / t).key("gflops").value(gflops);
+        json.key("ceiling_gflops").value(ceiling).key("fraction_of_ceiling").value(gflops / ceiling);
+        json.key("resident_mib").value(rss >> 20).key("resident_mib_added").value((rss - rss_before) >> 20);
+        json.end_object();
+      }
+    }
+  }
+  json.end_array().end_object();
+  if (!json_path.empty()) {
+    std::ofstream(json_path) << json.str() << '\n';
+  }
+  return 0;
+}

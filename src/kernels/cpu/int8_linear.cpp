@@ -1,0 +1,144 @@
+#include "kernels/cpu/int8_linear.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <cmath>
+
+#include "kernels/cpu/vector_math.h"
+
+namespace rerankd::cpu {
+namespace {
+
+using dnnl::memory;
+using tag = memory::format_tag;
+using dt = memory::data_type;
+
+constexpr int64_t kPackingRows = 256;
+constexpr size_t kMaxCachedPrimitives = 512;
+
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__SANITIZE_THREAD__) && !defined(__SANITIZE_ADDRESS__)
+#define RERANKD_MULTIVERSION __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define RERANKD_MULTIVERSION
+#endif
+
+// Returns 1 / scale, the factor that takes the row's integers back to floats.
+RERANKD_MULTIVERSION float quantize_row(const float* x, int64_t n, uint8_t* q) {
+  float max_abs = 0.f;
+  for (int64_t i = 0; i < n; ++i) max_abs = std::max(max_abs, std::fabs(x[i]));
+  const float scale = max_abs > 0.f ? Int8LinearRunner::kActivationRange / max_abs : 1.f;
+  for (int64_t i = 0; i < n; ++i) {
+    q[i] = static_cast<uint8_t>(static_cast<int32_t>(__builtin_roundevenf(x[i] * scale)) + 128);
+  }
+  return 1.f / scale;
+}
+
+RERANKD_MULTIVERSION void dequantize_row(const int32_t* acc, int64_t n, float row_inverse_scale,
+                                         const float* inverse_scale, const int32_t* compensation, const float* bias,
+                                         Epilogue epilogue, bool accumulate, float* y) {
+  if (accumulate) {
+    for (int64_t i = 0; i < n; ++i) {
+      y[i] += static_cast<float>(acc[i] - compensation[i]) * (row_inverse_scale * inverse_scale[i]) + bias[i];
+    }
+  } else if (epilogue == Epilogue::kGelu) {
+    for (int64_t i = 0; i < n; ++i) {
+      y[i] = gelu(static_cast<float>(acc[i] - compensation[i]) * (row_inverse_scale * inverse_scale[i]) + bias[i]);
+    }
+  } else if (epilogue == Epilogue::kTanh) {
+    for (int64_t i = 0; i < n; ++i) {
+      const float v = static_cast<float>(acc[i] - compensation[i]) * (row_inverse_scale * inverse_scale[i]) + bias[i];
+      y[i] = 2.f / (1.f + fast_exp(-2.f * v)) - 1.f;
+    }
+  } else {
+    for (int64_t i = 0; i < n; ++i) {
+      y[i] = static_cast<float>(acc[i] - compensation[i]) * (row_inverse_scale * inverse_scale[i]) + bias[i];
+    }
+  }
+}
+
+}  // namespace
+
+dnnl::matmul::primitive_desc Int8LinearRunner::make_pd(int64_t rows, int64_t in, int64_t out,
+                                                       const memory::desc& weights_md) const {
+  const memory::desc src_md({rows, in}, dt::u8, tag::ab);
+  const memory::desc dst_md({rows, out}, dt::s32, tag::ab);
+  return dnnl::matmul::primitive_desc(dnnl::matmul::desc(src_md, weights_md, dst_md), engine_);
+}
+
+std::unique_ptr<Int8Linear> Int8LinearRunner::pack(const StackedWeights& stacked) {
+  auto linear = std::make_unique<Int8Linear>();
+  linear->runner = this;
+  linear->in_features = stacked.in;
+  linear->out_features = stacked.out;
+  const int64_t in = stacked.in, out = stacked.out;
+
+  std::vector<int8_t> quantized(static_cast<size_t>(in * out));
+  linear->inverse_scale.resize(static_cast<size_t>(out));
+  linear->compensation.resize(static_cast<size_t>(out));
+  for (int64_t n = 0; n < out; ++n) {
+    const float* w = stacked.weights.data() + n * in;
+    float max_abs = 0.f;
+    for (int64_t k = 0; k < in; ++k) max_abs = std::max(max_abs, std::fabs(w[k]));
+    const float scale = max_abs > 0.f ? kWeightRange / max_abs : 1.f;
+    int32_t sum = 0;
+    for (int64_t k = 0; k < in; ++k) {
+      const auto q = static_cast<int8_t>(std::nearbyint(w[k] * scale));
+      quantized[static_cast<size_t>(n * in + k)] = q;
+      sum += q;
+    }
+    linear->inverse_scale[static_cast<size_t>(n)] = 1.f / scale;
+    linear->compensation[static_cast<size_t>(n)] = 128 * sum;
+  }
+  linear->bias = stacked.bias;
+
+  const memory::desc any_md({in, out}, dt::s8, tag::any);
+  linear->packed_desc = make_pd(kPackingRows, in, out, any_md).weights_desc();
+  memory plain({{in, out}, dt::s8, tag::ba}, engine_, quantized.data());
+  linear->weights = memory(linear->packed_desc, engine_);
+  dnnl::reorder(plain, linear->weights).execute(stream_, plain, linear->weights);
+  stream_.wait();
+  return linear;
+}
+
+void Int8Linear::forward(const float* src, int64_t rows, Epilogue epilogue, bool accumulate, float* dst) const {
+  runner->run(*this, src, rows, epilogue, accumulate, dst);
+}
+
+void Int8LinearRunner::run(const Int8Linear& linear, const float* src, int64_t rows, Epilogue epilogue,
+                           bool accumulate, float* dst) {
+  const int64_t in = linear.in_features, out = linear.out_features;
+  const auto need_q = static_cast<size_t>(rows * in), need_acc = static_cast<size_t>(rows * out);
+  if (quantized_.size() < need_q) quantized_.resize(need_q);
+  if (accumulators_.size() < need_acc) accumulators_.resize(need_acc);
+  if (row_inverse_scale_.size() < static_cast<size_t>(rows)) row_inverse_scale_.resize(static_cast<size_t>(rows));
+
+#pragma omp parallel for schedule(static)
+  for (int64_t r = 0; r < rows; ++r) {
+    row_inverse_scale_[static_cast<size_t>(r)] = quantize_row(src + r * in, in, quantized_.data() + r * in);
+  }
+
+  const auto key = std::make_tuple(rows, in, out);
+  auto it = cache_.find(key);
+  if (it == cache_.end()) {
+    if (cache_.size() >= kMaxCachedPrimitives) cache_.clear();
+    const auto pd = make_pd(rows, in, out, linear.packed_desc);
+    if (std::string(pd.impl_info_str()).find("ref") != std::string::npos) {
+      spdlog::warn("oneDNN picked a reference int8 matmul ({}) for {}x{}x{}", pd.impl_info_str(), rows, in, out);
+    }
+    it = cache_.emplace(key, dnnl::matmul(pd)).first;
+  }
+  memory src_mem({{rows, in}, dt::u8, tag::ab}, engine_, quantized_.data());
+  memory dst_mem({{rows, out}, dt::s32, tag::ab}, engine_, accumulators_.data());
+  it->second.execute(stream_, {{DNNL_ARG_SRC, src_mem}, {DNNL_ARG_WEIGHTS, linear.weights}, {DNNL_ARG_DST, dst_mem}});
+  stream_.wait();
+
+#pragma omp parallel for schedule(static)
+  for (int64_t r = 0; r < rows; ++r) {
+    dequantize_row(accumulators_.data() + r * out, out, row_inverse_scale_[static_cast<size_t>(r)],
+                   linear.inverse_scale.data(), linear.compensation.data(), linear.bias.data(), epilogue, accumulate,
+                   dst + r * out);
+  }
+}
+
+}  // namespace rerankd::cpu

@@ -1,0 +1,130 @@
+#pragma once
+// HTTP/1.1 transport on Boost.Beast: an acceptor, and per connection a session on its own strand
+// that reads requests one at a time (keep-alive), enforces the body limit before the body is
+// read, hands each request to an HttpHandler as an Exchange, watches for the client going away
+// while the answer is pending, and writes the answer whenever (and from whichever thread) the
+// handler produces it. It knows nothing about reranking.
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "server/http_types.h"
+#include "server/server_metrics.h"
+
+namespace rerankd::server {
+
+namespace asio = boost::asio;
+using SteadyClock = std::chrono::steady_clock;
+
+class Session;
+
+// Filled in by handlers for the per-request log line.
+struct RequestStats {
+  size_t pairs = 0;
+  size_t tokens = 0;
+  double queue_seconds = 0;
+  double inference_seconds = 0;
+};
+
+// One request and the promise of its response.
+class Exchange : public std::enable_shared_from_this<Exchange> {
+ public:
+  Exchange(std::shared_ptr<Session> session, HttpRequest request, std::string request_id,
+           asio::any_io_executor executor);
+
+  const HttpRequest& request() const { return request_; }
+  std::string_view path() const;  // the target without its query string
+  const std::string& request_id() const { return request_id_; }
+  SteadyClock::time_point received() const { return received_; }
+  // The connection's strand: timers and completions for this request run here, serialized with
+  // the connection's own work.
+  const asio::any_io_executor& executor() const { return executor_; }
+
+  RequestStats& stats() { return stats_; }
+  const RequestStats& stats() const { return stats_; }
+  void set_route(std::string route) { route_ = std::move(route); }
+  const std::string& route() const { return route_; }  // empty until a router names it
+
+  // Sends the response. Safe from any thread; only the first call counts.
+  void respond(HttpResponse response);
+  bool responded() const { return responded_.load(); }
+  // `hook` runs on executor() if the client closes its connection before the response is sent.
+  // Register from executor().
+  void on_client_gone(std::function<void()> hook) { gone_hooks_.push_back(std::move(hook)); }
+
+ private:
+  friend class Session;
+  void client_gone();
+
+  std::shared_ptr<Session> session_;
+  HttpRequest request_;
+  std::string request_id_;
+  asio::any_io_executor executor_;
+  SteadyClock::time_point received_ = SteadyClock::now();
+  RequestStats stats_;
+  std::string route_;
+  std::atomic<bool> responded_{false};
+  std::vector<std::function<void()>> gone_hooks_;
+};
+
+class HttpHandler {
+ public:
+  virtual ~HttpHandler() = default;
+  // Runs on the exchange's executor. Respond now, or later from any thread.
+  virtual void handle(const std::shared_ptr<Exchange>& exchange) = 0;
+  // Every response passes here just before it is written, including the transport's own
+  // refusals (oversized body, malformed HTTP): the place for access logs and request metrics.
+  virtual void completed(const Exchange& exchange, const HttpResponse& response) = 0;
+};
+
+struct HttpServerOptions {
+  std::string host = "127.0.0.1";
+  uint16_t port = 8080;
+  size_t max_body_bytes = size_t{8} << 20;
+  size_t max_header_bytes = 16 * 1024;
+  std::chrono::seconds idle_timeout{75};  // a keep-alive connection waiting for its next request
+  std::chrono::seconds io_timeout{60};    // reading a started request, writing a response
+};
+
+class HttpServer {
+ public:
+  HttpServer(asio::io_context& ioc, HttpServerOptions options, HttpHandler& handler, ServerMetrics& metrics);
+  ~HttpServer();
+  HttpServer(const HttpServer&) = delete;
+  HttpServer& operator=(const HttpServer&) = delete;
+
+  // Binds, listens and starts accepting; returns the bound endpoint (port 0 resolved).
+  // Throws Error(kIo) when the address cannot be bound.
+  asio::ip::tcp::endpoint listen();
+
+  // Graceful shutdown, in order: refuse new connections; close idle keep-alive connections and
+  // answer every further request with "Connection: close"; finally close whatever is left.
+  void stop_accepting();
+  void begin_drain();
+  void close_all();
+  bool draining() const;
+
+  // Requests read and not yet fully answered (the response written or the client gone).
+  size_t active_exchanges() const;
+
+  struct Shared;
+
+ private:
+  void accept();
+
+  std::shared_ptr<Shared> shared_;
+  asio::ip::tcp::acceptor acceptor_;     // on its own strand: signals may close it from any thread
+  asio::steady_timer accept_backoff_;    // same strand
+};
+
+}  // namespace rerankd::server

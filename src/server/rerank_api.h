@@ -1,0 +1,45 @@
+#pragma once
+// The three request/response shapes of the rerank endpoints, as pure functions of bytes: parsing
+// and validation (simdjson) on the way in, JSON text (JsonWriter) on the way out.
+//
+//   POST /rerank with "texts"      TEI:    {query, texts, raw_scores?, return_text?, truncate?,
+//                                           truncation_direction?} -> [{index, score, text?}] best first
+//   POST /rerank with "documents"  plain:  {query, documents} -> {scores: [...]} in input order
+//   POST /v1|v2/rerank             Cohere/Jina: {model?, query, documents (strings or {text}),
+//                                           top_n?, return_documents?}
+//                                  -> {id, model, results: [{index, relevance_score, document?}], usage}
+//
+// Validation errors are thrown as Error: kInvalidInput (400) for malformed JSON, invalid UTF-8 and
+// missing or empty required fields; kUnprocessable (422) for fields of the wrong type or value;
+// kTooLarge (413) for more documents than max_documents.
+#include <cstddef>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "engine/scheduler.h"
+
+namespace rerankd::server {
+
+enum class ApiShape { kTei, kPlain, kCohere };
+
+struct RerankRequest {
+  ApiShape shape = ApiShape::kTei;
+  RerankInput input;
+  bool raw_scores = false;      // report logits instead of sigmoid scores (TEI, plain)
+  bool return_text = false;     // TEI return_text / Cohere return_documents
+  std::optional<size_t> top_n;  // Cohere: keep the best n
+  std::string model;            // Cohere: the model the client named (informational)
+  // The documents again, for responses that echo them: input.documents moves into the scheduler.
+  std::vector<std::string> texts;
+};
+
+RerankRequest parse_tei_request(std::string_view body, size_t max_documents);
+RerankRequest parse_cohere_request(std::string_view body, size_t max_documents);
+
+// `logits` are per document in input order. `response_id` and `model_name` are for the Cohere shape.
+std::string rerank_response_body(const RerankRequest& request, const std::vector<float>& logits,
+                                 size_t total_tokens, std::string_view response_id, std::string_view model_name);
+
+}  // namespace rerankd::server

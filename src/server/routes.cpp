@@ -1,0 +1,56 @@
+#include "server/routes.h"
+
+#include "server/error_response.h"
+
+namespace rerankd::server {
+
+void Router::add(http::verb method, std::string path, RouteHandler handler) {
+  for (Route& r : routes_) {
+    if (r.path == path) {
+      r.methods.emplace_back(method, std::move(handler));
+      return;
+    }
+  }
+  routes_.push_back({std::move(path), {{method, std::move(handler)}}});
+}
+
+const Router::Route* Router::find(std::string_view path) const {
+  for (const Route& r : routes_) {
+    if (r.path == path) return &r;
+  }
+  return nullptr;
+}
+
+std::string Router::label(std::string_view path) const {
+  const Route* r = find(path);
+  return r != nullptr ? r->path : "other";
+}
+
+void Router::dispatch(const std::shared_ptr<Exchange>& exchange) const {
+  const std::string_view path = exchange->path();
+  const Route* route = find(path);
+  exchange->set_route(route != nullptr ? route->path : "other");
+  const http::verb method = exchange->request().method();
+  if (route == nullptr) {
+    exchange->respond(error_response(http::status::not_found, "not_found",
+                                     "no route for " + std::string(exchange->request().method_string()) + " " +
+                                         std::string(path)));
+    return;
+  }
+  std::string allow;
+  for (const auto& [verb, handler] : route->methods) {
+    if (verb == method) {
+      handler(exchange);
+      return;
+    }
+    if (!allow.empty()) allow += ", ";
+    allow += std::string(http::to_string(verb));
+  }
+  HttpResponse response = error_response(http::status::method_not_allowed, "method_not_allowed",
+                                         std::string(exchange->request().method_string()) + " is not allowed on " +
+                                             route->path + "; use " + allow);
+  response.set(http::field::allow, allow);
+  exchange->respond(std::move(response));
+}
+
+}  // namespace rerankd::server

@@ -1,0 +1,38 @@
+#pragma once
+// Dispatch by exact path, then method: an unknown path is 404, a known path with the wrong
+// method is 405 with an Allow header naming the right ones.
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "server/http_server.h"
+
+namespace rerankd::server {
+
+using RouteHandler = std::function<void(const std::shared_ptr<Exchange>&)>;
+
+class Router {
+ public:
+  void add(http::verb method, std::string path, RouteHandler handler);
+
+  // Names the exchange's route (for metrics and logs) and runs its handler, or answers 404/405.
+  void dispatch(const std::shared_ptr<Exchange>& exchange) const;
+
+  // The metrics label of a path: the route's own path, or "other" for any unknown target, so
+  // that scanners cannot mint label values.
+  std::string label(std::string_view path) const;
+
+ private:
+  struct Route {
+    std::string path;
+    std::vector<std::pair<http::verb, RouteHandler>> methods;
+  };
+  const Route* find(std::string_view path) const;
+
+  std::vector<Route> routes_;
+};
+
+}  // namespace rerankd::server

@@ -1,0 +1,169 @@
+#include "server/server.h"
+
+#include <spdlog/spdlog.h>
+
+#include <csignal>
+#include <cstdio>
+#include <thread>
+
+#include "common/error.h"
+
+namespace rerankd::server {
+namespace {
+
+ServerFacts gather_facts(Reranker& reranker, const ServerOptions& options) {
+  ServerFacts f;
+  const auto& dir = reranker.options().model_dir;
+  f.model_dir = dir.string();
+  f.model_id = (dir.has_filename() ? dir.filename() : dir.parent_path().filename()).string();
+  const ModelConfig& c = reranker.config();
+  f.model_type = c.model_type;
+  f.architecture = c.architecture;
+  f.dtype = dtype_name(reranker.model().stored_dtype());
+  f.precision = reranker.precision();
+  f.backend = reranker.device();
+  f.max_input_length = reranker.max_length();
+  f.hidden_size = c.hidden_size;
+  f.num_layers = c.num_layers;
+  f.threads = reranker.options().threads;
+  f.options = options;
+  return f;
+}
+
+HttpServerOptions transport_options(const ServerOptions& o) {
+  HttpServerOptions t;
+  t.host = o.host;
+  t.port = o.port;
+  t.max_body_bytes = o.max_body_bytes;
+  return t;
+}
+
+std::string show(const asio::ip::tcp::endpoint& endpoint) {
+  const auto address = endpoint.address();
+  const std::string host = address.is_v6() ? "[" + address.to_string() + "]" : address.to_string();
+  return host + ":" + std::to_string(endpoint.port());
+}
+
+}  // namespace
+
+RerankServer::RerankServer(const RerankerOptions& model, const ServerOptions& options)
+    : options_(options),
+      metrics_(registry_),
+      reranker_(std::make_unique<Reranker>(model)),
+      facts_(gather_facts(*reranker_, options_)),
+      info_(info_body(facts_)),
+      scheduler_(std::make_unique<Scheduler>(*reranker_, options_.scheduler, &registry_)),
+      ioc_(std::max(1, options_.io_threads)),
+      rerank_(*scheduler_, metrics_, options_, facts_.model_id),
+      http_(ioc_, transport_options(options_), *this, metrics_),
+      control_(asio::make_strand(ioc_)),
+      signals_(control_, SIGINT, SIGTERM),
+      drain_timer_(control_) {
+  using http::verb;
+  router_.add(verb::post, "/rerank", [this](const auto& e) { rerank_.handle_tei(e); });
+  router_.add(verb::post, "/v1/rerank", [this](const auto& e) { rerank_.handle_cohere(e); });
+  router_.add(verb::post, "/v2/rerank", [this](const auto& e) { rerank_.handle_cohere(e); });
+  router_.add(verb::get, "/health", [this](const auto& e) { e->respond(health_response(*scheduler_)); });
+  router_.add(verb::get, "/info", [this](const auto& e) { e->respond(info_response(info_)); });
+  router_.add(verb::get, "/metrics", [this](const auto& e) { e->respond(metrics_response(registry_)); });
+}
+
+RerankServer::~RerankServer() = default;
+
+int RerankServer::run() {
+  const asio::ip::tcp::endpoint endpoint = http_.listen();
+  // Tests and scripts start us with --port 0 and read the port from this line.
+  std::printf("rerankd: listening on %s\n", show(endpoint).c_str());
+  std::fflush(stdout);
+  spdlog::info("serving {} ({}, {}) on {} with {} io threads", facts_.model_id, facts_.model_type, facts_.precision,
+               show(endpoint), options_.io_threads);
+  wait_for_signal();
+
+  auto serve = [this] {
+    for (;;) {
+      try {
+        ioc_.run();
+        return;
+      } catch (const std::exception& e) {  // a handler bug must not take the whole server down
+        spdlog::error("io thread: {}", e.what());
+      }
+    }
+  };
+  std::vector<std::thread> threads;
+  for (int i = 1; i < options_.io_threads; ++i) threads.emplace_back(serve);
+  serve();
+  for (auto& t : threads) t.join();
+  // Whatever is still queued (a drain that timed out) completes with kUnavailable; the answers
+  // go nowhere, the connections are already closed.
+  scheduler_.reset();
+  spdlog::info("stopped");
+  return 0;
+}
+
+void RerankServer::handle(const std::shared_ptr<Exchange>& exchange) { router_.dispatch(exchange); }
+
+void RerankServer::completed(const Exchange& exchange, const HttpResponse& response) {
+  const std::string route = exchange.route().empty() ? router_.label(exchange.path()) : exchange.route();
+  const double seconds = std::chrono::duration<double>(SteadyClock::now() - exchange.received()).count();
+  metrics_.request_answered(route, response.result_int(), seconds);
+  const RequestStats& s = exchange.stats();
+  std::string_view target = exchange.request().target();
+  if (target.size() > 200) target = target.substr(0, 200);
+  spdlog::info("{} {} {} pairs={} tokens={} queue_ms={:.1f} inference_ms={:.1f} total_ms={:.1f} id={}",
+               std::string_view(exchange.request().method_string()), target, response.result_int(), s.pairs,
+               s.tokens, s.queue_seconds * 1e3, s.inference_seconds * 1e3, seconds * 1e3, exchange.request_id());
+}
+
+void RerankServer::wait_for_signal() {
+  signals_.async_wait([this](const boost::system::error_code& ec, int signal) {
+    if (ec) return;
+    if (draining_) {
+      spdlog::warn("signal {} during the drain: stopping now", signal);
+      stop();
+      return;
+    }
+    begin_drain(signal);
+  });
+}
+
+void RerankServer::begin_drain(int signal) {
+  draining_ = true;
+  spdlog::info("signal {}: draining ({} requests in flight, up to {} s)", signal, http_.active_exchanges(),
+               options_.drain_timeout_seconds);
+  http_.stop_accepting();
+  scheduler_->begin_drain();
+  http_.begin_drain();
+  drain_deadline_ = Clock::now() + std::chrono::duration_cast<Clock::duration>(
+                                       std::chrono::duration<double>(options_.drain_timeout_seconds));
+  wait_for_signal();
+  poll_drain();
+}
+
+// Scheduler::wait_idle blocks; the control strand must not, so it polls the same condition.
+void RerankServer::poll_drain() {
+  const bool idle = scheduler_->in_flight_requests() == 0 && http_.active_exchanges() == 0;
+  if (idle || Clock::now() >= drain_deadline_) {
+    if (idle) {
+      spdlog::info("drained");
+    } else {
+      spdlog::warn("drain timeout: {} requests still in flight are abandoned", http_.active_exchanges());
+    }
+    stop();
+    return;
+  }
+  drain_timer_.expires_after(std::chrono::milliseconds(10));
+  drain_timer_.async_wait([this](const boost::system::error_code& ec) {
+    if (!ec) poll_drain();
+  });
+}
+
+void RerankServer::stop() {
+  boost::system::error_code ignored;
+  signals_.cancel(ignored);
+  drain_timer_.cancel();
+  http_.stop_accepting();
+  http_.close_all();
+  ioc_.stop();
+}
+
+}  // namespace rerankd::server

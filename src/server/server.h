@@ -1,0 +1,65 @@
+#pragma once
+// `rerankd serve` assembled: the model, the scheduler, the routes and the HTTP transport on one
+// io_context, plus the shutdown sequence. SIGTERM/SIGINT start a drain: stop accepting, refuse
+// new work (/health turns 503), let admitted requests finish and their answers be written, then
+// stop — or stop anyway when the drain timeout passes. A second signal stops at once.
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+
+#include <memory>
+#include <string>
+
+#include "common/metrics.h"
+#include "engine/reranker.h"
+#include "engine/scheduler.h"
+#include "server/http_server.h"
+#include "server/rerank_handler.h"
+#include "server/routes.h"
+#include "server/server_metrics.h"
+#include "server/server_options.h"
+#include "server/status_handlers.h"
+
+namespace rerankd::server {
+
+class RerankServer : private HttpHandler {
+ public:
+  // Loads the model and starts the scheduler; throws Error if either fails.
+  RerankServer(const RerankerOptions& model, const ServerOptions& options);
+  ~RerankServer() override;
+
+  // Binds, prints "rerankd: listening on HOST:PORT" to stdout, and serves until a signal and the
+  // drain that follows. Returns the process exit status.
+  int run();
+
+ private:
+  void handle(const std::shared_ptr<Exchange>& exchange) override;
+  void completed(const Exchange& exchange, const HttpResponse& response) override;
+
+  void wait_for_signal();
+  void begin_drain(int signal);
+  void poll_drain();
+  void stop();
+
+  ServerOptions options_;
+  MetricsRegistry registry_;
+  ServerMetrics metrics_;
+  std::unique_ptr<Reranker> reranker_;
+  ServerFacts facts_;
+  std::string info_;
+  std::unique_ptr<Scheduler> scheduler_;
+  // Declared after everything that pending handlers may reference, so that ~io_context (which
+  // destroys those handlers) runs while it all still exists.
+  asio::io_context ioc_;
+  RerankHandler rerank_;
+  Router router_;
+  HttpServer http_;
+  asio::strand<asio::io_context::executor_type> control_;  // signals and the drain run here
+  asio::signal_set signals_;
+  asio::steady_timer drain_timer_;
+  Clock::time_point drain_deadline_{};
+  bool draining_ = false;
+};
+
+}  // namespace rerankd::server

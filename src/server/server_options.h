@@ -1,0 +1,22 @@
+#pragma once
+// Everything `rerankd serve` can be told, in one place so /info can report all of it.
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+#include "engine/scheduler.h"
+
+namespace rerankd::server {
+
+struct ServerOptions {
+  std::string host = "127.0.0.1";
+  uint16_t port = 8080;  // 0: the kernel picks one; the bound port is printed
+  size_t max_client_batch_size = 1000;  // documents per request
+  size_t max_body_bytes = size_t{8} << 20;
+  double request_timeout_seconds = 30;  // default deadline; X-Request-Timeout overrides it per request
+  double drain_timeout_seconds = 30;
+  int io_threads = 2;
+  SchedulerOptions scheduler;
+};
+
+}  // namespace rerankd::server

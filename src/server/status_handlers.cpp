@@ -1,0 +1,80 @@
+#include "server/status_handlers.h"
+
+#include "common/json_writer.h"
+#include "common/version.h"
+#include "server/error_response.h"
+
+namespace rerankd::server {
+
+std::string info_body(const ServerFacts& f) {
+  const ServerOptions& o = f.options;
+  const SchedulerOptions& s = o.scheduler;
+  auto u = [](size_t v) { return static_cast<uint64_t>(v); };
+  JsonWriter w;
+  w.begin_object();
+  w.key("version").value(kVersion);
+  w.key("model_id").value(f.model_id);
+  w.key("model_dir").value(f.model_dir);
+  w.key("model_type").value(f.model_type);
+  w.key("architecture").value(f.architecture);
+  w.key("model_dtype").value(f.dtype);
+  w.key("precision").value(f.precision);
+  w.key("backend").value(f.backend);
+  w.key("max_input_length").value(u(f.max_input_length));
+  w.key("hidden_size").value(f.hidden_size);
+  w.key("num_layers").value(f.num_layers);
+  w.key("threads").value(f.threads);
+  w.key("limits").begin_object();
+  w.key("max_batch_tokens").value(u(s.max_batch_tokens));
+  w.key("max_batch_pairs").value(u(s.max_batch_pairs));
+  w.key("max_queued_tokens").value(u(s.max_queued_tokens));
+  w.key("max_concurrent_requests").value(u(s.max_concurrent_requests));
+  w.key("max_client_batch_size").value(u(o.max_client_batch_size));
+  w.key("max_body_bytes").value(u(o.max_body_bytes));
+  w.key("request_timeout_seconds").value(o.request_timeout_seconds);
+  w.key("drain_timeout_seconds").value(o.drain_timeout_seconds);
+  w.key("io_threads").value(o.io_threads);
+  w.key("tokenizer_threads").value(s.tokenizer_threads);
+  w.end_object();
+  w.end_object();
+  return w.take();
+}
+
+namespace {
+
+HttpResponse json_response(http::status status, std::string body) {
+  HttpResponse response{status, 11};
+  response.set(http::field::content_type, kJsonContentType);
+  response.body() = std::move(body);
+  return response;
+}
+
+}  // namespace
+
+HttpResponse health_response(const Scheduler& scheduler) {
+  if (!scheduler.compute_alive()) {
+    return error_response(http::status::service_unavailable, "unhealthy", "the compute thread is not running");
+  }
+  if (scheduler.draining()) {
+    // Load balancers read the status; people read the body.
+    JsonWriter w;
+    w.begin_object();
+    w.key("status").value("draining");
+    w.key("error").value("the server is draining and admits no new requests");
+    w.key("error_type").value("unhealthy");
+    w.end_object();
+    return json_response(http::status::service_unavailable, w.take());
+  }
+  return json_response(http::status::ok, R"({"status":"ok"})");
+}
+
+HttpResponse info_response(const std::string& body) { return json_response(http::status::ok, body); }
+
+HttpResponse metrics_response(const MetricsRegistry& registry) {
+  HttpResponse response{http::status::ok, 11};
+  response.set(http::field::content_type, "text/plain; version=0.0.4; charset=utf-8");
+  response.body() = registry.render();
+  return response;
+}
+
+}  // namespace rerankd::server

@@ -1,0 +1,83 @@
+#include "tools/serve_command.h"
+
+#include <spdlog/spdlog.h>
+
+#include <memory>
+
+#include "server/server.h"
+#include "tools/common_options.h"
+
+namespace rerankd::tools {
+namespace {
+
+struct ServeArgs {
+  ModelOptions model;
+  server::ServerOptions server;
+  std::string log_level = "info";
+};
+
+int run_serve(ServeArgs& args) {
+  spdlog::set_level(spdlog::level::from_str(args.log_level));
+  server::ServerOptions options = args.server;
+  options.scheduler.max_batch_tokens = args.model.max_batch_tokens;
+  options.scheduler.max_batch_pairs = args.model.max_batch_pairs;
+  server::RerankServer server(args.model.reranker_options(), options);
+  return server.run();
+}
+
+}  // namespace
+
+void add_serve_command(CLI::App& app, int& exit_code) {
+  auto args = std::make_shared<ServeArgs>();
+  CLI::App* cmd = app.add_subcommand("serve", "Serve the reranker over HTTP (TEI, Cohere/Jina and plain rerank APIs)");
+  add_model_options(*cmd, args->model);
+  server::ServerOptions& o = args->server;
+  SchedulerOptions& s = o.scheduler;
+  cmd->add_option("--host", o.host, "Address to listen on")->envname("RERANKD_HOST")->capture_default_str();
+  cmd->add_option("--port", o.port, "Port to listen on (0: any free port, printed at startup)")
+      ->envname("RERANKD_PORT")
+      ->capture_default_str();
+  cmd->add_option("--max-queued-tokens", s.max_queued_tokens,
+                  "Tokens admitted and waiting for the model; beyond it requests get 429")
+      ->envname("RERANKD_MAX_QUEUED_TOKENS")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  cmd->add_option("--max-concurrent-requests", s.max_concurrent_requests,
+                  "Requests in flight at once; beyond it requests get 429")
+      ->envname("RERANKD_MAX_CONCURRENT_REQUESTS")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  cmd->add_option("--max-client-batch-size", o.max_client_batch_size, "Documents per request; beyond it 413")
+      ->envname("RERANKD_MAX_CLIENT_BATCH_SIZE")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  cmd->add_option("--max-body-bytes", o.max_body_bytes, "Request body size; beyond it 413")
+      ->envname("RERANKD_MAX_BODY_BYTES")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  cmd->add_option("--request-timeout", o.request_timeout_seconds,
+                  "Seconds a request may take unless its X-Request-Timeout header says otherwise; then 504")
+      ->envname("RERANKD_REQUEST_TIMEOUT")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  cmd->add_option("--drain-timeout", o.drain_timeout_seconds,
+                  "Seconds to let in-flight requests finish after SIGTERM/SIGINT")
+      ->envname("RERANKD_DRAIN_TIMEOUT")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  cmd->add_option("--io-threads", o.io_threads, "Network threads")
+      ->envname("RERANKD_IO_THREADS")
+      ->check(CLI::Range(1, 256))
+      ->capture_default_str();
+  cmd->add_option("--tokenizer-threads", s.tokenizer_threads, "Tokenizer threads")
+      ->envname("RERANKD_TOKENIZER_THREADS")
+      ->check(CLI::Range(1, 256))
+      ->capture_default_str();
+  cmd->add_option("--log-level", args->log_level, "trace, debug, info, warn, error, critical or off")
+      ->envname("RERANKD_LOG_LEVEL")
+      ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}))
+      ->capture_default_str();
+  cmd->callback([args, &exit_code] { exit_code = run_serve(*args); });
+}
+
+}  // namespace rerankd::tools

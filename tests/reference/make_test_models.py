@@ -1,0 +1,631 @@
+#!/usr/bin/python3
+"""Builds rerankd's test data: a small multilingual sentencepiece model, random-weight XLM-RoBERTa
+cross-encoders in Hugging Face's on-disk layout, malformed copies of them, and the float64
+reference's expected token ids and logits.
+
+    make_test_models.py OUTDIR [--bge-shaped]
+
+Deterministic (fixed seeds, single-threaded spm_train), numpy + sentencepiece only, runs in a few
+seconds. Writes under OUTDIR:
+
+    spm/sentencepiece.bpe.model     trained on tests/data/corpus.txt (<unk>=0 <s>=1 </s>=2, no <pad>)
+    models/tiny                     H=32, 2 layers, 4 heads, F32 model.safetensors, 512-token inputs
+    models/tiny-f16, tiny-bf16      tiny's weights rounded to F16 / BF16
+    models/small                    H=128, 4 layers, 8 heads, 128-token inputs, F32 in two shards
+    models/bge-shaped               (--bge-shaped only) bge-reranker-v2-m3's shape, ~2.3 GB, random
+    bad/<case>/, bad/manifest.json  copies of tiny with one defect each, and what the error must name
+    expected/<model>.jsonl          per pair of tests/data/pairs.jsonl: max_length, ids, logit
+    expected/tokenizer.jsonl        token ids of single texts and of truncated pairs
+"""
+import argparse
+import json
+import os
+import shutil
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+DATA = os.path.join(HERE, "..", "data")
+sys.path.insert(0, HERE)
+import reference  # noqa: E402
+
+SEED = 20240607
+
+# --------------------------------------------------------------------------------------------------
+# Model shapes
+# --------------------------------------------------------------------------------------------------
+
+MODELS = {
+    "tiny": dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=64,
+                 max_position_embeddings=514),
+    "small": dict(hidden_size=128, num_hidden_layers=4, num_attention_heads=8, intermediate_size=512,
+                  max_position_embeddings=130),
+}
+BGE_SHAPE = dict(hidden_size=1024, num_hidden_layers=24, num_attention_heads=16, intermediate_size=4096,
+                 max_position_embeddings=8194, vocab_size=250002)
+
+
+def hf_config(shape, vocab_size, torch_dtype="float32"):
+    """config.json as transformers writes it for XLMRobertaForSequenceClassification (sorted keys)."""
+    config = {
+        "architectures": ["XLMRobertaForSequenceClassification"],
+        "attention_probs_dropout_prob": 0.1,
+        "bos_token_id": 0,
+        "classifier_dropout": None,
+        "eos_token_id": 2,
+        "hidden_act": "gelu",
+        "hidden_dropout_prob": 0.1,
+        "hidden_size": shape["hidden_size"],
+        "id2label": {"0": "LABEL_0"},
+        "initializer_range": 0.02,
+        "intermediate_size": shape["intermediate_size"],
+        "label2id": {"LABEL_0": 0},
+        "layer_norm_eps": 1e-05,
+        "max_position_embeddings": shape["max_position_embeddings"],
+        "model_type": "xlm-roberta",
+        "num_attention_heads": shape["num_attention_heads"],
+        "num_hidden_layers": shape["num_hidden_layers"],
+        "output_past": True,
+        "pad_token_id": 1,
+        "position_embedding_type": "absolute",
+        "torch_dtype": torch_dtype,
+        "transformers_version": "4.38.1",
+        "type_vocab_size": 1,
+        "use_cache": True,
+        "vocab_size": vocab_size,
+    }
+    return config
+
+
+def tokenizer_files(model_max_length, mask_id):
+    """tokenizer_config.json and special_tokens_map.json as transformers writes them for XLM-R."""
+    def token(content, lstrip=False):
+        return {"content": content, "lstrip": lstrip, "normalized": False, "rstrip": False, "single_word": False}
+
+    return {
+        "tokenizer_config.json": {
+            "added_tokens_decoder": {
+                "0": dict(token("<s>"), special=True),
+                "1": dict(token("<pad>"), special=True),
+                "2": dict(token("</s>"), special=True),
+                "3": dict(token("<unk>"), special=True),
+                str(mask_id): dict(token("<mask>", lstrip=True), special=True),
+            },
+            "bos_token": "<s>",
+            "clean_up_tokenization_spaces": True,
+            "cls_token": "<s>",
+            "eos_token": "</s>",
+            "mask_token": "<mask>",
+            "model_max_length": model_max_length,
+            "pad_token": "<pad>",
+            "sep_token": "</s>",
+            "sp_model_kwargs": {},
+            "tokenizer_class": "XLMRobertaTokenizer",
+            "unk_token": "<unk>",
+        },
+        "special_tokens_map.json": {
+            "bos_token": token("<s>"),
+            "cls_token": token("<s>"),
+            "eos_token": token("</s>"),
+            "mask_token": token("<mask>", lstrip=True),
+            "pad_token": token("<pad>"),
+            "sep_token": token("</s>"),
+            "unk_token": token("<unk>"),
+        },
+    }
+
+
+def tensor_shapes(shape, vocab_size):
+    """(name, shape) of every tensor of XLMRobertaForSequenceClassification, in module order."""
+    H, I, P = shape["hidden_size"], shape["intermediate_size"], shape["max_position_embeddings"]
+    e = "roberta.embeddings."
+    out = [(e + "word_embeddings.weight", [vocab_size, H]), (e + "position_embeddings.weight", [P, H]),
+           (e + "token_type_embeddings.weight", [1, H]), (e + "LayerNorm.weight", [H]), (e + "LayerNorm.bias", [H])]
+    for i in range(shape["num_hidden_layers"]):
+        p = f"roberta.encoder.layer.{i}."
+        for m in ("query", "key", "value"):
+            out += [(p + f"attention.self.{m}.weight", [H, H]), (p + f"attention.self.{m}.bias", [H])]
+        out += [(p + "attention.output.dense.weight", [H, H]), (p + "attention.output.dense.bias", [H]),
+                (p + "attention.output.LayerNorm.weight", [H]), (p + "attention.output.LayerNorm.bias", [H]),
+                (p + "intermediate.dense.weight", [I, H]), (p + "intermediate.dense.bias", [I]),
+                (p + "output.dense.weight", [H, I]), (p + "output.dense.bias", [H]),
+                (p + "output.LayerNorm.weight", [H]), (p + "output.LayerNorm.bias", [H])]
+    out += [("classifier.dense.weight", [H, H]), ("classifier.dense.bias", [H]),
+            ("classifier.out_proj.weight", [1, H]), ("classifier.out_proj.bias", [1])]
+    return out
+
+
+# Random weights that keep a signal through every layer: embeddings small (their sum has a variance
+# of ~0.01, so an engine using the wrong layer_norm_eps is off by more than the test's tolerance),
+# unit-variance activations after each LayerNorm, linear layers ~ N(0, 1/fan_in) so their outputs stay O(1), queries and keys a little
+# larger so attention is peaked enough for the first token to depend on the input, and an output
+# projection scaled so that logits spread over several units.
+EMBEDDING_STD = 0.05  # small, as in trained XLM-R, so that layer_norm_eps visibly matters
+QK_GAIN = 2.0
+OUT_PROJ_GAIN = 4.0
+
+
+def init_rule(name, shape):
+    """(mean, std) of the normal distribution a tensor is drawn from."""
+    if name.endswith("_embeddings.weight"):
+        return 0.0, EMBEDDING_STD
+    if "LayerNorm.weight" in name:
+        return 1.0, 0.1
+    if name.endswith(".bias"):
+        return 0.0, 0.1
+    fan_in = shape[1]
+    std = fan_in ** -0.5
+    if ".attention.self.query." in name or ".attention.self.key." in name:
+        std *= QK_GAIN
+    if name == "classifier.out_proj.weight":
+        std *= OUT_PROJ_GAIN
+    return 0.0, std
+
+
+def random_weights(shape, vocab_size, seed):
+    rng = np.random.default_rng(seed)
+    weights = {}
+    for name, dims in tensor_shapes(shape, vocab_size):
+        mean, std = init_rule(name, dims)
+        weights[name] = (mean + std * rng.standard_normal(dims)).astype(np.float32)
+    return weights
+
+
+# --------------------------------------------------------------------------------------------------
+# safetensors writer
+# --------------------------------------------------------------------------------------------------
+
+def to_bytes(array_f32, dtype):
+    """Little-endian bytes of a float32 array stored as F32, F16 (round to nearest even) or BF16."""
+    if dtype == "F32":
+        return np.ascontiguousarray(array_f32, dtype="<f4").tobytes()
+    if dtype == "F16":
+        return np.ascontiguousarray(array_f32.astype(np.float16), dtype="<f2").tobytes()
+    if dtype == "BF16":
+        return reference.float32_to_bf16_bits(array_f32).astype("<u2").tobytes()
+    raise ValueError(dtype)
+
+
+def layout(entries):
+    """[(name, dtype, shape, raw bytes)] -> (header dict, data bytes), tensors back to back in order."""
+    header, chunks, offset = {}, [], 0
+    for name, dtype, shape, raw in entries:
+        header[name] = {"dtype": dtype, "shape": list(shape), "data_offsets": [offset, offset + len(raw)]}
+        chunks.append(raw)
+        offset += len(raw)
+    return header, b"".join(chunks)
+
+
+def encode_header(header, metadata=None):
+    """The 8-byte length and the JSON header (metadata first, as the safetensors library writes it),
+    padded with spaces to a multiple of 8."""
+    full = {"__metadata__": metadata if metadata is not None else {"format": "pt"}}
+    full.update(header)
+    text = json.dumps(full, separators=(",", ":")).encode("utf-8")
+    text += b" " * (-len(text) % 8)
+    return struct.pack("<Q", len(text)) + text
+
+
+def write_safetensors_raw(path, header, data):
+    with open(path, "wb") as f:
+        f.write(encode_header(header))
+        f.write(data)
+
+
+def model_entries(weights, dtype, names=None):
+    """Entries sorted by name, as the safetensors library lays a state dict out."""
+    names = sorted(weights) if names is None else sorted(names)
+    return [(n, dtype, weights[n].shape, to_bytes(weights[n], dtype)) for n in names]
+
+
+def write_safetensors(path, weights, dtype, names=None):
+    write_safetensors_raw(path, *layout(model_entries(weights, dtype, names)))
+
+
+def write_json(path, obj):
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(json.dumps(obj, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
+
+
+def write_jsonl(path, rows):
+    with open(path, "w", encoding="utf-8") as f:
+        for row in rows:
+            f.write(json.dumps(row, ensure_ascii=False) + "\n")
+
+
+# --------------------------------------------------------------------------------------------------
+# Sentencepiece
+# --------------------------------------------------------------------------------------------------
+
+SPM_FLAGS = ["--model_type=bpe", "--vocab_size=1000", "--character_coverage=1.0",
+             "--unk_id=0", "--bos_id=1", "--eos_id=2", "--pad_id=-1",
+             "--num_threads=1", "--input_sentence_size=0", "--shuffle_input_sentence=false",
+             "--random_seed=1", "--minloglevel=2"]
+
+
+def train_spm(out_path):
+    """spm_train in a scratch directory with relative names, so the model bytes (which record the
+    training input and prefix) do not depend on OUTDIR."""
+    with tempfile.TemporaryDirectory() as tmp:
+        shutil.copy(os.path.join(DATA, "corpus.txt"), os.path.join(tmp, "corpus.txt"))
+        cmd = ["spm_train", "--input=corpus.txt", "--model_prefix=sentencepiece.bpe"] + SPM_FLAGS
+        run = subprocess.run(cmd, cwd=tmp, capture_output=True, text=True)
+        if run.returncode != 0:
+            sys.stderr.write(run.stdout + run.stderr)
+            raise SystemExit(f"spm_train failed ({run.returncode})")
+        shutil.copy(os.path.join(tmp, "sentencepiece.bpe.model"), out_path)
+
+
+# --------------------------------------------------------------------------------------------------
+# Model directories
+# --------------------------------------------------------------------------------------------------
+
+TORCH_DTYPES = {"F32": "float32", "F16": "float16", "BF16": "bfloat16"}
+
+
+def write_model_dir(path, shape, vocab_size, spm_path, model_max_length, dtype="F32"):
+    if os.path.exists(path):
+        shutil.rmtree(path)
+    os.makedirs(path)
+    write_json(os.path.join(path, "config.json"), hf_config(shape, vocab_size, TORCH_DTYPES[dtype]))
+    for fname, obj in tokenizer_files(model_max_length, mask_id=vocab_size - 1).items():
+        write_json(os.path.join(path, fname), obj)
+    shutil.copy(spm_path, os.path.join(path, "sentencepiece.bpe.model"))
+
+
+def write_sharded(path, weights, dtype, shape, vocab_size):
+    """Two shards split at about half the bytes, in module order, plus the index transformers writes."""
+    order = [n for n, _ in tensor_shapes(shape, vocab_size)]
+    sizes = {n: len(to_bytes(weights[n], dtype)) for n in order}
+    total = sum(sizes.values())
+    first, acc = [], 0
+    for n in order:
+        if acc >= total / 2:
+            break
+        first.append(n)
+        acc += sizes[n]
+    shards = {"model-00001-of-00002.safetensors": first,
+              "model-00002-of-00002.safetensors": [n for n in order if n not in set(first)]}
+    weight_map = {}
+    for fname, names in shards.items():
+        write_safetensors(os.path.join(path, fname), weights, dtype, names)
+        weight_map.update({n: fname for n in names})
+    write_json(os.path.join(path, "model.safetensors.index.json"),
+               {"metadata": {"total_size": total}, "weight_map": dict(sorted(weight_map.items()))})
+
+
+def rounded(weights, dtype):
+    """The float32 values a reader gets back after storing `weights` as dtype."""
+    if dtype == "F16":
+        return {n: w.astype(np.float16).astype(np.float32) for n, w in weights.items()}
+    if dtype == "BF16":
+        return {n: reference.bf16_bits_to_float32(reference.float32_to_bf16_bits(w)).reshape(w.shape)
+                for n, w in weights.items()}
+    return weights
+
+
+def check_read_back(model_dir, expected):
+    """The writer against the reader: every tensor back bit for bit, nothing extra."""
+    got = reference.read_model_weights(model_dir)
+    assert set(got) == set(expected), (model_dir, set(got) ^ set(expected))
+    for n, w in expected.items():
+        assert got[n].shape == w.shape and np.array_equal(got[n], w.astype(np.float64)), (model_dir, n)
+
+
+def write_bge_shaped(path, spm_path, seed):
+    """bge-reranker-v2-m3's exact shapes with random F32 weights (benchmarks only), streamed in chunks."""
+    shape, vocab_size = BGE_SHAPE, BGE_SHAPE["vocab_size"]
+    write_model_dir(path, shape, vocab_size, spm_path, model_max_length=8192)
+    shapes = dict(tensor_shapes(shape, vocab_size))
+    names = sorted(shapes)
+    header, offset = {}, 0
+    for n in names:
+        nbytes = 4 * int(np.prod(shapes[n]))
+        header[n] = {"dtype": "F32", "shape": shapes[n], "data_offsets": [offset, offset + nbytes]}
+        offset += nbytes
+    rng = np.random.default_rng(seed)
+    chunk = 1 << 24
+    with open(os.path.join(path, "model.safetensors"), "wb") as f:
+        f.write(encode_header(header))
+        for n in names:
+            mean, std = init_rule(n, shapes[n])
+            remaining = int(np.prod(shapes[n]))
+            while remaining:
+                k = min(chunk, remaining)
+                x = rng.standard_normal(k, dtype=np.float32)
+                x *= np.float32(std)
+                x += np.float32(mean)
+                f.write(x.astype("<f4", copy=False).tobytes())
+                remaining -= k
+    return offset
+
+
+# --------------------------------------------------------------------------------------------------
+# Malformed models: each a copy of tiny with one defect, and what the loader's error must name.
+# --------------------------------------------------------------------------------------------------
+
+def write_bad_models(bad_root, tiny_dir, weights, shape, vocab_size):
+    if os.path.exists(bad_root):
+        shutil.rmtree(bad_root)
+    os.makedirs(bad_root)
+    manifest = []
+    ST = "model.safetensors"
+
+    def case(name, file, mentions=()):
+        d = os.path.join(bad_root, name)
+        shutil.copytree(tiny_dir, d)
+        manifest.append({"case": name, "file": file, "mentions": list(mentions)})
+        return d
+
+    def rewrite(d, entries_fn=None, header_fn=None):
+        entries = model_entries(weights, "F32")
+        if entries_fn:
+            entries = entries_fn(entries)
+        header, data = layout(entries)
+        if header_fn:
+            header_fn(header, len(data))
+        write_safetensors_raw(os.path.join(d, ST), header, data)
+
+    def replace_entry(entries, name, new):
+        return [new if e[0] == name else e for e in entries]
+
+    good_bytes = open(os.path.join(tiny_dir, ST), "rb").read()
+
+    # File-level corruption.
+    d = case("safetensors_truncated", ST)
+    with open(os.path.join(d, ST), "wb") as f:
+        f.write(good_bytes[:-1000])  # the data section cut short
+    d = case("safetensors_header_past_eof", ST)
+    with open(os.path.join(d, ST), "wb") as f:
+        f.write(struct.pack("<Q", len(good_bytes) + 4096) + good_bytes[8:])
+    d = case("safetensors_header_not_json", ST)
+    (n,) = struct.unpack("<Q", good_bytes[:8])
+    broken = (b'{"__metadata__":{"format":"pt"},"roberta.embeddings.word_embeddings.weight":{"dtype":"F32",'
+              b'"shape":[1002 32]').ljust(n, b" ")
+    with open(os.path.join(d, ST), "wb") as f:
+        f.write(good_bytes[:8] + broken + good_bytes[8 + n:])
+    d = case("safetensors_too_short", ST)
+    with open(os.path.join(d, ST), "wb") as f:
+        f.write(good_bytes[:5])
+
+    # Tensors that do not fit the config.
+    name = "roberta.encoder.layer.0.intermediate.dense.weight"  # [64, 32] stored transposed
+    d = case("tensor_transposed", ST, [name])
+    rewrite(d, lambda es: replace_entry(es, name, (name, "F32", [32, 64], to_bytes(weights[name].T, "F32"))))
+    name = "roberta.encoder.layer.1.attention.self.query.weight"  # [32, 32] stored as [16, 32]
+    d = case("tensor_wrong_size", ST, [name])
+    rewrite(d, lambda es: replace_entry(es, name, (name, "F32", [16, 32], to_bytes(weights[name][:16], "F32"))))
+    name = "roberta.encoder.layer.1.output.LayerNorm.bias"
+    d = case("tensor_missing", ST, [name])
+    rewrite(d, lambda es: [e for e in es if e[0] != name])
+    name = "roberta.encoder.layer.0.attention.self.extra.weight"
+    d = case("tensor_unexpected", ST, [name])
+    rewrite(d, lambda es: sorted(es + [(name, "F32", [32, 32], to_bytes(weights[
+        "roberta.encoder.layer.0.attention.self.query.weight"], "F32"))]))
+    name = "classifier.out_proj.bias"
+    d = case("tensor_dtype_i64", ST, [name, "I64"])
+    rewrite(d, lambda es: replace_entry(es, name, (name, "I64", [1], struct.pack("<q", 1))))
+
+    # data_offsets that do not describe the data.
+    name = "classifier.dense.bias"  # [32] F32 = 128 bytes, given 124
+    d = case("offsets_size_mismatch", ST, [name])
+    rewrite(d, lambda es: replace_entry(es, name, (name, "F32", [32], to_bytes(weights[name], "F32")[:-4])))
+    name = "roberta.embeddings.word_embeddings.weight"
+
+    def past_end(header, data_size):
+        b, e = header[name]["data_offsets"]
+        header[name]["data_offsets"] = [data_size - (e - b) + 64, data_size + 64]
+    d = case("offsets_out_of_range", ST, [name])
+    rewrite(d, header_fn=past_end)
+
+    def overlap(header, data_size):
+        a, b = "roberta.encoder.layer.0.output.LayerNorm.bias", "roberta.encoder.layer.0.output.LayerNorm.weight"
+        begin, end = header[a]["data_offsets"]
+        header[b]["data_offsets"] = [begin + 16, end + 16]  # b starts inside a
+    d = case("offsets_overlap", ST)
+    rewrite(d, header_fn=overlap)
+
+    # config.json.
+    def edit_config(d, fn):
+        path = os.path.join(d, "config.json")
+        with open(path, encoding="utf-8") as f:
+            config = json.load(f)
+        fn(config)
+        write_json(path, config)
+
+    d = case("config_bad_json", "config.json")
+    with open(os.path.join(d, "config.json"), "w", encoding="utf-8") as f:
+        f.write(json.dumps(hf_config(shape, vocab_size), indent=2, sort_keys=True)[:-30] + "\n")
+    d = case("config_model_type_bert", "config.json", ["model_type"])
+    edit_config(d, lambda c: c.update(model_type="bert"))
+    d = case("config_hidden_act_relu", "config.json", ["hidden_act"])
+    edit_config(d, lambda c: c.update(hidden_act="relu"))
+    d = case("config_missing_hidden_size", "config.json", ["hidden_size"])
+    edit_config(d, lambda c: c.pop("hidden_size"))
+    d = case("config_heads_not_dividing", "config.json", ["num_attention_heads"])
+    edit_config(d, lambda c: c.update(num_attention_heads=5))  # 32 % 5 != 0
+
+    # Files that are not there.
+    d = case("shard_missing", "model-00002-of-00002.safetensors")
+    os.remove(os.path.join(d, ST))
+    write_sharded(d, weights, "F32", shape, vocab_size)
+    os.remove(os.path.join(d, "model-00002-of-00002.safetensors"))
+    d = case("spm_missing", "sentencepiece.bpe.model")
+    os.remove(os.path.join(d, "sentencepiece.bpe.model"))
+
+    write_json(os.path.join(bad_root, "manifest.json"), manifest)
+    return manifest
+
+
+def check_bad_models_rejected(bad_root, manifest):
+    """The reference's own reader rejects every safetensors defect it is meant to (a check on the
+    generator: each case really is broken). Tensor-set and config defects are the loader's job."""
+    for entry in manifest:
+        if not entry["case"].startswith(("safetensors_", "offsets_", "tensor_dtype")):
+            continue
+        try:
+            reference.read_model_weights(os.path.join(bad_root, entry["case"]))
+        except (reference.SafetensorsError, KeyError, ValueError):
+            continue
+        raise AssertionError(f"bad case {entry['case']} reads without error")
+
+
+# --------------------------------------------------------------------------------------------------
+# Tokenizer cases
+# --------------------------------------------------------------------------------------------------
+
+EXTRA_TEXTS = [
+    "", " ", "   ", "  \t ", "\n", "a", "A", "hello world", "hello  world", " hello world ",
+    "what is panda?", "The giant panda is a bear species endemic to China.",
+    "panda panda panda panda", "PANDA", "Pandas", "pandas.", "bamboo-eating", "don't", "e-mail",
+    "12345", "3.14159", "2023-11-05", "$1,299.99", "+1 (555) 010-9999", "100%", "a\u00a0b",
+    "熊猫", "大熊猫是一种熊。", "パンダ", "こんにちは世界", "Привет, мир!", "مرحبا بالعالم", "नमस्ते दुनिया",
+    "🐼", "🐼🐼", "I ❤️ pandas", "👍🏽", "🇨🇳",
+    "안녕하세요", "ქართული", "สวัสดี", "∮", "ꙮ", "🦒",
+    "ＦＵＬＬＷＩＤＴＨ", "ﬁ", "①②③", "café", "cafe\u0301", "a\u200bb", "x\u0000y", "\u3000全角スペース\u3000",
+    "Tab\tseparated\tvalues", "line one\nline two\r\nline three",
+    "<tag> & \"quotes\" 'single' `back`", "\\ / | ~ ^ _ {} []",
+]
+
+
+def tokenizer_cases(tok, pairs):
+    rows, seen = [], set()
+    texts = EXTRA_TEXTS + [p["query"] for p in pairs] + [p["document"] for p in pairs]
+    for text in texts:
+        if text in seen:
+            continue
+        seen.add(text)
+        rows.append({"kind": "text", "text": text, "ids": tok.encode(text)})
+
+    pair_texts = [
+        ("what is panda?", "The giant panda is a bear species endemic to China."),
+        ("The giant panda is a bear species endemic to China.", "what is panda?"),
+        ("The giant panda is a bear species endemic to China.", "The giant panda is a bear species endemic to China."),
+        ("熊猫是什么动物？", "大熊猫是一种熊，主要生活在中国西南部的山区森林里。"),
+        ("Что такое панда?", "Гигантская панда живёт в горных лесах центрального Китая."),
+        ("", "The giant panda is a bear species endemic to China."),
+        ("Tell me everything about the giant panda, its food and its home.", ""),
+        ("a", "b"),
+        ("🐼", "I love pandas 🐼 and bamboo 🎍!"),
+        ("what is panda? 🦒 안녕", "The giant panda 🦘 is a bear ⟁ species endemic to China ꧁꧂."),
+        max(((p["query"], p["document"]) for p in pairs), key=lambda qd: min(map(len, qd))),  # both long
+    ]
+    max_lengths = [4, 5, 8, 9, 16, 17, 33, 64, 512]
+    counts = {}
+    for q, d in pair_texts:
+        a, b = tok.encode(q), tok.encode(d)
+        for m in max_lengths:
+            ids = tok.assemble_pair(a, b, m)
+            ids_slow = tok.assemble_pair(a, b, m, "slow")
+            ids_fast = tok.assemble_pair(a, b, m, "fast")
+            nq = ids.index(reference.EOS) - 1
+            nd = len(ids) - nq - 4
+            kind = ("none" if (nq, nd) == (len(a), len(b)) else
+                    "document" if nq == len(a) else "query" if nd == len(b) else
+                    f"both-{'odd' if (m - 4) % 2 else 'even'}")
+            counts[kind] = counts.get(kind, 0) + 1
+            counts["slow!=fast"] = counts.get("slow!=fast", 0) + (ids_slow != ids_fast)
+            rows.append({"kind": "pair", "query": q, "document": d, "max_length": m, "case": kind,
+                         "ids": ids, "ids_slow": ids_slow, "ids_fast": ids_fast})
+    for kind in ("none", "document", "query", "both-odd", "both-even", "slow!=fast"):
+        assert counts.get(kind), f"no tokenizer pair case of kind {kind}: {counts}"
+    return rows, counts
+
+
+def self_test():
+    """The two longest_first variants against the cases of their own projects' unit tests, and the
+    BF16 rounding against hand-worked values."""
+    for (n1, n2), slow, fast in [((0, 0), (0, 0), (0, 0)), ((0, 8), (0, 7), (0, 7)), ((2, 8), (2, 5), (2, 5)),
+                                 ((4, 4), (4, 3), (3, 4)), ((4, 8), (4, 3), (3, 4)), ((8, 2), (5, 2), (5, 2)),
+                                 ((8, 4), (4, 3), (4, 3)), ((8, 8), (4, 3), (3, 4)), ((2, 2), (2, 2), (2, 2))]:
+        a, b = list(range(n1)), list(range(100, 100 + n2))
+        got_slow = reference.truncate_longest_first_slow(a, b, n1 + n2 - 7)
+        got_fast = reference.truncate_longest_first_fast(a, b, 7)
+        assert tuple(map(len, got_slow)) == slow, ((n1, n2), got_slow)
+        assert tuple(map(len, got_fast)) == fast, ((n1, n2), got_fast)
+    values = np.array([1.0, 1 + 2 ** -8, 1 + 3 * 2 ** -8, -2.5, 1 + 2 ** -8 + 2 ** -20, 3.0e38], dtype=np.float32)
+    bits = reference.float32_to_bf16_bits(values)
+    assert list(bits) == [0x3F80, 0x3F80, 0x3F82, 0xC020, 0x3F81, 0x7F62], [hex(b) for b in bits]
+
+
+# --------------------------------------------------------------------------------------------------
+
+def main():
+    parser = argparse.ArgumentParser(description="Build rerankd's test models and expected outputs.")
+    parser.add_argument("outdir")
+    parser.add_argument("--bge-shaped", action="store_true",
+                        help="also write models/bge-shaped (bge-reranker-v2-m3's shape, ~2.3 GB; benchmarks only)")
+    args = parser.parse_args()
+    t0 = time.time()
+    out = os.path.abspath(args.outdir)
+    self_test()
+
+    for sub in ("spm", "expected"):
+        os.makedirs(os.path.join(out, sub), exist_ok=True)
+    os.makedirs(os.path.join(out, "models"), exist_ok=True)
+    spm_path = os.path.join(out, "spm", "sentencepiece.bpe.model")
+    train_spm(spm_path)
+    tok = reference.XlmrTokenizer(spm_path)
+    vocab_size = tok.piece_count + 2  # fairseq: <s> <pad> </s> <unk>, pieces from id 4, <mask> last
+    pairs = reference.read_pairs(os.path.join(DATA, "pairs.jsonl"))
+
+    # Good models.
+    tiny = random_weights(MODELS["tiny"], vocab_size, SEED)
+    small = random_weights(MODELS["small"], vocab_size, SEED + 1)
+    written = {}
+    for name, shape, weights, dtype in [("tiny", MODELS["tiny"], tiny, "F32"), ("tiny-f16", MODELS["tiny"], tiny, "F16"),
+                                        ("tiny-bf16", MODELS["tiny"], tiny, "BF16"),
+                                        ("small", MODELS["small"], small, "F32")]:
+        d = os.path.join(out, "models", name)
+        max_len = min(512, shape["max_position_embeddings"] - 2)
+        write_model_dir(d, shape, vocab_size, spm_path, model_max_length=max_len, dtype=dtype)
+        if name == "small":
+            write_sharded(d, weights, dtype, shape, vocab_size)
+        else:
+            write_safetensors(os.path.join(d, "model.safetensors"), weights, dtype)
+        check_read_back(d, rounded(weights, dtype))
+        written[name] = d
+
+    # Expected outputs of the float64 reference, read back from the files just written.
+    spreads = {}
+    for name, d in written.items():
+        model = reference.Reranker(d)
+        rows = model.score_pairs(pairs)
+        write_jsonl(os.path.join(out, "expected", name + ".jsonl"), rows)
+        other = {"slow": "fast", "fast": "slow"}[reference.DEFAULT_TRUNCATION]
+        assert all(model.tokenizer.encode_pair(r["query"], r["document"], r["max_length"], other) == r["ids"]
+                   for r in rows), f"{name}: slow and fast longest_first differ on a test pair"
+        logits = np.array([r["logit"] for r in rows])
+        truncated = sum(len(r["ids"]) == r["max_length"] for r in rows)
+        spreads[name] = (logits.min(), logits.max(), logits.std(), truncated, len(rows))
+        print(f"{name:10s} logits {logits.min():+.4f} .. {logits.max():+.4f}  std {logits.std():.4f}  "
+              f"{truncated}/{len(rows)} pairs at max_length {rows[0]['max_length']}")
+    lo = {n: np.array([json.loads(l)["logit"] for l in open(os.path.join(out, "expected", n + ".jsonl"))])
+          for n in ("tiny", "tiny-f16", "tiny-bf16")}
+    print(f"weight rounding moves tiny's logits by up to {np.abs(lo['tiny-f16'] - lo['tiny']).max():.2e} (F16), "
+          f"{np.abs(lo['tiny-bf16'] - lo['tiny']).max():.2e} (BF16)")
+
+    rows, counts = tokenizer_cases(tok, pairs)
+    write_jsonl(os.path.join(out, "expected", "tokenizer.jsonl"), rows)
+    print(f"tokenizer  {sum(r['kind'] == 'text' for r in rows)} texts, {sum(r['kind'] == 'pair' for r in rows)} "
+          f"pairs {dict(sorted(counts.items()))}; ids follow the {reference.DEFAULT_TRUNCATION} tokenizer's "
+          f"longest_first (ids_slow, ids_fast: both)")
+
+    manifest = write_bad_models(os.path.join(out, "bad"), written["tiny"], tiny, MODELS["tiny"], vocab_size)
+    check_bad_models_rejected(os.path.join(out, "bad"), manifest)
+    print(f"bad        {len(manifest)} malformed model directories")
+
+    if args.bge_shaped:
+        t1 = time.time()
+        nbytes = write_bge_shaped(os.path.join(out, "models", "bge-shaped"), spm_path, SEED + 2)
+        print(f"bge-shaped {nbytes / 1e9:.2f} GB of F32 weights in {time.time() - t1:.1f} s")
+    print(f"done in {time.time() - t0:.1f} s: {out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,361 @@
+#!/usr/bin/python3
+"""Independent float64 reference for XLM-RoBERTa cross-encoder rerankers (bge-reranker-v2-m3 family).
+
+Written from Hugging Face's semantics of `XLMRobertaTokenizer` (the slow, sentencepiece-based
+tokenizer) and `XLMRobertaForSequenceClassification`, without looking at rerankd's C++ code, so the
+engine can be tested against it. Needs only numpy and the `sentencepiece` Python module (Debian's
+/usr/bin/python3 has both). Speed does not matter here; clarity and float64 do.
+
+As a module:
+    model = Reranker("path/to/model_dir")
+    ids = model.tokenizer.encode_pair(query, document, max_length=512)
+    logit = model.logit(ids)
+
+As a command (one JSON line per pair, in order):
+    reference.py MODEL_DIR --pairs pairs.jsonl [--max-length N] [--truncation slow|fast]
+"""
+import argparse
+import json
+import math
+import os
+import struct
+import sys
+
+import numpy as np
+
+# --------------------------------------------------------------------------------------------------
+# safetensors
+#
+# File layout: u64 little-endian N, then N bytes of JSON header mapping tensor names to
+# {"dtype", "shape", "data_offsets": [begin, end]} (offsets relative to the byte after the header),
+# plus an optional "__metadata__" of string -> string; then the raw little-endian tensor bytes.
+# --------------------------------------------------------------------------------------------------
+
+DTYPE_SIZES = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2}
+
+
+class SafetensorsError(ValueError):
+    pass
+
+
+def bf16_bits_to_float32(bits):
+    """bfloat16 is the upper half of a float32: widen by shifting the 16 bits back up."""
+    return (bits.astype(np.uint32) << 16).view(np.float32)
+
+
+def float32_to_bf16_bits(values):
+    """Round float32 values to bfloat16 (round to nearest, ties to even) and return the 16-bit words."""
+    bits = np.ascontiguousarray(values, dtype=np.float32).view(np.uint32).astype(np.uint64)
+    if np.isnan(values).any():
+        raise ValueError("NaN weights")
+    rounding = 0x7FFF + ((bits >> 16) & 1)
+    return ((bits + rounding) >> 16).astype(np.uint16)
+
+
+def read_safetensors_header(path):
+    """Parse and validate the header of one .safetensors file. Returns (header dict, data offset)."""
+    size = os.path.getsize(path)
+    with open(path, "rb") as f:
+        prefix = f.read(8)
+        if len(prefix) < 8:
+            raise SafetensorsError(f"{path}: shorter than the 8-byte header length")
+        (n,) = struct.unpack("<Q", prefix)
+        if 8 + n > size:
+            raise SafetensorsError(f"{path}: header length {n} runs past the end of the file ({size} bytes)")
+        raw = f.read(n)
+    try:
+        header = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise SafetensorsError(f"{path}: header is not valid JSON ({e})") from None
+    if not isinstance(header, dict):
+        raise SafetensorsError(f"{path}: header is not a JSON object")
+    data_size = size - 8 - n
+    spans = []
+    for name, info in header.items():
+        if name == "__metadata__":
+            continue
+        dtype, shape, (begin, end) = info["dtype"], info["shape"], info["data_offsets"]
+        if dtype not in DTYPE_SIZES:
+            raise SafetensorsError(f"{path}: tensor {name} has unsupported dtype {dtype}")
+        nbytes = DTYPE_SIZES[dtype] * int(np.prod(shape, dtype=np.int64))
+        if not (0 <= begin <= end <= data_size):
+            raise SafetensorsError(f"{path}: tensor {name} data_offsets [{begin}, {end}] outside the data ({data_size} bytes)")
+        if end - begin != nbytes:
+            raise SafetensorsError(f"{path}: tensor {name} data_offsets span {end - begin} bytes, shape {shape} {dtype} needs {nbytes}")
+        spans.append((begin, end, name))
+    spans.sort()
+    for (b0, e0, n0), (b1, e1, n1) in zip(spans, spans[1:]):
+        if b1 < e0:
+            raise SafetensorsError(f"{path}: tensors {n0} and {n1} overlap")
+    return header, 8 + n
+
+
+def read_safetensors(path):
+    """All tensors of one .safetensors file as float64 numpy arrays (F32, F16, BF16 or F64)."""
+    header, data_start = read_safetensors_header(path)
+    with open(path, "rb") as f:
+        f.seek(data_start)
+        data = f.read()
+    tensors = {}
+    for name, info in header.items():
+        if name == "__metadata__":
+            continue
+        begin, end = info["data_offsets"]
+        buf = data[begin:end]
+        dtype = info["dtype"]
+        if dtype == "BF16":
+            values = bf16_bits_to_float32(np.frombuffer(buf, dtype="<u2"))
+        else:
+            values = np.frombuffer(buf, dtype={"F64": "<f8", "F32": "<f4", "F16": "<f2"}[dtype])
+        tensors[name] = values.astype(np.float64).reshape(info["shape"])
+    return tensors
+
+
+def read_model_weights(model_dir):
+    """The model's tensors: model.safetensors, or the shards listed in model.safetensors.index.json."""
+    single = os.path.join(model_dir, "model.safetensors")
+    index = os.path.join(model_dir, "model.safetensors.index.json")
+    if os.path.exists(single):
+        return read_safetensors(single)
+    with open(index, encoding="utf-8") as f:
+        weight_map = json.load(f)["weight_map"]
+    tensors = {}
+    for shard in sorted(set(weight_map.values())):
+        for name, value in read_safetensors(os.path.join(model_dir, shard)).items():
+            if weight_map.get(name) != shard:
+                raise SafetensorsError(f"{shard}: tensor {name} not listed for this shard in the index")
+            tensors[name] = value
+    missing = set(weight_map) - set(tensors)
+    if missing:
+        raise SafetensorsError(f"{index}: tensors listed but not found: {sorted(missing)}")
+    return tensors
+
+
+def read_config(model_dir):
+    with open(os.path.join(model_dir, "config.json"), encoding="utf-8") as f:
+        return json.load(f)
+
+
+# --------------------------------------------------------------------------------------------------
+# Tokenizer: XLMRobertaTokenizer (slow)
+#
+# sentencepiece produces pieces; fairseq's dictionary puts <s> <pad> </s> <unk> at 0..3, so every
+# other sentencepiece id is shifted up by one (the "fairseq offset"), and a piece sentencepiece does
+# not know (its id 0, <unk>) becomes fairseq's <unk> = 3. <mask> is the last id (piece count + 1).
+# A pair is `<s> A </s></s> B </s>`.
+# --------------------------------------------------------------------------------------------------
+
+BOS, PAD, EOS, UNK = 0, 1, 2, 3
+FAIRSEQ_OFFSET = 1
+FAIRSEQ_SPECIALS = {"<s>": BOS, "<pad>": PAD, "</s>": EOS, "<unk>": UNK}
+PAIR_SPECIAL_TOKENS = 4  # <s>, </s></s> between, </s> at the end
+
+# Which longest_first the expected outputs follow: "slow" (XLMRobertaTokenizer, Python) or "fast"
+# (XLMRobertaTokenizerFast, Rust `tokenizers`, what AutoTokenizer loads for bge-reranker-v2-m3).
+# They differ only when both texts are cut and the budget left for them is odd.
+DEFAULT_TRUNCATION = "fast"
+
+
+def truncate_longest_first_slow(a, b, num_tokens_to_remove):
+    """Hugging Face's slow-tokenizer `truncate_sequences(..., "longest_first")`, truncation side right:
+    one token at a time from the end of the longer sequence; on a tie, from the second."""
+    a, b = list(a), list(b)
+    for _ in range(max(0, num_tokens_to_remove)):
+        if len(a) > len(b):
+            a = a[:-1]
+        else:
+            b = b[:-1]
+    return a, b
+
+
+def truncate_longest_first_fast(a, b, max_len):
+    """The Rust `tokenizers` LongestFirst (what XLMRobertaTokenizerFast does), right side, given the
+    budget left after the special tokens. Differs from the slow one only when both sequences must be
+    cut and the budget is odd: here the longer sequence (the second on a tie) keeps the odd token."""
+    n1, n2 = len(a), len(b)
+    if n1 + n2 <= max_len:
+        return list(a), list(b)
+    swap = n1 > n2
+    if swap:
+        n1, n2 = n2, n1  # n1 is now the shorter
+    n2 = n1 if n1 > max_len else max(n1, max_len - n1)
+    if n1 + n2 > max_len:
+        n1 = max_len // 2
+        n2 = n1 + max_len % 2
+    if swap:
+        n1, n2 = n2, n1
+    return list(a)[:n1], list(b)[:n2]
+
+
+class XlmrTokenizer:
+    def __init__(self, spm_model_path):
+        import sentencepiece  # imported here so that the rest of the module works without it
+
+        self.sp = sentencepiece.SentencePieceProcessor(model_file=str(spm_model_path))
+        self.piece_count = self.sp.get_piece_size()
+        self.mask_id = self.piece_count + FAIRSEQ_OFFSET
+
+    def piece_to_id(self, piece):
+        if piece in FAIRSEQ_SPECIALS:
+            return FAIRSEQ_SPECIALS[piece]
+        spm_id = self.sp.piece_to_id(piece)
+        return spm_id + FAIRSEQ_OFFSET if spm_id != 0 else UNK
+
+    def encode(self, text):
+        """Fairseq ids of `text` alone, without special tokens. (Texts containing the literal strings
+        "<s>", "</s>", "<pad>", "<unk>" or "<mask>" are not supported: Hugging Face's tokenizer turns
+        those into special tokens before sentencepiece sees the text; the test texts avoid them.)"""
+        return [self.piece_to_id(p) for p in self.sp.encode(text, out_type=str)]
+
+    @staticmethod
+    def assemble_pair(a, b, max_length, truncation=DEFAULT_TRUNCATION):
+        """`<s> a </s></s> b </s>`, truncated longest_first so that the total is at most max_length
+        (which counts the 4 special tokens; with max_length < 4 only the specials remain)."""
+        budget = max_length - PAIR_SPECIAL_TOKENS
+        if truncation == "slow":
+            a, b = truncate_longest_first_slow(a, b, len(a) + len(b) - budget)
+        elif truncation == "fast":
+            a, b = truncate_longest_first_fast(a, b, max(0, budget))
+        else:
+            raise ValueError(f"truncation must be 'slow' or 'fast', not {truncation!r}")
+        return [BOS] + a + [EOS, EOS] + b + [EOS]
+
+    def encode_pair(self, query, document, max_length=512, truncation=DEFAULT_TRUNCATION):
+        return self.assemble_pair(self.encode(query), self.encode(document), max_length, truncation)
+
+
+# --------------------------------------------------------------------------------------------------
+# Model: XLMRobertaForSequenceClassification with one label, in float64, one sequence at a time
+# (no padding, so no attention mask). Dropout is inactive (inference).
+# --------------------------------------------------------------------------------------------------
+
+_erf = np.vectorize(math.erf, otypes=[np.float64])
+
+
+def gelu(x):
+    """Exact GELU (hidden_act "gelu"): x * Phi(x) = 0.5 x (1 + erf(x / sqrt 2))."""
+    return 0.5 * x * (1.0 + _erf(x / math.sqrt(2.0)))
+
+
+def layer_norm(x, gamma, beta, eps):
+    """torch.nn.LayerNorm over the last axis: biased variance, eps inside the square root."""
+    mean = x.mean(axis=-1, keepdims=True)
+    var = ((x - mean) ** 2).mean(axis=-1, keepdims=True)
+    return (x - mean) / np.sqrt(var + eps) * gamma + beta
+
+
+def linear(x, weights, prefix):
+    """torch.nn.Linear: weight is [out_features, in_features]; y = x W^T + b."""
+    return x @ weights[prefix + ".weight"].T + weights[prefix + ".bias"]
+
+
+def softmax(x):
+    x = x - x.max(axis=-1, keepdims=True)
+    e = np.exp(x)
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def roberta_position_ids(ids, padding_idx):
+    """RoBERTa numbers real tokens from padding_idx + 1 on; pad tokens get padding_idx."""
+    mask = (np.asarray(ids) != padding_idx).astype(np.int64)
+    return np.cumsum(mask) * mask + padding_idx
+
+
+SUPPORTED_ACTIVATIONS = {"gelu"}
+
+
+class Reranker:
+    def __init__(self, model_dir):
+        self.model_dir = model_dir
+        self.config = read_config(model_dir)
+        self.weights = read_model_weights(model_dir)
+        self.tokenizer = XlmrTokenizer(os.path.join(model_dir, "sentencepiece.bpe.model"))
+        c = self.config
+        if c.get("model_type") != "xlm-roberta" or c.get("hidden_act") not in SUPPORTED_ACTIVATIONS:
+            raise ValueError(f"{model_dir}: not an XLM-RoBERTa model with exact GELU")
+        if c.get("position_embedding_type", "absolute") != "absolute":
+            raise ValueError(f"{model_dir}: only absolute position embeddings")
+        self.hidden = c["hidden_size"]
+        self.heads = c["num_attention_heads"]
+        self.head_dim = self.hidden // self.heads
+        self.layers = c["num_hidden_layers"]
+        self.eps = c["layer_norm_eps"]
+        self.pad = c["pad_token_id"]
+        self.max_position_embeddings = c["max_position_embeddings"]
+
+    def default_max_length(self):
+        """512 unless the position table is shorter (positions start at pad_token_id + 1)."""
+        return min(512, self.max_position_embeddings - self.pad - 1)
+
+    def logit(self, ids):
+        w = self.weights
+        ids = np.asarray(ids, dtype=np.int64)
+        n = len(ids)
+        if ids.min() < 0 or ids.max() >= self.config["vocab_size"]:
+            raise ValueError("token id outside the vocabulary")
+        positions = roberta_position_ids(ids, self.pad)
+        if positions.max() >= self.max_position_embeddings:
+            raise ValueError(f"{n} tokens do not fit {self.max_position_embeddings} position embeddings")
+
+        e = "roberta.embeddings."
+        x = (w[e + "word_embeddings.weight"][ids]
+             + w[e + "position_embeddings.weight"][positions]
+             + w[e + "token_type_embeddings.weight"][0])  # token_type_ids are all 0
+        x = layer_norm(x, w[e + "LayerNorm.weight"], w[e + "LayerNorm.bias"], self.eps)
+
+        for i in range(self.layers):
+            p = f"roberta.encoder.layer.{i}."
+            # Self-attention, heads split along the hidden axis: [n, H] -> [heads, n, head_dim].
+            split = lambda t: t.reshape(n, self.heads, self.head_dim).transpose(1, 0, 2)
+            q = split(linear(x, w, p + "attention.self.query"))
+            k = split(linear(x, w, p + "attention.self.key"))
+            v = split(linear(x, w, p + "attention.self.value"))
+            probs = softmax(q @ k.transpose(0, 2, 1) / math.sqrt(self.head_dim))  # [heads, n, n]
+            context = (probs @ v).transpose(1, 0, 2).reshape(n, self.hidden)
+            attn = linear(context, w, p + "attention.output.dense")
+            x = layer_norm(attn + x, w[p + "attention.output.LayerNorm.weight"],
+                           w[p + "attention.output.LayerNorm.bias"], self.eps)
+            # Feed-forward.
+            h = gelu(linear(x, w, p + "intermediate.dense"))
+            out = linear(h, w, p + "output.dense")
+            x = layer_norm(out + x, w[p + "output.LayerNorm.weight"], w[p + "output.LayerNorm.bias"], self.eps)
+
+        # RobertaClassificationHead on the first token (<s>): dense, tanh, out_proj.
+        cls = x[0]
+        h = np.tanh(linear(cls, w, "classifier.dense"))
+        out = linear(h, w, "classifier.out_proj")
+        return float(out[0])
+
+    def score_pairs(self, pairs, max_length=None, truncation=DEFAULT_TRUNCATION):
+        """[{"query", "document", "max_length", "ids", "logit"}] for [{"query", "document"}]."""
+        if max_length is None:
+            max_length = self.default_max_length()
+        results = []
+        for pair in pairs:
+            ids = self.tokenizer.encode_pair(pair["query"], pair["document"], max_length, truncation)
+            results.append({"query": pair["query"], "document": pair["document"], "max_length": max_length,
+                            "ids": ids, "logit": self.logit(ids)})
+        return results
+
+
+def read_pairs(path):
+    with open(path, encoding="utf-8") as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("model_dir")
+    parser.add_argument("--pairs", required=True, help="JSONL of {\"query\", \"document\"}")
+    parser.add_argument("--max-length", type=int, default=None,
+                        help="default: min(512, max_position_embeddings - 2)")
+    parser.add_argument("--truncation", choices=["slow", "fast"], default=DEFAULT_TRUNCATION,
+                        help=f"longest_first as HF's slow or fast tokenizer does it (default {DEFAULT_TRUNCATION})")
+    args = parser.parse_args(argv)
+    model = Reranker(args.model_dir)
+    for r in model.score_pairs(read_pairs(args.pairs), args.max_length, args.truncation):
+        sys.stdout.write(json.dumps(r, ensure_ascii=False) + "\n")
+
+
+if __name__ == "__main__":
+    main()
