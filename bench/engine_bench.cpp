@@ -2,7 +2,7 @@
 // pair lengths and batch sizes, for each dtype, next to the oneDNN matmul ceiling at the model's own
 // layer shapes measured in the same run. Prints a table, and JSON with --json. Not a test.
 //
-//   rerankd_bench --model DIR [--dtypes float32,int8] [--lengths 64,128,256,512] [--batches 1,8,32]
+//   rerankd_bench --model DIR [--dtypes float32,bfloat16,int8] [--lengths 64,128,256,512] [--batches 1,8,32]
 #include <CLI/CLI.hpp>
 #include <dnnl.hpp>
 
@@ -56,8 +56,10 @@ double matmul_ceiling_gflops(const ModelConfig& c, const std::string& dtype, int
   using tag = dnnl::memory::format_tag;
   dnnl::engine engine(dnnl::engine::kind::cpu, 0);
   dnnl::stream stream(engine);
-  const bool int8 = dtype == "int8";
-  const dt src_t = int8 ? dt::u8 : dt::f32, wei_t = int8 ? dt::s8 : dt::f32, dst_t = int8 ? dt::s32 : dt::f32;
+  // The types the engine's encoder matmuls use: u8 x s8 -> s32 for int8, bf16 x bf16 -> f32 for bf16.
+  dt src_t = dt::f32, wei_t = dt::f32, dst_t = dt::f32;
+  if (dtype == "int8") src_t = dt::u8, wei_t = dt::s8, dst_t = dt::s32;
+  if (dtype == "bfloat16") src_t = dt::bf16, wei_t = dt::bf16;
   const int64_t H = c.hidden_size, I = c.intermediate_size;
   const std::vector<std::pair<int64_t, int64_t>> shapes{{H, 3 * H}, {H, H}, {H, I}, {I, H}};
   double flops = 0, seconds = 0;
@@ -97,7 +99,7 @@ int main(int argc, char** argv) {
   using namespace rerankd;
   using namespace rerankd::bench;
   CLI::App app{"rerankd_bench: CPU forward-pass throughput against the matmul ceiling"};
-  std::string model, dtypes = "float32,int8", lengths_arg = "64,128,256,512", batches_arg = "1,8,32", json_path;
+  std::string model, dtypes = "float32,bfloat16,int8", lengths_arg = "64,128,256,512", batches_arg = "1,8,32", json_path;
   double min_seconds = 2.0;
   int threads = 0;
   app.add_option("--model", model, "Model directory (a bge-reranker-v2-m3-shaped one for honest figures)")->required();

@@ -16,6 +16,8 @@ seconds. Writes under OUTDIR:
     bad/<case>/, bad/manifest.json  copies of tiny with one defect each, and what the error must name
     expected/<model>.jsonl          per pair of tests/data/pairs.jsonl: max_length, ids, logit
     expected/tokenizer.jsonl        token ids of single texts and of truncated pairs
+    expected/ranking-<model>.jsonl  tiny and small: 8 queries x 24 corpus documents each, for the
+                                    bf16/int8 accuracy budget (sigmoid error and per-query ranking)
 """
 import argparse
 import json
@@ -609,6 +611,16 @@ def main():
           for n in ("tiny", "tiny-f16", "tiny-bf16")}
     print(f"weight rounding moves tiny's logits by up to {np.abs(lo['tiny-f16'] - lo['tiny']).max():.2e} (F16), "
           f"{np.abs(lo['tiny-bf16'] - lo['tiny']).max():.2e} (BF16)")
+
+    # A ranking set: many documents per query, so reduced precision can be judged on orderings.
+    queries = list(dict.fromkeys(p["query"] for p in pairs))[:8]
+    corpus = [line.strip() for line in open(os.path.join(DATA, "corpus.txt"), encoding="utf-8") if line.strip()]
+    ranking_pairs = [{"query": q, "document": corpus[(qi * 37 + k * 11) % len(corpus)]}
+                     for qi, q in enumerate(queries) for k in range(24)]
+    for name in ("tiny", "small"):
+        write_jsonl(os.path.join(out, "expected", f"ranking-{name}.jsonl"),
+                    reference.Reranker(written[name]).score_pairs(ranking_pairs))
+    print(f"ranking    {len(queries)} queries x 24 documents (tiny, small)")
 
     rows, counts = tokenizer_cases(tok, pairs)
     write_jsonl(os.path.join(out, "expected", "tokenizer.jsonl"), rows)

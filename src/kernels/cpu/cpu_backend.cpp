@@ -85,16 +85,29 @@ CpuBackend::CpuBackend(CpuPrecision precision, int threads)
       engine_(dnnl::engine::kind::cpu, 0),
       stream_(engine_),
       linears_(engine_, stream_),
+      bf16_linears_(engine_, stream_, dnnl::memory::data_type::bf16),
       int8_linears_(engine_, stream_),
       attention_(engine_, stream_) {
   // One thread per physical core for oneDNN and our kernels alike; nothing else computes.
   omp_set_num_threads(threads_);
 }
 
+std::string CpuBackend::precision() const {
+  switch (precision_) {
+    case CpuPrecision::kFloat32: return "float32";
+    case CpuPrecision::kBFloat16: return "bfloat16";
+    case CpuPrecision::kInt8: return "int8";
+  }
+  return "float32";
+}
+
 std::unique_ptr<LinearWeights> CpuBackend::load_linear(std::span<const TensorView* const> weights,
                                                        std::span<const TensorView* const> biases, LinearUse use) {
   const StackedWeights stacked = stack_weights(weights, biases);
-  if (precision_ == CpuPrecision::kInt8 && use == LinearUse::kEncoder) return int8_linears_.pack(stacked);
+  // The classification head is two small matmuls on one token per pair: float32 always, so the
+  // narrow paths' error stays in the encoder.
+  if (use == LinearUse::kEncoder && precision_ == CpuPrecision::kInt8) return int8_linears_.pack(stacked);
+  if (use == LinearUse::kEncoder && precision_ == CpuPrecision::kBFloat16) return bf16_linears_.pack(stacked);
   return linears_.pack(stacked);
 }
 

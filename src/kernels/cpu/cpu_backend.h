@@ -1,6 +1,7 @@
 #pragma once
 // The CPU backend: oneDNN for matmuls and attention, our own kernels for the rest, float32
-// activations. The encoder's linear layers run in float32 or int8 (see int8_linear.h); the
+// activations. The encoder's linear layers run in float32, bfloat16 (dnnl_linear.h) or int8
+// (int8_linear.h); the
 // embeddings, LayerNorms, attention and the classification head stay float32.
 // Single-threaded use: one compute thread owns it (oneDNN/OpenMP fan out inside).
 #include <dnnl.hpp>
@@ -14,7 +15,7 @@
 
 namespace rerankd::cpu {
 
-enum class CpuPrecision { kFloat32, kInt8 };
+enum class CpuPrecision { kFloat32, kBFloat16, kInt8 };
 
 class CpuBackend final : public Backend {
  public:
@@ -22,7 +23,7 @@ class CpuBackend final : public Backend {
   explicit CpuBackend(CpuPrecision precision = CpuPrecision::kFloat32, int threads = 0);
 
   std::string name() const override { return "cpu"; }
-  std::string precision() const override { return precision_ == CpuPrecision::kInt8 ? "int8" : "float32"; }
+  std::string precision() const override;
 
   std::unique_ptr<LinearWeights> load_linear(std::span<const TensorView* const> weights,
                                              std::span<const TensorView* const> biases, LinearUse use) override;
@@ -47,7 +48,8 @@ class CpuBackend final : public Backend {
   int threads_;
   dnnl::engine engine_;
   dnnl::stream stream_;
-  DnnlLinearRunner linears_;
+  DnnlLinearRunner linears_;       // float32: the head, and the encoder in float32
+  DnnlLinearRunner bf16_linears_;  // the encoder in bfloat16
   Int8LinearRunner int8_linears_;
   DnnlAttention attention_;
   const PackedBatch* batch_ = nullptr;

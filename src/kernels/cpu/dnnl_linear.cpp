@@ -2,9 +2,12 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+#include <bit>
 #include <cstring>
 
 #include "kernels/cpu/cpu_matrix.h"
+#include "kernels/cpu/multiversion.h"
 
 namespace rerankd::cpu {
 namespace {
@@ -19,12 +22,29 @@ constexpr int64_t kPackingRows = 256;
 // Distinct (rows, shape) primitives kept; a server sees many batch sizes, each a few KB of JIT code.
 constexpr size_t kMaxCachedPrimitives = 512;
 
+// float32 -> bf16, round to nearest even (inputs are finite activations), on integer bit patterns
+// so it vectorizes without AVX512-BF16 intrinsics.
+RERANKD_MULTIVERSION void round_rows_to_bf16(const float* x, int64_t n, uint16_t* y) {
+  for (int64_t i = 0; i < n; ++i) {
+    const uint32_t bits = std::bit_cast<uint32_t>(x[i]);
+    y[i] = static_cast<uint16_t>((bits + 0x7fffu + ((bits >> 16) & 1u)) >> 16);
+  }
+}
+
+void round_to_bf16(const float* x, int64_t n, uint16_t* y) {
+  constexpr int64_t kChunk = 16384;
+#pragma omp parallel for schedule(static)
+  for (int64_t start = 0; start < n; start += kChunk) {
+    round_rows_to_bf16(x + start, std::min(kChunk, n - start), y + start);
+  }
+}
+
 }  // namespace
 
 dnnl::matmul::primitive_desc DnnlLinearRunner::make_pd(int64_t rows, int64_t in, int64_t out,
                                                        const memory::desc& weights_md, Epilogue epilogue,
                                                        bool accumulate) const {
-  const memory::desc src_md({rows, in}, dt::f32, tag::ab);
+  const memory::desc src_md({rows, in}, compute_type_, tag::ab);
   const memory::desc bias_md({1, out}, dt::f32, tag::ab);
   const memory::desc dst_md({rows, out}, dt::f32, tag::ab);
   dnnl::post_ops ops;
@@ -44,8 +64,9 @@ std::unique_ptr<DnnlLinear> DnnlLinearRunner::pack(const StackedWeights& stacked
   const int64_t in = stacked.in, out = stacked.out;
 
   // The [out, in] torch layout is W^T as [in, out] "ba".
-  const memory::desc any_md({in, out}, dt::f32, tag::any);
+  const memory::desc any_md({in, out}, compute_type_, tag::any);
   linear->packed_desc = make_pd(kPackingRows, in, out, any_md, Epilogue::kNone, false).weights_desc();
+  // The reorder converts float32 to bf16 (round to nearest even) when the packed layout is bf16.
   memory plain({{in, out}, dt::f32, tag::ba}, engine_, const_cast<float*>(stacked.weights.data()));
   linear->weights = memory(linear->packed_desc, engine_);
   dnnl::reorder(plain, linear->weights).execute(stream_, plain, linear->weights);
@@ -73,7 +94,14 @@ void DnnlLinearRunner::run(const DnnlLinear& linear, const float* src, int64_t r
     }
     it = cache_.emplace(key, dnnl::matmul(pd)).first;
   }
-  memory src_mem({{rows, in}, dt::f32, tag::ab}, engine_, const_cast<float*>(src));
+  void* src_handle = const_cast<float*>(src);
+  if (compute_type_ == dt::bf16) {
+    const auto count = static_cast<size_t>(rows * in);
+    if (bf16_input_.size() < count) bf16_input_.resize(count);
+    round_to_bf16(src, static_cast<int64_t>(count), bf16_input_.data());
+    src_handle = bf16_input_.data();
+  }
+  memory src_mem({{rows, in}, compute_type_, tag::ab}, engine_, src_handle);
   memory dst_mem({{rows, out}, dt::f32, tag::ab}, engine_, dst);
   it->second.execute(stream_, {{DNNL_ARG_SRC, src_mem},
                                {DNNL_ARG_WEIGHTS, linear.weights},

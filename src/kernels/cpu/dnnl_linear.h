@@ -1,11 +1,16 @@
 #pragma once
-// float32 linear layers on oneDNN's matmul: weights reordered once into the blocked layout the
-// primitive prefers, bias and the activation fused as post-ops, the residual add fused as a sum
-// post-op. Primitives are cached per (rows, shape, epilogue).
+// float32 and bfloat16 linear layers on oneDNN's matmul: weights converted and reordered once into
+// the blocked layout the primitive prefers, bias and the activation fused as post-ops, the residual
+// add fused as a sum post-op. Primitives are cached per (rows, shape, epilogue).
+//
+// bfloat16 (AVX512-BF16/AMX): weights stored bf16, the float32 input rounded to bf16 into a reused
+// scratch buffer, float32 accumulation and output, so everything around the matmuls (LayerNorm,
+// residuals, attention) keeps float32 activations.
 #include <dnnl.hpp>
 
 #include <map>
 #include <tuple>
+#include <vector>
 
 #include "kernels/cpu/cpu_linear.h"
 
@@ -24,7 +29,10 @@ struct DnnlLinear final : CpuLinear {
 
 class DnnlLinearRunner {
  public:
-  DnnlLinearRunner(dnnl::engine& engine, dnnl::stream& stream) : engine_(engine), stream_(stream) {}
+  // compute_type: f32 or bf16, the type of the weights and of the matmul's input.
+  DnnlLinearRunner(dnnl::engine& engine, dnnl::stream& stream,
+                   dnnl::memory::data_type compute_type = dnnl::memory::data_type::f32)
+      : engine_(engine), stream_(stream), compute_type_(compute_type) {}
 
   std::unique_ptr<DnnlLinear> pack(const StackedWeights& stacked);
   void run(const DnnlLinear& linear, const float* src, int64_t rows, Epilogue epilogue, bool accumulate, float* dst);
@@ -35,6 +43,8 @@ class DnnlLinearRunner {
 
   dnnl::engine& engine_;
   dnnl::stream& stream_;
+  dnnl::memory::data_type compute_type_;
+  std::vector<uint16_t> bf16_input_;  // scratch: the input rounded to bf16 (one compute thread)
   using Key = std::tuple<int64_t, int64_t, int64_t, int, bool>;
   std::map<Key, dnnl::matmul> cache_;
 };

@@ -3,9 +3,11 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <bit>
 #include <cmath>
 
 #include "kernels/cpu/vector_math.h"
+#include "kernels/cpu/multiversion.h"
 
 namespace rerankd::cpu {
 namespace {
@@ -17,19 +19,16 @@ using dt = memory::data_type;
 constexpr int64_t kPackingRows = 256;
 constexpr size_t kMaxCachedPrimitives = 512;
 
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__SANITIZE_THREAD__) && !defined(__SANITIZE_ADDRESS__)
-#define RERANKD_MULTIVERSION __attribute__((target_clones("avx512f", "avx2", "default")))
-#else
-#define RERANKD_MULTIVERSION
-#endif
-
 // Returns 1 / scale, the factor that takes the row's integers back to floats.
 RERANKD_MULTIVERSION float quantize_row(const float* x, int64_t n, uint8_t* q) {
-  float max_abs = 0.f;
-  for (int64_t i = 0; i < n; ++i) max_abs = std::max(max_abs, std::fabs(x[i]));
+  // max |x| over the bit patterns: for non-negative floats integer order is float order, and an
+  // integer max reduction vectorizes where a float one (NaN and signed-zero rules) does not.
+  uint32_t max_bits = 0;
+  for (int64_t i = 0; i < n; ++i) max_bits = std::max(max_bits, std::bit_cast<uint32_t>(x[i]) & 0x7fffffffu);
+  const float max_abs = std::bit_cast<float>(max_bits);
   const float scale = max_abs > 0.f ? Int8LinearRunner::kActivationRange / max_abs : 1.f;
   for (int64_t i = 0; i < n; ++i) {
-    q[i] = static_cast<uint8_t>(static_cast<int32_t>(__builtin_roundevenf(x[i] * scale)) + 128);
+    q[i] = static_cast<uint8_t>(static_cast<int32_t>(__builtin_rintf(x[i] * scale)) + 128);
   }
   return 1.f / scale;
 }
@@ -59,6 +58,17 @@ RERANKD_MULTIVERSION void dequantize_row(const int32_t* acc, int64_t n, float ro
 
 }  // namespace
 
+float Int8LinearRunner::weight_range() {
+  using isa = dnnl::cpu_isa;
+  switch (dnnl::get_effective_cpu_isa()) {
+    case isa::avx2_vnni:
+    case isa::avx512_core_vnni:
+    case isa::avx512_core_bf16:
+    case isa::avx512_core_amx: return 127.f;
+    default: return 63.f;
+  }
+}
+
 dnnl::matmul::primitive_desc Int8LinearRunner::make_pd(int64_t rows, int64_t in, int64_t out,
                                                        const memory::desc& weights_md) const {
   const memory::desc src_md({rows, in}, dt::u8, tag::ab);
@@ -76,11 +86,12 @@ std::unique_ptr<Int8Linear> Int8LinearRunner::pack(const StackedWeights& stacked
   std::vector<int8_t> quantized(static_cast<size_t>(in * out));
   linear->inverse_scale.resize(static_cast<size_t>(out));
   linear->compensation.resize(static_cast<size_t>(out));
+  const float range = weight_range();
   for (int64_t n = 0; n < out; ++n) {
     const float* w = stacked.weights.data() + n * in;
     float max_abs = 0.f;
     for (int64_t k = 0; k < in; ++k) max_abs = std::max(max_abs, std::fabs(w[k]));
-    const float scale = max_abs > 0.f ? kWeightRange / max_abs : 1.f;
+    const float scale = max_abs > 0.f ? range / max_abs : 1.f;
     int32_t sum = 0;
     for (int64_t k = 0; k < in; ++k) {
       const auto q = static_cast<int8_t>(std::nearbyint(w[k] * scale));

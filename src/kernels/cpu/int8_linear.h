@@ -3,9 +3,10 @@
 // activations quantized per token at run time, u8 x s8 -> s32 on oneDNN, then one fused pass of
 // our own that dequantizes, adds the bias and applies the epilogue or the residual add.
 //
-// Ranges: activations are u8 with zero point 128 (round(x * 127 / max|row|) + 128); weights use
-// 7 bits ([-63, 63]) because CPUs without VNNI multiply u8 x s8 with vpmaddubsw, whose 16-bit
-// pair sums would saturate with full 8-bit weights (2 * 255 * 63 < 32767 stays exact).
+// Ranges: activations are u8 with zero point 128 (round(x * 127 / max|row|) + 128). Weights use
+// the full [-127, 127] where the CPU has VNNI (vpdpbusd accumulates u8 x s8 straight into 32 bits),
+// and 7 bits ([-63, 63]) elsewhere: without VNNI u8 x s8 goes through vpmaddubsw, whose 16-bit
+// pair sums would saturate with 8-bit weights (2 * 255 * 63 < 32767 stays exact).
 #include <dnnl.hpp>
 
 #include <map>
@@ -31,7 +32,8 @@ struct Int8Linear final : CpuLinear {
 
 class Int8LinearRunner {
  public:
-  static constexpr float kWeightRange = 63.f;
+  // The weight range this CPU multiplies exactly (see above).
+  static float weight_range();
   static constexpr float kActivationRange = 127.f;
 
   Int8LinearRunner(dnnl::engine& engine, dnnl::stream& stream) : engine_(engine), stream_(stream) {}

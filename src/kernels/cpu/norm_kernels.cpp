@@ -2,14 +2,10 @@
 
 #include <cmath>
 
+#include "kernels/cpu/multiversion.h"
+
 namespace rerankd::cpu {
 namespace {
-
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__SANITIZE_THREAD__) && !defined(__SANITIZE_ADDRESS__)
-#define RERANKD_MULTIVERSION __attribute__((target_clones("avx512f", "avx2", "default")))
-#else
-#define RERANKD_MULTIVERSION
-#endif
 
 // Two passes (mean, then centred variance) for accuracy: LayerNorm parity is checked at 1e-4.
 RERANKD_MULTIVERSION void normalize_row(float* x, int64_t width, const float* gamma, const float* beta, float eps) {

@@ -10,7 +10,7 @@ namespace rerankd::cpu {
 inline float fast_exp(float x) {
   x = x < -87.f ? -87.f : (x > 88.f ? 88.f : x);
   // e^x = 2^n * e^r, n = round(x / ln 2), |r| <= ln(2) / 2.
-  const float n = __builtin_roundevenf(x * 1.44269504f);
+  const float n = __builtin_rintf(x * 1.44269504f);  // rint, not roundeven: GCC vectorizes rint
   const float r = x - n * 0.693145752f - n * 1.42860677e-6f;
   float p = 1.f / 5040.f;
   p = p * r + 1.f / 720.f;
