@@ -19,6 +19,7 @@ TEST_P(ParityTest, LogitsMatchReferenceAloneAndBatched) {
   ASSERT_GE(expected.size(), 10u);
   RerankerOptions options;
   options.model_dir = testing::model_dir(GetParam());
+  options.dtype = "float32";  // parity is a float32 promise; auto may pick bf16
   Reranker reranker(options);
 
   std::vector<EncodedPair> encoded;
@@ -51,6 +52,7 @@ TEST_P(ParityTest, SmallBatchBudgetsGiveTheSameScores) {
   const auto expected = testing::expected_pairs(GetParam());
   RerankerOptions options;
   options.model_dir = testing::model_dir(GetParam());
+  options.dtype = "float32";  // parity is a float32 promise; auto may pick bf16
   options.batch.max_tokens = 200;
   options.batch.max_pairs = 3;
   Reranker reranker(options);

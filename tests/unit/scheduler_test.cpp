@@ -30,6 +30,7 @@ struct Outcome {
 std::unique_ptr<Reranker> load(const std::string& model) {
   RerankerOptions options;
   options.model_dir = testing::model_dir(model);
+  options.dtype = "float32";  // expected scores come from the float64 reference
   return std::make_unique<Reranker>(options);
 }
 

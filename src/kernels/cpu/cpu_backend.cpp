@@ -87,6 +87,8 @@ CpuBackend::CpuBackend(CpuPrecision precision, int threads)
       linears_(engine_, stream_),
       bf16_linears_(engine_, stream_, dnnl::memory::data_type::bf16),
       int8_linears_(engine_, stream_),
+      // Attention stays float32 in every precision: it is ~4% of the FLOPs at 256 tokens, and bf16
+      // Q/K/probabilities measured only ~3% faster end to end while doubling the bf16 score error.
       attention_(engine_, stream_) {
   // One thread per physical core for oneDNN and our kernels alike; nothing else computes.
   omp_set_num_threads(threads_);
