@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# Issue 3's figures in one run: the engine's offline throughput (`rerankd score` over a file of
+# pairs) against `rerankd serve` under the load generator at several concurrencies, with the same
+# texts: 10-document TEI requests built from tests/data/corpus.txt.
+#   bench/server_vs_offline.sh MODEL_DIR [OUT_DIR]      (BUILD_DIR=build)
+# Env: CONCURRENCY (default "1 4 16 64"), DURATION (s per level, default 30), REQUESTS (bodies, 64),
+#      DOC_SENTENCES (corpus sentences per document, default 6: ~100 tokens), DTYPE (default auto).
+set -euo pipefail
+model=${1:?usage: bench/server_vs_offline.sh MODEL_DIR [OUT_DIR]}
+out=${2:-bench-results}
+here=$(cd "$(dirname "$0")" && pwd)
+rerankd=${BUILD_DIR:-$here/../build}/src/rerankd
+levels=${CONCURRENCY:-1 4 16 64} duration=${DURATION:-30} dtype=${DTYPE:-auto}
+mkdir -p "$out"
+
+/usr/bin/python3 - "$here/../tests/data/corpus.txt" "$out" "${REQUESTS:-64}" "${DOC_SENTENCES:-6}" <<'PY'
+import json, sys
+corpus = [l.strip() for l in open(sys.argv[1], encoding="utf-8") if l.strip()]
+out, n, per_doc = sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+with open(f"{out}/requests.jsonl", "w") as req, open(f"{out}/pairs.jsonl", "w") as pairs:
+    for r in range(n):
+        query = corpus[(r * 13) % len(corpus)]
+        docs = [" ".join(corpus[(r * 31 + d * 7 + k) % len(corpus)] for k in range(per_doc)) for d in range(10)]
+        req.write(json.dumps({"query": query, "texts": docs}) + "\n")
+        for d in docs:
+            pairs.write(json.dumps({"query": query, "document": d}) + "\n")
+PY
+
+echo "== offline: rerankd score over the same $(wc -l < "$out/pairs.jsonl") pairs"
+"$rerankd" score --model "$model" --dtype "$dtype" --input "$out/pairs.jsonl" --output /dev/null 2>&1 |
+  tee "$out/offline.log" | grep -E "scored|running on"
+
+"$rerankd" serve --model "$model" --dtype "$dtype" --port 0 > "$out/serve.log" 2>&1 &
+server=$!
+trap 'kill $server 2>/dev/null || true' EXIT
+for _ in $(seq 600); do
+  grep -q "listening on" "$out/serve.log" && break
+  sleep 0.1
+done
+url=http://$(sed -n 's/^rerankd: listening on //p' "$out/serve.log" | head -1)
+echo "== server at $url"
+for c in $levels; do
+  echo "== concurrency $c"
+  "$rerankd" bench --url "$url" --requests-file "$out/requests.jsonl" --concurrency "$c" \
+    --duration "$duration" --warmup 5 --timeout 120 --json "$out/server-c$c.json"
+done
+kill -TERM $server
+wait $server || true
+trap - EXIT
+
+/usr/bin/python3 - "$out" $levels <<'PY'
+import json, re, sys
+out, levels = sys.argv[1], sys.argv[2:]
+offline = float(re.search(r"([0-9.]+) pairs/s", open(f"{out}/offline.log").read()).group(1))
+print(f"\noffline `rerankd score`: {offline:.2f} pairs/s")
+print(f"{'concurrency':>11} {'pairs/s':>9} {'vs offline':>10} {'P50 ms':>8} {'P99 ms':>8} {'ok':>6} {'not ok':>6}")
+for c in levels:
+    r = json.load(open(f"{out}/server-c{c}.json"))
+    lat = r["latency_ms"]
+    print(f"{c:>11} {r['pairs_per_s']:9.2f} {r['pairs_per_s'] / offline:10.1%} {lat['p50']:8.0f} "
+          f"{lat['p99']:8.0f} {r['ok']:6d} {r['rejected'] + r['timeout'] + r['failed']:6d}")
+PY
