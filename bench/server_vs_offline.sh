@@ -3,17 +3,19 @@
 # pairs) against `rerankd serve` under the load generator at several concurrencies, with the same
 # texts: 10-document TEI requests built from tests/data/corpus.txt.
 #   bench/server_vs_offline.sh MODEL_DIR [OUT_DIR]      (BUILD_DIR=build)
-# Env: CONCURRENCY (default "1 4 16 64"), DURATION (s per level, default 30), REQUESTS (bodies, 64),
-#      DOC_SENTENCES (corpus sentences per document, default 6: ~100 tokens), DTYPE (default auto).
+# Env: CONCURRENCY (default "1 4 16 64"), DURATION (s per level; default max(30, 3 x concurrency),
+#      so each level runs several times its latency and the window's edges do not bias pairs/s),
+#      REQUESTS (bodies, 64), DOC_SENTENCES (corpus sentences per document, default 2: ~60 tokens a
+#      pair), DTYPE (default auto).
 set -euo pipefail
 model=${1:?usage: bench/server_vs_offline.sh MODEL_DIR [OUT_DIR]}
 out=${2:-bench-results}
 here=$(cd "$(dirname "$0")" && pwd)
 rerankd=${BUILD_DIR:-$here/../build}/src/rerankd
-levels=${CONCURRENCY:-1 4 16 64} duration=${DURATION:-30} dtype=${DTYPE:-auto}
+levels=${CONCURRENCY:-1 4 16 64} dtype=${DTYPE:-auto}
 mkdir -p "$out"
 
-/usr/bin/python3 - "$here/../tests/data/corpus.txt" "$out" "${REQUESTS:-64}" "${DOC_SENTENCES:-6}" <<'PY'
+/usr/bin/python3 - "$here/../tests/data/corpus.txt" "$out" "${REQUESTS:-64}" "${DOC_SENTENCES:-2}" <<'PY'
 import json, sys
 corpus = [l.strip() for l in open(sys.argv[1], encoding="utf-8") if l.strip()]
 out, n, per_doc = sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
@@ -40,9 +42,10 @@ done
 url=http://$(sed -n 's/^rerankd: listening on //p' "$out/serve.log" | head -1)
 echo "== server at $url"
 for c in $levels; do
-  echo "== concurrency $c"
+  duration=${DURATION:-$((3 * c > 30 ? 3 * c : 30))}
+  echo "== concurrency $c, $duration s"
   "$rerankd" bench --url "$url" --requests-file "$out/requests.jsonl" --concurrency "$c" \
-    --duration "$duration" --warmup 5 --timeout 120 --json "$out/server-c$c.json"
+    --duration "$duration" --warmup 5 --timeout 300 --json "$out/server-c$c.json"
 done
 kill -TERM $server
 wait $server || true

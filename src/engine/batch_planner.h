@@ -9,7 +9,7 @@
 namespace rerankd {
 
 struct BatchLimits {
-  size_t max_tokens = 16384;
+  size_t max_tokens = 4096;
   size_t max_pairs = 256;
 };
 

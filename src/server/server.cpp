@@ -7,6 +7,8 @@
 #include <thread>
 
 #include "common/error.h"
+#include "server/access_log.h"
+#include "server/error_response.h"
 
 namespace rerankd::server {
 namespace {
@@ -51,6 +53,7 @@ RerankServer::RerankServer(const RerankerOptions& model, const ServerOptions& op
       metrics_(registry_),
       reranker_(std::make_unique<Reranker>(model)),
       facts_(gather_facts(*reranker_, options_)),
+      api_keys_(options_.api_keys),
       info_(info_body(facts_)),
       scheduler_(std::make_unique<Scheduler>(*reranker_, options_.scheduler, &registry_)),
       ioc_(std::max(1, options_.io_threads)),
@@ -100,7 +103,18 @@ int RerankServer::run() {
   return 0;
 }
 
-void RerankServer::handle(const std::shared_ptr<Exchange>& exchange) { router_.dispatch(exchange); }
+void RerankServer::handle(const std::shared_ptr<Exchange>& exchange) {
+  if (api_keys_.enabled() && exchange->path() != "/health" &&
+      !api_keys_.allows(exchange->request()[http::field::authorization])) {
+    exchange->set_route(router_.label(exchange->path()));
+    HttpResponse response = error_response(http::status::unauthorized, "unauthorized",
+                                           "missing or invalid API key: send 'Authorization: Bearer <key>'");
+    response.set(http::field::www_authenticate, "Bearer");
+    exchange->respond(std::move(response));
+    return;
+  }
+  router_.dispatch(exchange);
+}
 
 void RerankServer::completed(const Exchange& exchange, const HttpResponse& response) {
   const std::string route = exchange.route().empty() ? router_.label(exchange.path()) : exchange.route();
@@ -109,9 +123,17 @@ void RerankServer::completed(const Exchange& exchange, const HttpResponse& respo
   const RequestStats& s = exchange.stats();
   std::string_view target = exchange.request().target();
   if (target.size() > 200) target = target.substr(0, 200);
-  spdlog::info("{} {} {} pairs={} tokens={} queue_ms={:.1f} inference_ms={:.1f} total_ms={:.1f} id={}",
-               std::string_view(exchange.request().method_string()), target, response.result_int(), s.pairs,
-               s.tokens, s.queue_seconds * 1e3, s.inference_seconds * 1e3, seconds * 1e3, exchange.request_id());
+  log_access({.method = exchange.request().method_string(),
+              .target = target,
+              .route = route,
+              .request_id = exchange.request_id(),
+              .status = response.result_int(),
+              .pairs = s.pairs,
+              .tokens = s.tokens,
+              .queue_ms = s.queue_seconds * 1e3,
+              .inference_ms = s.inference_seconds * 1e3,
+              .total_ms = seconds * 1e3},
+             options_.log_format);
 }
 
 void RerankServer::wait_for_signal() {

@@ -14,6 +14,7 @@
 #include "common/metrics.h"
 #include "engine/reranker.h"
 #include "engine/scheduler.h"
+#include "server/api_keys.h"
 #include "server/http_server.h"
 #include "server/rerank_handler.h"
 #include "server/routes.h"
@@ -47,6 +48,7 @@ class RerankServer : private HttpHandler {
   ServerMetrics metrics_;
   std::unique_ptr<Reranker> reranker_;
   ServerFacts facts_;
+  ApiKeys api_keys_;
   std::string info_;
   std::unique_ptr<Scheduler> scheduler_;
   // Declared after everything that pending handlers may reference, so that ~io_context (which

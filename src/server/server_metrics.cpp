@@ -1,5 +1,7 @@
 #include "server/server_metrics.h"
 
+#include "common/process_stats.h"
+
 namespace rerankd::server {
 
 ServerMetrics::ServerMetrics(MetricsRegistry& registry)
@@ -10,7 +12,11 @@ ServerMetrics::ServerMetrics(MetricsRegistry& registry)
                                              "Client connections accepted (keep-alive clients reuse theirs)")),
       client_disconnects_(registry.counter("rerankd_client_disconnects_total",
                                            "Requests whose client went away before the answer was ready")),
-      pairs_(registry.counter("rerankd_request_pairs_total", "(query, document) pairs received in rerank requests")) {}
+      pairs_(registry.counter("rerankd_request_pairs_total", "(query, document) pairs received in rerank requests")) {
+  registry.gauge_callback("rerankd_process_resident_memory_bytes",
+                          "Resident memory of the process (model weights, mapped checkpoint pages, workspaces)",
+                          [] { return static_cast<double>(resident_memory_bytes()); });
+}
 
 void ServerMetrics::connection_opened() {
   accepted_connections_.inc();

@@ -3,10 +3,13 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "engine/scheduler.h"
 
 namespace rerankd::server {
+
+enum class LogFormat { kText, kJson };
 
 struct ServerOptions {
   std::string host = "127.0.0.1";
@@ -16,6 +19,9 @@ struct ServerOptions {
   double request_timeout_seconds = 30;  // default deadline; X-Request-Timeout overrides it per request
   double drain_timeout_seconds = 30;
   int io_threads = 2;
+  // Bearer keys; empty: no authentication. Never reported in /info or logs.
+  std::vector<std::string> api_keys;
+  LogFormat log_format = LogFormat::kText;  // of the access lines
   SchedulerOptions scheduler;
 };
 

@@ -24,6 +24,7 @@ std::string info_body(const ServerFacts& f) {
   w.key("hidden_size").value(f.hidden_size);
   w.key("num_layers").value(f.num_layers);
   w.key("threads").value(f.threads);
+  w.key("auth").value(o.api_keys.empty() ? "none" : "api_key");
   w.key("limits").begin_object();
   w.key("max_batch_tokens").value(u(s.max_batch_tokens));
   w.key("max_batch_pairs").value(u(s.max_batch_pairs));

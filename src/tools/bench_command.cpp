@@ -64,6 +64,9 @@ struct Run {
   std::atomic<uint64_t> measured_issued{0}, next_body{0};
   std::atomic<int64_t> outstanding{0}, drivers{0};
   std::atomic<int64_t> last_finish{0};  // ns since start, of the last measured answer
+  // Successful answers that arrived inside [measure_from, end), whenever they were sent: the
+  // throughput figure, free of the ramp-down after `end` (see BenchReport).
+  std::atomic<uint64_t> window_ok{0}, window_ok_pairs{0};
 
   // Whether a request due at `when` may go out (nullopt: the run is over) and whether it counts.
   std::optional<bool> ticket(Clock::time_point when) {
@@ -88,9 +91,13 @@ asio::awaitable<void> send_one(Run& run, const BenchRequest& request, Clock::tim
     error = std::current_exception();
   }
   const Clock::time_point finished = Clock::now();
+  std::string message;
+  const Outcome outcome = classify(error, &message);
+  if (outcome == Outcome::kOk && finished >= run.measure_from && finished < run.end) {
+    ++run.window_ok;
+    run.window_ok_pairs += request.pairs;
+  }
   if (measured) {
-    std::string message;
-    const Outcome outcome = classify(error, &message);
     run.recorder.on_finished(outcome, Seconds(finished - due).count(), request.pairs, message);
     const int64_t at = std::chrono::duration_cast<std::chrono::nanoseconds>(finished - run.start).count();
     int64_t seen = run.last_finish.load();
@@ -234,6 +241,11 @@ int run_bench(BenchArgs args) {
   const double measured_span = Seconds(std::chrono::nanoseconds(run.last_finish.load())).count() -
                                Seconds(run.measure_from - run.start).count();
   report.window_seconds = report.counts.finished() > 0 ? std::max(measured_span, 1e-9) : 0.0;
+  if (args.duration > 0 && !g_interrupted.load() && Clock::now() >= run.end) {
+    report.throughput_seconds = args.duration;
+    report.throughput_ok = run.window_ok.load();
+    report.throughput_ok_pairs = run.window_ok_pairs.load();
+  }
   report.latency = summarize(run.recorder.latencies());
   const client::ClientStats stats = client.stats();
   report.connections_opened = stats.connections_opened;

@@ -126,8 +126,12 @@ std::string ms(double seconds) { return format("%.1f", seconds * 1000.0); }
 
 }  // namespace
 
-double BenchReport::ok_per_second() const { return per_second(static_cast<double>(counts.ok), window_seconds); }
+double BenchReport::ok_per_second() const {
+  if (throughput_seconds > 0) return per_second(static_cast<double>(throughput_ok), throughput_seconds);
+  return per_second(static_cast<double>(counts.ok), window_seconds);
+}
 double BenchReport::pairs_per_second() const {
+  if (throughput_seconds > 0) return per_second(static_cast<double>(throughput_ok_pairs), throughput_seconds);
   return per_second(static_cast<double>(counts.ok_pairs), window_seconds);
 }
 double BenchReport::sent_per_second() const { return per_second(static_cast<double>(counts.sent), window_seconds); }

@@ -63,6 +63,13 @@ struct BenchReport {
   std::vector<std::string> urls;
   double warmup_seconds = 0;
   double window_seconds = 0;  // measured: from the end of warm-up to the last measured answer
+  // Throughput counts the answers that arrived during the --duration window, whenever sent. The
+  // requests *sent* in the window are what latency and outcomes describe, but dividing their pairs
+  // by window_seconds would understate a closed loop's rate by about latency / (duration +
+  // latency): the window opens with warm-up requests still on the server and ends with a ramp-down.
+  // Zero throughput_seconds (a --requests bound, an interrupted run): fall back to that ratio.
+  double throughput_seconds = 0;
+  uint64_t throughput_ok = 0, throughput_ok_pairs = 0;
   BenchCounts counts;
   LatencySummary latency;
   uint64_t connections_opened = 0, retries = 0;

@@ -13,7 +13,7 @@ struct ModelOptions {
   int threads = 0;
   std::string dtype = "auto";
   size_t max_length = 512;
-  size_t max_batch_tokens = 16384;
+  size_t max_batch_tokens = 4096;
   size_t max_batch_pairs = 256;
 
   RerankerOptions reranker_options() const;

@@ -5,6 +5,9 @@
 #include <spdlog/spdlog.h>
 
 #include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <string>
 
 #include "common/error.h"
 #include "common/version.h"
@@ -18,6 +21,20 @@ int main(int argc, char** argv) {
   CLI::App app{"rerankd: a fast, dependable server for cross-encoder rerankers (bge-reranker-v2-m3 and family)"};
   app.set_version_flag("--version", std::string(rerankd::kVersion));
   app.require_subcommand(1);
+  // Any option of any subcommand can also come from a TOML/INI file, under the subcommand's
+  // section ([serve] port = 8080). Precedence (CLI11's): command line, then the file, then the
+  // RERANKD_* environment variables, then the defaults.
+  // RERANKD_CONFIG names the file too (CLI11 reads config files before the environment, so the
+  // variable becomes the option's default rather than its envname).
+  const char* config_env = std::getenv("RERANKD_CONFIG");
+  const std::string config_default = config_env != nullptr ? config_env : "";
+  if (!config_default.empty() && !std::filesystem::is_regular_file(config_default)) {
+    std::fprintf(stderr, "rerankd: error: RERANKD_CONFIG=%s: no such file\n", config_default.c_str());
+    return 2;
+  }
+  app.set_config("--config", config_default,
+                 "TOML/INI file of options, before the subcommand: rerankd --config FILE serve. Options go "
+                 "under the subcommand's section ([serve] port = 8080). Env: RERANKD_CONFIG");
   int exit_code = 0;
   rerankd::tools::add_score_command(app, exit_code);
   rerankd::tools::add_serve_command(app, exit_code);

@@ -3,9 +3,13 @@
 #include <spdlog/spdlog.h>
 
 #include <memory>
+#include <string>
+#include <vector>
 
+#include "server/api_keys.h"
 #include "server/server.h"
 #include "tools/common_options.h"
+#include "tools/logging.h"
 
 namespace rerankd::tools {
 namespace {
@@ -14,11 +18,20 @@ struct ServeArgs {
   ModelOptions model;
   server::ServerOptions server;
   std::string log_level = "info";
+  std::string log_format = "text";
+  std::vector<std::string> api_keys;
+  std::string api_key_file;
 };
 
 int run_serve(ServeArgs& args) {
-  spdlog::set_level(spdlog::level::from_str(args.log_level));
+  configure_logging(args.log_level, args.log_format == "json" ? server::LogFormat::kJson : server::LogFormat::kText);
   server::ServerOptions options = args.server;
+  options.log_format = args.log_format == "json" ? server::LogFormat::kJson : server::LogFormat::kText;
+  options.api_keys = args.api_keys;
+  if (!args.api_key_file.empty()) {
+    for (auto& key : server::ApiKeys::read_file(args.api_key_file)) options.api_keys.push_back(std::move(key));
+  }
+  if (!options.api_keys.empty()) spdlog::info("API keys required on every route but /health ({} keys)", options.api_keys.size());
   options.scheduler.max_batch_tokens = args.model.max_batch_tokens;
   options.scheduler.max_batch_pairs = args.model.max_batch_pairs;
   server::RerankServer server(args.model.reranker_options(), options);
@@ -77,6 +90,17 @@ void add_serve_command(CLI::App& app, int& exit_code) {
       ->envname("RERANKD_LOG_LEVEL")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}))
       ->capture_default_str();
+  cmd->add_option("--log-format", args->log_format, "text (human-readable) or json (one object per line)")
+      ->envname("RERANKD_LOG_FORMAT")
+      ->check(CLI::IsMember({"text", "json"}))
+      ->capture_default_str();
+  cmd->add_option("--api-key", args->api_keys,
+                  "Require 'Authorization: Bearer KEY' on every route but /health (repeat for several keys; "
+                  "prefer --api-key-file or the environment: command lines are visible to other users)")
+      ->envname("RERANKD_API_KEYS")
+      ->delimiter(',');
+  cmd->add_option("--api-key-file", args->api_key_file, "File of API keys, one per line ('#' comments)")
+      ->envname("RERANKD_API_KEY_FILE");
   cmd->callback([args, &exit_code] { exit_code = run_serve(*args); });
 }
 

@@ -142,7 +142,12 @@ std::unique_ptr<DeviceMatrix> CpuBackend::new_matrix(int64_t capacity, int64_t w
   return std::make_unique<CpuMatrix>(capacity, width);
 }
 
-void CpuBackend::set_batch(const PackedBatch& batch) { batch_ = &batch; }
+void CpuBackend::set_batch(const PackedBatch& batch) {
+  // OpenMP's thread count is a per-thread setting: the thread that runs the forward passes (the
+  // scheduler's compute thread), not the one that built the backend, must make it. Cheap to repeat.
+  omp_set_num_threads(threads_);
+  batch_ = &batch;
+}
 
 void CpuBackend::embed(const EmbeddingTables& tables_base, const NormWeights& norm_base, DeviceMatrix& out) {
   const auto& tables = static_cast<const CpuEmbeddings&>(tables_base);

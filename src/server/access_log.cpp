@@ -1,0 +1,31 @@
+#include "server/access_log.h"
+
+#include <spdlog/spdlog.h>
+
+#include "common/json_writer.h"
+
+namespace rerankd::server {
+
+void log_access(const AccessRecord& r, LogFormat format) {
+  auto logger = spdlog::get("access");
+  if (!logger) logger = spdlog::default_logger();
+  if (!logger->should_log(spdlog::level::info)) return;
+  if (format == LogFormat::kJson) {
+    JsonWriter w;
+    w.begin_object();
+    w.key("method").value(r.method).key("target").value(r.target).key("route").value(r.route);
+    w.key("status").value(static_cast<int64_t>(r.status));
+    w.key("pairs").value(static_cast<uint64_t>(r.pairs)).key("tokens").value(static_cast<uint64_t>(r.tokens));
+    w.key("queue_ms").value(r.queue_ms).key("inference_ms").value(r.inference_ms).key("total_ms").value(r.total_ms);
+    w.key("request_id").value(r.request_id);
+    w.end_object();
+    // The JSON access logger's pattern opens the line's object with the timestamp and level and
+    // expects the message to carry the remaining members: drop this object's opening brace.
+    logger->info(std::string_view(w.str()).substr(1));
+    return;
+  }
+  logger->info("{} {} {} pairs={} tokens={} queue_ms={:.1f} inference_ms={:.1f} total_ms={:.1f} id={}", r.method,
+               r.target, r.status, r.pairs, r.tokens, r.queue_ms, r.inference_ms, r.total_ms, r.request_id);
+}
+
+}  // namespace rerankd::server
