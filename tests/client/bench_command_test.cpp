@@ -42,16 +42,7 @@ void expect_consistent(simdjson::dom::element report) {
   EXPECT_LE(double(latency["p99_9"]), double(latency["max"]));
 }
 
-class BenchCommand : public ::testing::Test {
- protected:
-  static void SetUpTestSuite() { server_ = new ServerProcess(); }
-  static void TearDownTestSuite() {
-    delete server_;
-    server_ = nullptr;
-  }
-  static ServerProcess* server_;
-};
-ServerProcess* BenchCommand::server_ = nullptr;
+class BenchCommand : public SharedServerTest {};
 
 TEST_F(BenchCommand, ClosedLoopCountsAddUp) {
   const Result r = run("--url " + server_->url() +

@@ -18,6 +18,7 @@ namespace rerankd::client {
 namespace {
 
 using rerankd::testing::ServerProcess;
+using rerankd::testing::SharedServerTest;
 using std::chrono::milliseconds;
 using Seconds = std::chrono::duration<double>;
 
@@ -47,16 +48,7 @@ std::string long_text(size_t words) {
   return out;
 }
 
-class ClientServer : public ::testing::Test {
- protected:
-  static void SetUpTestSuite() { server_ = new ServerProcess(); }
-  static void TearDownTestSuite() {
-    delete server_;
-    server_ = nullptr;
-  }
-  static ServerProcess* server_;
-};
-ServerProcess* ClientServer::server_ = nullptr;
+class ClientServer : public SharedServerTest {};
 
 TEST_F(ClientServer, ThreeShapesAgree) {
   RerankClient client({.urls = {server_->url()}});

@@ -1,6 +1,7 @@
 #pragma once
 // The real `rerankd serve` as a child process on 127.0.0.1 with a kernel-chosen port, for the
 // client tests. The port is read from the "rerankd: listening on 127.0.0.1:PORT" line.
+#include <gtest/gtest.h>
 #include <sys/types.h>
 
 #include <cstdint>
@@ -39,6 +40,18 @@ class ServerProcess {
   uint16_t port_ = 0;
   int stdout_fd_ = -1;
   std::thread drain_;  // keeps reading stdout so the child never blocks on a full pipe
+};
+
+// A test suite whose tests share one `rerankd serve` (tiny model), started before the suite's
+// first test and stopped after its last.
+class SharedServerTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() { server_ = new ServerProcess(); }
+  static void TearDownTestSuite() {
+    delete server_;
+    server_ = nullptr;
+  }
+  static inline ServerProcess* server_ = nullptr;
 };
 
 }  // namespace rerankd::testing

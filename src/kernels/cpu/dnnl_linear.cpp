@@ -1,7 +1,5 @@
 #include "kernels/cpu/dnnl_linear.h"
 
-#include <spdlog/spdlog.h>
-
 #include <cstring>
 
 #include "kernels/cpu/bf16_convert.h"
@@ -17,8 +15,6 @@ using dt = memory::data_type;
 // The row count the packed weight layout is chosen for; oneDNN's blocked weight layouts depend
 // on the shape of the weights, not on M, so one packing serves every batch size.
 constexpr int64_t kPackingRows = 256;
-// Distinct (rows, shape) primitives kept; a server sees many batch sizes, each a few KB of JIT code.
-constexpr size_t kMaxCachedPrimitives = 512;
 
 }  // namespace
 
@@ -48,12 +44,10 @@ std::unique_ptr<DnnlLinear> DnnlLinearRunner::pack(const StackedWeights& stacked
   const memory::desc any_md({in, out}, compute_type_, tag::any);
   linear->packed_desc = make_pd(kPackingRows, in, out, any_md, Epilogue::kNone, false).weights_desc();
   // The reorder converts float32 to bf16 (round to nearest even) when the packed layout is bf16.
-  memory plain({{in, out}, dt::f32, tag::ba}, engine_, const_cast<float*>(stacked.weights.data()));
-  linear->weights = memory(linear->packed_desc, engine_);
-  dnnl::reorder(plain, linear->weights).execute(stream_, plain, linear->weights);
+  linear->weights = pack_weights(engine_, stream_, {{in, out}, dt::f32, tag::ba}, stacked.weights.data(),
+                                 linear->packed_desc);
   linear->bias = memory({{1, out}, dt::f32, tag::ab}, engine_);
   std::memcpy(linear->bias.get_data_handle(), stacked.bias.data(), stacked.bias.size() * sizeof(float));
-  stream_.wait();
   return linear;
 }
 
@@ -64,17 +58,9 @@ void DnnlLinear::forward(const float* src, int64_t rows, Epilogue epilogue, bool
 void DnnlLinearRunner::run(const DnnlLinear& linear, const float* src, int64_t rows, Epilogue epilogue,
                            bool accumulate, float* dst) {
   const int64_t in = linear.in_features, out = linear.out_features;
-  const Key key{rows, in, out, static_cast<int>(epilogue), accumulate};
-  auto it = cache_.find(key);
-  if (it == cache_.end()) {
-    if (cache_.size() >= kMaxCachedPrimitives) cache_.clear();
-    const auto pd = make_pd(rows, in, out, linear.packed_desc, epilogue, accumulate);
-    const std::string impl = pd.impl_info_str();
-    if (impl.find("ref") != std::string::npos) {
-      spdlog::warn("oneDNN picked a reference matmul ({}) for {}x{}x{}: expect it to be slow", impl, rows, in, out);
-    }
-    it = cache_.emplace(key, dnnl::matmul(pd)).first;
-  }
+  const dnnl::matmul& matmul = cache_.get({rows, in, out, static_cast<int>(epilogue), accumulate}, [&] {
+    return make_pd(rows, in, out, linear.packed_desc, epilogue, accumulate);
+  });
   void* src_handle = const_cast<float*>(src);
   if (compute_type_ == dt::bf16) {
     const auto count = static_cast<size_t>(rows * in);
@@ -84,10 +70,10 @@ void DnnlLinearRunner::run(const DnnlLinear& linear, const float* src, int64_t r
   }
   memory src_mem({{rows, in}, compute_type_, tag::ab}, engine_, src_handle);
   memory dst_mem({{rows, out}, dt::f32, tag::ab}, engine_, dst);
-  it->second.execute(stream_, {{DNNL_ARG_SRC, src_mem},
-                               {DNNL_ARG_WEIGHTS, linear.weights},
-                               {DNNL_ARG_BIAS, linear.bias},
-                               {DNNL_ARG_DST, dst_mem}});
+  matmul.execute(stream_, {{DNNL_ARG_SRC, src_mem},
+                           {DNNL_ARG_WEIGHTS, linear.weights},
+                           {DNNL_ARG_BIAS, linear.bias},
+                           {DNNL_ARG_DST, dst_mem}});
   stream_.wait();
 }
 

@@ -8,11 +8,11 @@
 // residuals, attention) keeps float32 activations.
 #include <dnnl.hpp>
 
-#include <map>
 #include <tuple>
 #include <vector>
 
 #include "kernels/cpu/cpu_linear.h"
+#include "kernels/cpu/matmul_cache.h"
 
 namespace rerankd::cpu {
 
@@ -45,8 +45,7 @@ class DnnlLinearRunner {
   dnnl::stream& stream_;
   dnnl::memory::data_type compute_type_;
   std::vector<uint16_t> bf16_input_;  // scratch: the input rounded to bf16 (one compute thread)
-  using Key = std::tuple<int64_t, int64_t, int64_t, int, bool>;
-  std::map<Key, dnnl::matmul> cache_;
+  MatmulCache<std::tuple<int64_t, int64_t, int64_t, int, bool>> cache_;  // rows, in, out, epilogue, accumulate
 };
 
 }  // namespace rerankd::cpu

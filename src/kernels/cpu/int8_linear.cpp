@@ -1,7 +1,5 @@
 #include "kernels/cpu/int8_linear.h"
 
-#include <spdlog/spdlog.h>
-
 #include <algorithm>
 #include <bit>
 #include <cmath>
@@ -17,7 +15,6 @@ using tag = memory::format_tag;
 using dt = memory::data_type;
 
 constexpr int64_t kPackingRows = 256;
-constexpr size_t kMaxCachedPrimitives = 512;
 
 // Returns 1 / scale, the factor that takes the row's integers back to floats.
 RERANKD_MULTIVERSION float quantize_row(const float* x, int64_t n, uint8_t* q) {
@@ -105,10 +102,7 @@ std::unique_ptr<Int8Linear> Int8LinearRunner::pack(const StackedWeights& stacked
 
   const memory::desc any_md({in, out}, dt::s8, tag::any);
   linear->packed_desc = make_pd(kPackingRows, in, out, any_md).weights_desc();
-  memory plain({{in, out}, dt::s8, tag::ba}, engine_, quantized.data());
-  linear->weights = memory(linear->packed_desc, engine_);
-  dnnl::reorder(plain, linear->weights).execute(stream_, plain, linear->weights);
-  stream_.wait();
+  linear->weights = pack_weights(engine_, stream_, {{in, out}, dt::s8, tag::ba}, quantized.data(), linear->packed_desc);
   return linear;
 }
 
@@ -129,19 +123,11 @@ void Int8LinearRunner::run(const Int8Linear& linear, const float* src, int64_t r
     row_inverse_scale_[static_cast<size_t>(r)] = quantize_row(src + r * in, in, quantized_.data() + r * in);
   }
 
-  const auto key = std::make_tuple(rows, in, out);
-  auto it = cache_.find(key);
-  if (it == cache_.end()) {
-    if (cache_.size() >= kMaxCachedPrimitives) cache_.clear();
-    const auto pd = make_pd(rows, in, out, linear.packed_desc);
-    if (std::string(pd.impl_info_str()).find("ref") != std::string::npos) {
-      spdlog::warn("oneDNN picked a reference int8 matmul ({}) for {}x{}x{}", pd.impl_info_str(), rows, in, out);
-    }
-    it = cache_.emplace(key, dnnl::matmul(pd)).first;
-  }
+  const dnnl::matmul& matmul =
+      cache_.get({rows, in, out}, [&] { return make_pd(rows, in, out, linear.packed_desc); });
   memory src_mem({{rows, in}, dt::u8, tag::ab}, engine_, quantized_.data());
   memory dst_mem({{rows, out}, dt::s32, tag::ab}, engine_, accumulators_.data());
-  it->second.execute(stream_, {{DNNL_ARG_SRC, src_mem}, {DNNL_ARG_WEIGHTS, linear.weights}, {DNNL_ARG_DST, dst_mem}});
+  matmul.execute(stream_, {{DNNL_ARG_SRC, src_mem}, {DNNL_ARG_WEIGHTS, linear.weights}, {DNNL_ARG_DST, dst_mem}});
   stream_.wait();
 
 #pragma omp parallel for schedule(static)

@@ -9,11 +9,11 @@
 // pair sums would saturate with 8-bit weights (2 * 255 * 63 < 32767 stays exact).
 #include <dnnl.hpp>
 
-#include <map>
 #include <tuple>
 #include <vector>
 
 #include "kernels/cpu/cpu_linear.h"
+#include "kernels/cpu/matmul_cache.h"
 
 namespace rerankd::cpu {
 
@@ -47,7 +47,7 @@ class Int8LinearRunner {
 
   dnnl::engine& engine_;
   dnnl::stream& stream_;
-  std::map<std::tuple<int64_t, int64_t, int64_t>, dnnl::matmul> cache_;
+  MatmulCache<std::tuple<int64_t, int64_t, int64_t>> cache_;  // rows, in, out
   // Scratch reused across calls (one compute thread): quantized input, row scales, accumulators.
   std::vector<uint8_t> quantized_;
   std::vector<float> row_inverse_scale_;
