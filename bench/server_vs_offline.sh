@@ -31,9 +31,13 @@ with open(f"{out}/requests.jsonl", "w") as req, open(f"{out}/pairs.jsonl", "w") 
             pairs.write(json.dumps({"query": query, "document": d}) + "\n")
 PY
 
-echo "== offline: rerankd score over the same $(wc -l < "$out/pairs.jsonl") pairs"
-"$rerankd" score --model "$model" --dtype "$dtype" --input "$out/pairs.jsonl" --output /dev/null 2>&1 |
-  tee "$out/offline.log" | grep -E "scored|running on"
+# Offline throughput, measured before and after the server levels (the machine's speed drifts).
+offline() {
+  echo "== offline ($1): rerankd score over the same $(wc -l < "$out/pairs.jsonl") pairs"
+  "$rerankd" score --model "$model" --dtype "$dtype" --input "$out/pairs.jsonl" --output /dev/null 2>&1 |
+    tee "$out/offline-$1.log" | grep -E "scored|running on"
+}
+offline before
 
 "$rerankd" serve --model "$model" --dtype "$dtype" --port 0 > "$out/serve.log" 2>&1 &
 server=$!
@@ -61,12 +65,15 @@ done
 kill -TERM $server
 wait $server || true
 trap - EXIT
+offline after
 
 /usr/bin/python3 - "$out" $levels <<'PY'
 import json, re, sys
 out, levels = sys.argv[1], sys.argv[2:]
-offline = float(re.search(r"([0-9.]+) pairs/s", open(f"{out}/offline.log").read()).group(1))
-print(f"\noffline `rerankd score`: {offline:.2f} pairs/s")
+runs = [float(re.search(r"([0-9.]+) pairs/s", open(f"{out}/offline-{when}.log").read()).group(1))
+        for when in ("before", "after")]
+offline = sum(runs) / 2
+print(f"\noffline `rerankd score`: {runs[0]:.2f} pairs/s before, {runs[1]:.2f} after; mean {offline:.2f}")
 print(f"{'concurrency':>11} {'pairs/s':>9} {'vs offline':>10} {'P50 ms':>8} {'P99 ms':>8} {'ok':>6} {'not ok':>6}")
 for c in levels:
     r = json.load(open(f"{out}/server-c{c}.json"))

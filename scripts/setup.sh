@@ -13,7 +13,7 @@ packages=(
   libcli11-dev                                 # command line
   libgtest-dev libgmock-dev libbenchmark-dev   # tests and benchmarks
   python3 python3-numpy python3-sentencepiece  # test-model generator and float64 reference
-  nginx-light prometheus openssl               # operations tests: load balancer, scraping, TLS
+  nginx-light prometheus openssl python3-yaml  # operations tests: load balancer, scraping, TLS, manifests
 )
 
 missing=()

@@ -42,6 +42,11 @@ def wait_for_port(port, timeout=30):
     raise AssertionError(f"nothing listens on {port}")
 
 
+def read(path):
+    with open(path, encoding="utf-8") as f:
+        return f.read()
+
+
 def run_rerankd(*args, env=None, timeout=60):
     return subprocess.run([BIN, *args], capture_output=True, text=True, timeout=timeout,
                           env=dict(os.environ, **(env or {})))
@@ -134,6 +139,7 @@ class ConfigurationTest(unittest.TestCase):
             conn = http.client.HTTPConnection(HOST, port, timeout=30)
             conn.request("GET", "/info")
             self.assertEqual(json.loads(conn.getresponse().read())["limits"]["max_client_batch_size"], 2)
+            conn.close()
         finally:
             proc.terminate()
             proc.wait(30)
@@ -172,7 +178,7 @@ class JsonLogTest(unittest.TestCase):
             server.post("/rerank", {"query": 1})
         finally:
             server.stop()
-        lines = [line for line in open(server.log_file.name, encoding="utf-8") if line.strip()]
+        lines = [line for line in read(server.log_file.name).splitlines() if line.strip()]
         records = [json.loads(line) for line in lines]  # raises on any non-JSON line
         for rec in records:
             self.assertIn("ts", rec)
@@ -208,7 +214,7 @@ class PrometheusTest(unittest.TestCase):
                     f"    static_configs:\n      - targets: ['{HOST}:{server.port}']\n")
         prom = subprocess.Popen(["prometheus", f"--config.file={work}/prometheus.yml", f"--storage.tsdb.path={work}/data",
                                  f"--web.listen-address={HOST}:{port}"], stdout=subprocess.DEVNULL,
-                                stderr=open(os.path.join(work, "prometheus.log"), "w"))
+                                stderr=subprocess.DEVNULL)
         try:
             wait_for_port(port)
             query = 'sum(rate(rerankd_http_requests_total{route="/rerank",status="200"}[10s]))'
@@ -228,6 +234,64 @@ class PrometheusTest(unittest.TestCase):
             prom.wait(30)
             server.close()
             shutil.rmtree(work, ignore_errors=True)
+
+
+SOURCE = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+class DeployFilesTest(unittest.TestCase):
+    """What can be checked here of deploy/ without a cluster, a Docker daemon or systemd running."""
+
+    def test_dashboard_and_hpa_use_series_the_server_exports(self):
+        server = Server(model("tiny"))
+        try:
+            server.post("/rerank", TEI_BODY)
+            exported = set(re.findall(r"^(rerankd_[a-z_]+)", server.request("GET", "/metrics").body.decode(), re.M))
+        finally:
+            server.close()
+        dashboard = json.loads(read(os.path.join(SOURCE, "deploy/grafana/rerankd-dashboard.json")))
+        exprs = [t["expr"] for p in dashboard["panels"] for t in p["targets"]]
+        self.assertGreaterEqual(len(exprs), 8)
+        used = set()
+        for text in exprs + [read(os.path.join(SOURCE, "deploy/k8s", f))
+                             for f in ("hpa.yaml", "prometheus-adapter-rules.yaml")]:
+            used |= set(re.findall(r"rerankd_[a-z_]+", text))
+        for name in used:
+            base = re.sub(r"_(bucket|sum|count)$", "", name)
+            self.assertTrue(name in exported or base in exported, f"{name} is not exported by /metrics")
+
+    def test_kubernetes_manifests(self):
+        import yaml  # Debian's python3-yaml
+        deployment = yaml.safe_load(read(os.path.join(SOURCE, "deploy/k8s/deployment.yaml")))
+        container = deployment["spec"]["template"]["spec"]["containers"][0]
+        for probe in ("readinessProbe", "livenessProbe", "startupProbe"):
+            self.assertEqual(container[probe]["httpGet"]["path"], "/health")
+        drain = next(int(e["value"]) for e in container["env"] if e["name"] == "RERANKD_DRAIN_TIMEOUT")
+        self.assertGreater(deployment["spec"]["template"]["spec"]["terminationGracePeriodSeconds"], drain)
+        hpa = yaml.safe_load(read(os.path.join(SOURCE, "deploy/k8s/hpa.yaml")))
+        self.assertEqual(hpa["spec"]["scaleTargetRef"]["name"], deployment["metadata"]["name"])
+        service = yaml.safe_load(read(os.path.join(SOURCE, "deploy/k8s/service.yaml")))
+        self.assertEqual(service["spec"]["selector"], deployment["spec"]["selector"]["matchLabels"])
+
+    def test_prometheus_config(self):
+        result = subprocess.run(["promtool", "check", "config", os.path.join(SOURCE, "deploy/prometheus/prometheus.yml")],
+                                capture_output=True, text=True, timeout=60)
+        self.assertEqual(result.returncode, 0, result.stdout + result.stderr)
+
+    @unittest.skipUnless(shutil.which("systemd-analyze"), "systemd-analyze is not installed")
+    def test_systemd_unit(self):
+        work = tempfile.mkdtemp(prefix="rerankd-unit-")
+        try:
+            unit = read(os.path.join(SOURCE, "deploy/systemd/rerankd.service"))
+            self.assertIn("ExecStart=/usr/local/bin/rerankd serve", unit)
+            path = os.path.join(work, "rerankd.service")
+            with open(path, "w") as f:
+                f.write(unit.replace("/usr/local/bin/rerankd", BIN))
+            result = subprocess.run(["systemd-analyze", "verify", path], capture_output=True, text=True, timeout=60)
+            problems = [line for line in (result.stdout + result.stderr).splitlines() if "rerankd.service" in line]
+            self.assertEqual(problems, [])
+        finally:
+            shutil.rmtree(work)
 
 
 NGINX_CONF = """
@@ -274,7 +338,7 @@ class NginxScaleOutTest(unittest.TestCase):
                               "--drain-timeout", "10")
                        for _ in range(cls.REPLICAS)]
         cls.port, cls.tls_port = free_port(), free_port()
-        source = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+        source = SOURCE
         subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=localhost",
                         "-keyout", f"{cls.work}/key.pem", "-out", f"{cls.work}/cert.pem"], check=True,
                        capture_output=True)
@@ -307,6 +371,7 @@ class NginxScaleOutTest(unittest.TestCase):
         r = conn.getresponse()
         self.assertEqual(r.status, 200)
         self.assertEqual(len(json.loads(r.read())), 2)
+        conn.close()
         context = ssl.create_default_context(cafile=f"{self.work}/cert.pem")
         context.check_hostname = False
         tls = http.client.HTTPSConnection(HOST, self.tls_port, timeout=30, context=context)
@@ -316,6 +381,7 @@ class NginxScaleOutTest(unittest.TestCase):
         self.assertEqual(r.status, 200)
         self.assertEqual(r.getheader("X-Request-Id"), "over-tls")
         self.assertEqual(len(json.loads(r.read())["results"]), 2)
+        tls.close()
 
     def test_2_every_replica_serves(self):
         # Figures, not assertions (no timed tests): one replica on its own, then all behind nginx.
