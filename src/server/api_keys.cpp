@@ -1,5 +1,7 @@
 #include "server/api_keys.h"
 
+#include <algorithm>
+#include <cctype>
 #include <fstream>
 
 #include "common/error.h"
