@@ -1,8 +1,7 @@
 #pragma once
 // The CPU backend: oneDNN for matmuls and attention, our own kernels for the rest, float32
 // activations. The encoder's linear layers run in float32, bfloat16 (dnnl_linear.h) or int8
-// (int8_linear.h); the
-// embeddings, LayerNorms, attention and the classification head stay float32.
+// (int8_linear.h); the embeddings, LayerNorms, attention and the classification head stay float32.
 // Single-threaded use: one compute thread owns it (oneDNN/OpenMP fan out inside).
 #include <dnnl.hpp>
 

@@ -4,8 +4,8 @@
 #include <bit>
 #include <cmath>
 
-#include "kernels/cpu/vector_math.h"
 #include "kernels/cpu/multiversion.h"
+#include "kernels/cpu/vector_math.h"
 
 namespace rerankd::cpu {
 namespace {
