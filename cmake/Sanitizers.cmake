@@ -10,6 +10,11 @@ if(RERANKD_SANITIZE STREQUAL "address")
   add_link_options(-fsanitize=address,undefined)
 elseif(RERANKD_SANITIZE STREQUAL "thread")
   add_compile_options(-fsanitize=thread -fno-omit-frame-pointer)
+  # Asio's timer queue uses std::atomic_thread_fence, which TSan does not model; GCC warns about
+  # every such use. A report TSan makes there would need checking by hand; none has appeared.
+  if(CMAKE_CXX_COMPILER_ID STREQUAL "GNU")
+    add_compile_options(-Wno-tsan)
+  endif()
   add_link_options(-fsanitize=thread)
 elseif(NOT RERANKD_SANITIZE STREQUAL "")
   message(FATAL_ERROR "RERANKD_SANITIZE must be '', 'address' or 'thread', not '${RERANKD_SANITIZE}'")

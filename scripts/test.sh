@@ -2,7 +2,7 @@
 # Installs what is missing, builds rerankd with its tests and runs the whole suite.
 #   scripts/test.sh                 # Release build in build/
 #   BUILD_DIR=build-asan RERANKD_SANITIZE=address scripts/test.sh   # ASan + UBSan
-#   BUILD_DIR=build-tsan RERANKD_SANITIZE=thread scripts/test.sh -L scheduler   # TSan, scheduler tests
+#   BUILD_DIR=build-tsan RERANKD_SANITIZE=thread scripts/test.sh -R Scheduler   # TSan, scheduler tests
 # Extra arguments go to ctest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,5 +12,9 @@ type=Release
 [ -n "${RERANKD_SANITIZE:-}" ] && type=RelWithDebInfo
 cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE="$type" -DRERANKD_SANITIZE="${RERANKD_SANITIZE:-}" >/dev/null
 cmake --build "$build" --parallel 2
+# OpenMP workers are invisible to TSan (libgomp is not instrumented): see tests/tsan.supp.
+if [ "${RERANKD_SANITIZE:-}" = thread ]; then
+  export TSAN_OPTIONS="suppressions=$PWD/tests/tsan.supp history_size=7 ${TSAN_OPTIONS:-}"
+fi
 cd "$build"
 ctest --output-on-failure --timeout 600 "$@"

@@ -141,8 +141,11 @@ int Scheduler::retry_after_seconds() const {
 
 void Scheduler::finish(const Ticket& request, RerankResult result) {
   if (request->finished.exchange(true)) return;
+  // Moved out, so the callback and what it captures (the caller's side of the request, which
+  // holds this Ticket) are released here even if the Request lives on: no reference cycle.
+  const RerankCallback done = std::move(request->done);
   try {
-    request->done(std::move(result));
+    done(std::move(result));
   } catch (const std::exception& e) {
     spdlog::error("scheduler: completion callback threw: {}", e.what());
   }

@@ -82,6 +82,14 @@ class Session : public std::enable_shared_from_this<Session> {
     if (state_ == State::kIdle && !started) close();
   }
 
+  // See HttpServer::release_all.
+  void release() {
+    close();
+    if (current_) current_->gone_hooks_.clear();
+    current_.reset();
+    end_exchange();
+  }
+
   void close() {
     if (state_ == State::kClosed) return;
     state_ = State::kClosed;
@@ -368,18 +376,21 @@ void HttpServer::stop_accepting() {
 
 namespace {
 
-// Runs `action` on each live session's strand. The sessions are collected under the mutex but
-// released outside it: dropping the last reference runs ~Session, which takes the mutex.
-template <class Action>
-void for_each_session(HttpServer::Shared& shared, Action action) {
+// The live sessions, collected under the mutex; the caller releases them outside it (dropping the
+// last reference runs ~Session, which takes the mutex).
+std::vector<std::shared_ptr<Session>> live_sessions(HttpServer::Shared& shared) {
   std::vector<std::shared_ptr<Session>> live;
-  {
-    std::lock_guard lock(shared.mutex);
-    for (auto& [raw, weak] : shared.sessions) {
-      if (auto s = weak.lock()) live.push_back(std::move(s));
-    }
+  std::lock_guard lock(shared.mutex);
+  for (auto& [raw, weak] : shared.sessions) {
+    if (auto s = weak.lock()) live.push_back(std::move(s));
   }
-  for (auto& s : live) asio::post(s->executor(), [s, action] { action(*s); });
+  return live;
+}
+
+// Runs `action` on each live session's strand.
+template <typename Action>
+void for_each_session(HttpServer::Shared& shared, Action action) {
+  for (auto& s : live_sessions(shared)) asio::post(s->executor(), [s, action] { action(*s); });
 }
 
 }  // namespace
@@ -391,6 +402,10 @@ void HttpServer::begin_drain() {
 
 void HttpServer::close_all() {
   for_each_session(*shared_, [](Session& s) { s.close(); });
+}
+
+void HttpServer::release_all() {
+  for (auto& s : live_sessions(*shared_)) s->release();
 }
 
 bool HttpServer::draining() const { return shared_->draining; }

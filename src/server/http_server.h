@@ -112,6 +112,10 @@ class HttpServer {
   void stop_accepting();
   void begin_drain();
   void close_all();
+  // After the io_context has stopped and its threads have returned (so nothing else touches a
+  // session): drops every session's unanswered exchange, which holds the session and is held by
+  // it, so an abandoned request (a drain that timed out) is freed with the server.
+  void release_all();
   bool draining() const;
 
   // Requests read and not yet fully answered (the response written or the client gone).

@@ -98,6 +98,7 @@ int RerankServer::run() {
   for (auto& t : threads) t.join();
   // Whatever is still queued (a drain that timed out) completes with kUnavailable; the answers
   // go nowhere, the connections are already closed.
+  http_.release_all();
   scheduler_.reset();
   spdlog::info("stopped");
   return 0;

@@ -12,6 +12,8 @@
 namespace rerankd {
 namespace {
 
+// What a request's callback delivered. Declare Outcomes before the Scheduler: its threads may call
+// them until it is destroyed, so they must outlive it (an early ASSERT return included).
 struct Outcome {
   std::promise<RerankResult> promise;
   std::future<RerankResult> future = promise.get_future();
@@ -79,8 +81,8 @@ TEST(Scheduler, SmallRequestIsNotStarvedByABigOne) {
   auto reranker = load("small");
   SchedulerOptions options;
   options.max_batch_tokens = 2048;
-  Scheduler scheduler(*reranker, options, nullptr);
   Outcome big, small;
+  Scheduler scheduler(*reranker, options, nullptr);
   const auto start = Clock::now();
   scheduler.submit(input("where do pandas live?", std::vector<std::string>(500, long_text(40))), big.callback());
   std::this_thread::sleep_for(std::chrono::milliseconds(20));  // the big one is queued, and running
@@ -97,8 +99,8 @@ TEST(Scheduler, RefusesPastTheConcurrencyLimitAtOnce) {
   auto reranker = load("small");
   SchedulerOptions options;
   options.max_concurrent_requests = 2;
-  Scheduler scheduler(*reranker, options, nullptr);
   Outcome a, b;
+  Scheduler scheduler(*reranker, options, nullptr);
   scheduler.submit(input("q", std::vector<std::string>(200, long_text(20))), a.callback());
   scheduler.submit(input("q", std::vector<std::string>(200, long_text(20))), b.callback());
   try {
@@ -116,15 +118,18 @@ TEST(Scheduler, RefusesPastTheQueuedTokenBudget) {
   auto reranker = load("small");
   SchedulerOptions options;
   options.max_queued_tokens = 6000;
-  Scheduler scheduler(*reranker, options, nullptr);
   Outcome first, second, huge;
+  Scheduler scheduler(*reranker, options, nullptr);
   scheduler.submit(input("q", std::vector<std::string>(40, long_text(20))), first.callback());
   scheduler.submit(input("q", std::vector<std::string>(40, long_text(20))), second.callback());
   scheduler.submit(input("q", std::vector<std::string>(100, long_text(20))), huge.callback());
-  ASSERT_TRUE(std::holds_alternative<RerankOutput>(first.get()));
-  auto r2 = second.get();
-  if (std::holds_alternative<Error>(r2)) {
-    EXPECT_EQ(std::get<Error>(r2).kind(), Error::Kind::kOverloaded);
+  // Two tokenizer threads admit the first two in either order: one fits, the other may not.
+  const auto r1 = first.get(), r2 = second.get();
+  EXPECT_TRUE(std::holds_alternative<RerankOutput>(r1) || std::holds_alternative<RerankOutput>(r2));
+  for (const auto* r : {&r1, &r2}) {
+    if (std::holds_alternative<Error>(*r)) {
+      EXPECT_EQ(std::get<Error>(*r).kind(), Error::Kind::kOverloaded);
+    }
   }
   auto r3 = huge.get();
   ASSERT_TRUE(std::holds_alternative<Error>(r3));
@@ -136,8 +141,8 @@ TEST(Scheduler, ExpiredWorkNeverReachesTheModel) {
   MetricsRegistry metrics;
   SchedulerOptions options;
   options.max_batch_tokens = 1024;
-  Scheduler scheduler(*reranker, options, &metrics);
   Outcome big, late;
+  Scheduler scheduler(*reranker, options, &metrics);
   scheduler.submit(input("q", std::vector<std::string>(100, long_text(40))), big.callback());
   auto in = input("q", std::vector<std::string>(50, long_text(40)));
   in.deadline = Clock::now() + std::chrono::milliseconds(1);
@@ -154,8 +159,8 @@ TEST(Scheduler, ExpiredWorkNeverReachesTheModel) {
 
 TEST(Scheduler, CancelAnswersOnceWithTheReason) {
   auto reranker = load("small");
-  Scheduler scheduler(*reranker, SchedulerOptions{}, nullptr);
   Outcome big, gone;
+  Scheduler scheduler(*reranker, SchedulerOptions{}, nullptr);
   scheduler.submit(input("q", std::vector<std::string>(200, long_text(40))), big.callback());
   auto ticket = scheduler.submit(input("q", std::vector<std::string>(200, long_text(40))), gone.callback());
   scheduler.cancel(ticket, Error(Error::Kind::kUnavailable, "client disconnected"));
@@ -171,8 +176,8 @@ TEST(Scheduler, CancelAnswersOnceWithTheReason) {
 
 TEST(Scheduler, TooLongWithoutTruncationIsUnprocessable) {
   auto reranker = load("small");
-  Scheduler scheduler(*reranker, SchedulerOptions{}, nullptr);
   Outcome o;
+  Scheduler scheduler(*reranker, SchedulerOptions{}, nullptr);
   auto in = input("q", {"short", long_text(100)});
   in.truncate = false;
   scheduler.submit(std::move(in), o.callback());
@@ -184,8 +189,8 @@ TEST(Scheduler, TooLongWithoutTruncationIsUnprocessable) {
 
 TEST(Scheduler, DrainFinishesAdmittedWorkAndRefusesNew) {
   auto reranker = load("small");
-  Scheduler scheduler(*reranker, SchedulerOptions{}, nullptr);
   Outcome admitted;
+  Scheduler scheduler(*reranker, SchedulerOptions{}, nullptr);
   scheduler.submit(input("q", std::vector<std::string>(100, long_text(20))), admitted.callback());
   scheduler.begin_drain();
   EXPECT_THROW(scheduler.submit(input("q", {"d"}), [](RerankResult) {}), Error);
