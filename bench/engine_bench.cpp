@@ -12,6 +12,8 @@
 #include <cstring>
 #include <fstream>
 #include <random>
+#include <string>
+#include <vector>
 
 #include "common/json_writer.h"
 #include "common/process_stats.h"
@@ -81,17 +83,6 @@ double matmul_ceiling_gflops(const ModelConfig& c, const std::string& dtype, int
   return flops / seconds / 1e9;
 }
 
-std::vector<int64_t> parse_list(const std::string& s) {
-  std::vector<int64_t> out;
-  size_t pos = 0;
-  while (pos < s.size()) {
-    const size_t comma = s.find(',', pos);
-    out.push_back(std::stoll(s.substr(pos, comma - pos)));
-    pos = comma == std::string::npos ? s.size() : comma + 1;
-  }
-  return out;
-}
-
 }  // namespace
 }  // namespace rerankd::bench
 
@@ -99,30 +90,26 @@ int main(int argc, char** argv) {
   using namespace rerankd;
   using namespace rerankd::bench;
   CLI::App app{"rerankd_bench: CPU forward-pass throughput against the matmul ceiling"};
-  std::string model, dtypes = "float32,bfloat16,int8", lengths_arg = "64,128,256,512", batches_arg = "1,8,32", json_path;
+  std::string model, json_path;
+  std::vector<std::string> dtypes{"float32", "bfloat16", "int8"};
+  std::vector<int64_t> lengths{64, 128, 256, 512}, batches{1, 8, 32};
   double min_seconds = 2.0;
   int threads = 0;
   app.add_option("--model", model, "Model directory (a bge-reranker-v2-m3-shaped one for honest figures)")->required();
-  app.add_option("--dtypes", dtypes, "Comma-separated dtypes")->capture_default_str();
-  app.add_option("--lengths", lengths_arg, "Pair lengths in tokens")->capture_default_str();
-  app.add_option("--batches", batches_arg, "Pairs per forward pass")->capture_default_str();
+  app.add_option("--dtypes", dtypes, "Comma-separated dtypes")->delimiter(',')->capture_default_str();
+  app.add_option("--lengths", lengths, "Pair lengths in tokens")->delimiter(',')->capture_default_str();
+  app.add_option("--batches", batches, "Pairs per forward pass")->delimiter(',')->capture_default_str();
   app.add_option("--min-seconds", min_seconds, "Minimum measuring time per point")->capture_default_str();
   app.add_option("--threads", threads, "Compute threads (0 = physical cores)");
   app.add_option("--json", json_path, "Also write the results as JSON here");
   CLI11_PARSE(app, argc, argv);
 
-  const auto lengths = parse_list(lengths_arg), batches = parse_list(batches_arg);
   JsonWriter json;
   json.begin_object().key("model").value(model).key("isa").value(cpu::cpu_isa_name());
   json.key("threads").value(threads > 0 ? threads : cpu::physical_cores()).key("results").begin_array();
   std::mt19937 rng(42);
 
-  size_t pos = 0;
-  while (pos < dtypes.size()) {
-    const size_t comma = dtypes.find(',', pos);
-    const std::string dtype = dtypes.substr(pos, comma - pos);
-    pos = comma == std::string::npos ? dtypes.size() : comma + 1;
-
+  for (const std::string& dtype : dtypes) {
     RerankerOptions options;
     options.model_dir = model;
     options.dtype = dtype;

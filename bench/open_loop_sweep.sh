@@ -15,17 +15,7 @@ duration=${DURATION:-60} docs=${DOCS:-10} words=${DOC_WORDS:-48} queue_seconds=$
 mkdir -p "$out"
 mix=(--docs-per-request "$docs" --doc-tokens "$words" --query-words 8)
 
-start_server() {
-  "$rerankd" serve --model "$model" --dtype "${DTYPE:-auto}" --port 0 "$@" > "$out/serve.log" 2>&1 &
-  server=$!
-  for _ in $(seq 600); do
-    grep -q "listening on" "$out/serve.log" && break
-    sleep 0.1
-  done
-  url=http://$(sed -n 's/^rerankd: listening on //p' "$out/serve.log" | head -1)
-}
-stop_server() { kill -TERM "$server"; wait "$server" || true; }
-trap 'kill $server 2>/dev/null || true' EXIT
+source "$here/serve_lib.sh"
 
 # 1. Capacity: a closed loop deep enough to keep the batcher full.
 start_server
@@ -49,7 +39,6 @@ for share in 50 90 150 300; do
     --json "$out/open-$share.json"
 done
 stop_server
-trap - EXIT
 
 /usr/bin/python3 - "$out" <<'PY'
 import json, sys

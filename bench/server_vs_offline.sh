@@ -17,6 +17,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 rerankd=${BUILD_DIR:-$here/../build}/src/rerankd
 levels=${CONCURRENCY:-1 4 16 64} dtype=${DTYPE:-auto}
 mkdir -p "$out"
+source "$here/serve_lib.sh"
 
 /usr/bin/python3 - "$here/../tests/data/corpus.txt" "$out" "${REQUESTS:-64}" "${DOC_SENTENCES:-2}" <<'PY'
 import json, sys
@@ -39,14 +40,7 @@ offline() {
 }
 offline before
 
-"$rerankd" serve --model "$model" --dtype "$dtype" --port 0 > "$out/serve.log" 2>&1 &
-server=$!
-trap 'kill $server 2>/dev/null || true' EXIT
-for _ in $(seq 600); do
-  grep -q "listening on" "$out/serve.log" && break
-  sleep 0.1
-done
-url=http://$(sed -n 's/^rerankd: listening on //p' "$out/serve.log" | head -1)
+start_server
 pairs_processed() { curl -s "$url/metrics" | awk '/^rerankd_pairs_processed_total/ {print $2}'; }
 echo "== server at $url"
 for c in $levels; do
@@ -62,9 +56,7 @@ for c in $levels; do
   echo "$a $b $t0 $t1" > "$out/server-c$c.pairs"
   wait $bench
 done
-kill -TERM $server
-wait $server || true
-trap - EXIT
+stop_server
 offline after
 
 /usr/bin/python3 - "$out" $levels <<'PY'

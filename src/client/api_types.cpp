@@ -28,7 +28,10 @@ void write_truncation(JsonWriter& w, const std::optional<bool>& truncate,
   if (direction) w.key("truncation_direction").value(*direction == TruncationDirection::kLeft ? "Left" : "Right");
 }
 
-dom::element parse(dom::parser& parser, std::string_view body) {
+// One parser per thread, reused: its buffers are sized once instead of per response. The element
+// returned stays valid until this thread parses again (each caller is done with it by then).
+dom::element parse(std::string_view body) {
+  thread_local dom::parser parser;
   dom::element root;
   if (parser.parse(body.data(), body.size()).get(root) != simdjson::SUCCESS) malformed("not JSON");
   return root;
@@ -85,9 +88,8 @@ std::string to_json(const RerankV1Request& r) {
 }
 
 RerankResponse parse_rerank_response(std::string_view body) {
-  dom::parser parser;
   dom::array items;
-  if (parse(parser, body).get_array().get(items) != simdjson::SUCCESS) malformed("expected a JSON array of results");
+  if (parse(body).get_array().get(items) != simdjson::SUCCESS) malformed("expected a JSON array of results");
   RerankResponse out;
   out.reserve(items.size());
   for (dom::element item : items) {
@@ -106,9 +108,8 @@ RerankResponse parse_rerank_response(std::string_view body) {
 }
 
 ScoreResponse parse_score_response(std::string_view body) {
-  dom::parser parser;
   dom::array scores;
-  if (parse(parser, body)["scores"].get_array().get(scores) != simdjson::SUCCESS) {
+  if (parse(body)["scores"].get_array().get(scores) != simdjson::SUCCESS) {
     malformed("expected {\"scores\": [...]}");
   }
   ScoreResponse out;
@@ -118,9 +119,8 @@ ScoreResponse parse_score_response(std::string_view body) {
 }
 
 RerankV1Response parse_rerank_v1_response(std::string_view body) {
-  dom::parser parser;
   dom::object root;
-  if (parse(parser, body).get_object().get(root) != simdjson::SUCCESS) malformed("expected a JSON object");
+  if (parse(body).get_object().get(root) != simdjson::SUCCESS) malformed("expected a JSON object");
   RerankV1Response out;
   std::string_view text;
   if (root["id"].get_string().get(text) == simdjson::SUCCESS) out.id = std::string(text);

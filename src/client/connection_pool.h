@@ -47,7 +47,6 @@ class ConnectionPool {
     size_t waiting = 0;  // requests queued for a slot
   };
   Stats stats() const;
-  const PoolOptions& options() const { return options_; }
 
  private:
   struct Waiter;

@@ -39,7 +39,6 @@ class EndpointSelector {
     bool cooling_down = false;
   };
   State state(size_t endpoint) const;
-  size_t size() const { return endpoints_.size(); }
 
  private:
   struct Endpoint {

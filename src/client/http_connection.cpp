@@ -23,8 +23,6 @@ namespace http = beast::http;
 using tcp = asio::ip::tcp;
 using boost::system::error_code;
 
-std::string describe(const error_code& ec) { return ec.message(); }
-
 }  // namespace
 
 std::optional<std::chrono::milliseconds> parse_retry_after(std::string_view value) {
@@ -71,7 +69,7 @@ asio::awaitable<void> HttpConnection::connect(const Url& url, Clock::time_point 
     ec = {};
     auto results = co_await resolver.async_resolve(url.host, std::to_string(url.port),
                                                    asio::redirect_error(asio::use_awaitable, ec));
-    if (ec) throw TransportError(TransportError::Phase::kConnect, false, "cannot resolve " + url.host + ": " + describe(ec));
+    if (ec) throw TransportError(TransportError::Phase::kConnect, false, "cannot resolve " + url.host + ": " + ec.message());
     for (const auto& entry : results) endpoints.push_back(entry.endpoint());
   }
   impl_->stream.expires_at(limit);
@@ -82,7 +80,7 @@ asio::awaitable<void> HttpConnection::connect(const Url& url, Clock::time_point 
     const bool request_deadline = timed_out && Clock::now() >= deadline;
     throw TransportError(TransportError::Phase::kConnect, request_deadline,
                          "cannot connect to " + url.authority() + ": " +
-                             (timed_out ? std::string("connect timed out") : describe(ec)));
+                             (timed_out ? std::string("connect timed out") : ec.message()));
   }
   impl_->stream.expires_never();
   impl_->stream.socket().set_option(tcp::no_delay(true), ec);  // best effort
@@ -104,14 +102,13 @@ asio::awaitable<HttpReply> HttpConnection::exchange(const Url& url, const HttpRe
   request.keep_alive(true);
   request.prepare_payload();
 
-  ++exchanges_;
   error_code ec;
   impl_->stream.expires_at(deadline);
   co_await http::async_write(impl_->stream, request, asio::redirect_error(asio::use_awaitable, ec));
   if (ec) {
     const bool timed_out = ec == beast::error::timeout;
     throw TransportError(Phase::kSend, timed_out,
-                         where + (timed_out ? ": timed out sending the request" : ": sending failed: " + describe(ec)));
+                         where + (timed_out ? ": timed out sending the request" : ": sending failed: " + ec.message()));
   }
 
   http::response_parser<http::string_body> parser;
@@ -124,9 +121,9 @@ asio::awaitable<HttpReply> HttpConnection::exchange(const Url& url, const HttpRe
     if (timed_out) {
       message += ": timed out waiting for the response";
     } else if (got_some) {
-      message += ": the response was cut off: " + describe(ec);
+      message += ": the response was cut off: " + ec.message();
     } else {
-      message += ": the connection closed before a response: " + describe(ec);
+      message += ": the connection closed before a response: " + ec.message();
     }
     throw TransportError(got_some ? Phase::kReadResponse : Phase::kAwaitResponse, timed_out, std::move(message));
   }

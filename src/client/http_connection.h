@@ -53,13 +53,11 @@ class HttpConnection {
 
   Clock::time_point idle_since() const { return idle_since_; }
   void mark_idle() { idle_since_ = Clock::now(); }
-  uint64_t exchanges() const { return exchanges_; }
 
  private:
   struct Impl;
   std::unique_ptr<Impl> impl_;
   Clock::time_point idle_since_{};
-  uint64_t exchanges_ = 0;
 };
 
 }  // namespace rerankd::client

@@ -37,11 +37,6 @@ bool RetryBudget::try_spend() {
   return true;
 }
 
-double RetryBudget::tokens() const {
-  std::lock_guard lock(mutex_);
-  return tokens_;
-}
-
 double random_unit() {
   thread_local std::mt19937_64 generator{std::random_device{}()};
   return std::uniform_real_distribution<double>(0.0, 1.0)(generator);

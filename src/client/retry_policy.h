@@ -39,7 +39,6 @@ class RetryBudget {
   void on_request();
   // Spends a token if one is there; false means "do not retry".
   bool try_spend();
-  double tokens() const;
 
  private:
   mutable std::mutex mutex_;

@@ -7,8 +7,11 @@
 namespace rerankd::server {
 
 void log_access(const AccessRecord& r, LogFormat format) {
-  auto logger = spdlog::get("access");
-  if (!logger) logger = spdlog::default_logger();
+  // Resolved once: the CLI registers "access" before the server starts (tools/logging.cpp).
+  static const std::shared_ptr<spdlog::logger> logger = [] {
+    auto access = spdlog::get("access");
+    return access ? access : spdlog::default_logger();
+  }();
   if (!logger->should_log(spdlog::level::info)) return;
   if (format == LogFormat::kJson) {
     JsonWriter w;

@@ -33,10 +33,7 @@ std::string error_body(std::string_view message, std::string_view type) {
 }
 
 HttpResponse error_response(http::status status, std::string_view type, std::string_view message) {
-  HttpResponse response{status, 11};
-  response.set(http::field::content_type, kJsonContentType);
-  response.body() = error_body(message, type);
-  return response;
+  return json_response(status, error_body(message, type));
 }
 
 HttpResponse error_response(const Error& error) {

@@ -408,8 +408,6 @@ void HttpServer::release_all() {
   for (auto& s : live_sessions(*shared_)) s->release();
 }
 
-bool HttpServer::draining() const { return shared_->draining; }
-
 size_t HttpServer::active_exchanges() const { return shared_->active; }
 
 }  // namespace rerankd::server

@@ -57,7 +57,6 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
 
   // Sends the response. Safe from any thread; only the first call counts.
   void respond(HttpResponse response);
-  bool responded() const { return responded_.load(); }
   // `hook` runs on executor() if the client closes its connection before the response is sent.
   // Register from executor().
   void on_client_gone(std::function<void()> hook) { gone_hooks_.push_back(std::move(hook)); }
@@ -116,7 +115,6 @@ class HttpServer {
   // session): drops every session's unanswered exchange, which holds the session and is held by
   // it, so an abandoned request (a drain that timed out) is freed with the server.
   void release_all();
-  bool draining() const;
 
   // Requests read and not yet fully answered (the response written or the client gone).
   size_t active_exchanges() const;

@@ -31,17 +31,9 @@ RerankHandler::RerankHandler(Scheduler& scheduler, ServerMetrics& metrics, const
                              std::string model_name)
     : scheduler_(scheduler), metrics_(metrics), options_(options), model_name_(std::move(model_name)) {}
 
-void RerankHandler::handle_tei(const std::shared_ptr<Exchange>& exchange) {
+void RerankHandler::handle(const std::shared_ptr<Exchange>& exchange, RequestParser parse) {
   try {
-    run(exchange, parse_tei_request(exchange->request().body(), options_.max_client_batch_size));
-  } catch (const Error& e) {
-    respond_error(*exchange, e);
-  }
-}
-
-void RerankHandler::handle_cohere(const std::shared_ptr<Exchange>& exchange) {
-  try {
-    run(exchange, parse_cohere_request(exchange->request().body(), options_.max_client_batch_size));
+    run(exchange, parse(exchange->request().body(), options_.max_client_batch_size));
   } catch (const Error& e) {
     respond_error(*exchange, e);
   }
@@ -128,11 +120,9 @@ void RerankHandler::finish(Call& call, RerankResult result) {
   stats.queue_seconds = output.queue_seconds;
   stats.inference_seconds = output.inference_seconds;
   try {
-    HttpResponse response{http::status::ok, 11};
-    response.set(http::field::content_type, kJsonContentType);
     const std::string id = request.shape == ApiShape::kCohere ? new_request_id() : std::string();
-    response.body() = rerank_response_body(request, output.logits, output.total_tokens, id, model_name_);
-    exchange->respond(std::move(response));
+    exchange->respond(
+        json_response(http::status::ok, rerank_response_body(request, output.logits, output.total_tokens, id, model_name_)));
   } catch (const std::exception& e) {
     respond_error(*exchange, Error(Error::Kind::kInternal, e.what()));
   }

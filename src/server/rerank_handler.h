@@ -18,8 +18,9 @@ class RerankHandler {
  public:
   RerankHandler(Scheduler& scheduler, ServerMetrics& metrics, const ServerOptions& options, std::string model_name);
 
-  void handle_tei(const std::shared_ptr<Exchange>& exchange);     // POST /rerank
-  void handle_cohere(const std::shared_ptr<Exchange>& exchange);  // POST /v1/rerank, /v2/rerank
+  // parse: parse_tei_request (POST /rerank) or parse_cohere_request (POST /v1/rerank, /v2/rerank).
+  using RequestParser = RerankRequest (*)(std::string_view body, size_t max_documents);
+  void handle(const std::shared_ptr<Exchange>& exchange, RequestParser parse);
 
  private:
   struct Call;

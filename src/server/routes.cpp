@@ -26,6 +26,13 @@ std::string Router::label(std::string_view path) const {
   return r != nullptr ? r->path : "other";
 }
 
+std::vector<std::string> Router::labels() const {
+  std::vector<std::string> out;
+  for (const Route& r : routes_) out.push_back(r.path);
+  out.emplace_back("other");
+  return out;
+}
+
 void Router::dispatch(const std::shared_ptr<Exchange>& exchange) const {
   const std::string_view path = exchange->path();
   const Route* route = find(path);

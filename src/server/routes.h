@@ -25,6 +25,9 @@ class Router {
   // that scanners cannot mint label values.
   std::string label(std::string_view path) const;
 
+  // Every label label() can return: each route's path, and "other".
+  std::vector<std::string> labels() const;
+
  private:
   struct Route {
     std::string path;

@@ -63,12 +63,13 @@ RerankServer::RerankServer(const RerankerOptions& model, const ServerOptions& op
       signals_(control_, SIGINT, SIGTERM),
       drain_timer_(control_) {
   using http::verb;
-  router_.add(verb::post, "/rerank", [this](const auto& e) { rerank_.handle_tei(e); });
-  router_.add(verb::post, "/v1/rerank", [this](const auto& e) { rerank_.handle_cohere(e); });
-  router_.add(verb::post, "/v2/rerank", [this](const auto& e) { rerank_.handle_cohere(e); });
+  router_.add(verb::post, "/rerank", [this](const auto& e) { rerank_.handle(e, parse_tei_request); });
+  router_.add(verb::post, "/v1/rerank", [this](const auto& e) { rerank_.handle(e, parse_cohere_request); });
+  router_.add(verb::post, "/v2/rerank", [this](const auto& e) { rerank_.handle(e, parse_cohere_request); });
   router_.add(verb::get, "/health", [this](const auto& e) { e->respond(health_response(*scheduler_)); });
   router_.add(verb::get, "/info", [this](const auto& e) { e->respond(info_response(info_)); });
   router_.add(verb::get, "/metrics", [this](const auto& e) { e->respond(metrics_response(registry_)); });
+  for (const std::string& label : router_.labels()) metrics_.add_route(label);
 }
 
 RerankServer::~RerankServer() = default;

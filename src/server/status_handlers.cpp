@@ -41,17 +41,6 @@ std::string info_body(const ServerFacts& f) {
   return w.take();
 }
 
-namespace {
-
-HttpResponse json_response(http::status status, std::string body) {
-  HttpResponse response{status, 11};
-  response.set(http::field::content_type, kJsonContentType);
-  response.body() = std::move(body);
-  return response;
-}
-
-}  // namespace
-
 HttpResponse health_response(const Scheduler& scheduler) {
   if (!scheduler.compute_alive()) {
     return error_response(http::status::service_unavailable, "unhealthy", "the compute thread is not running");

@@ -24,9 +24,9 @@ struct ServeArgs {
 };
 
 int run_serve(ServeArgs& args) {
-  configure_logging(args.log_level, args.log_format == "json" ? server::LogFormat::kJson : server::LogFormat::kText);
   server::ServerOptions options = args.server;
   options.log_format = args.log_format == "json" ? server::LogFormat::kJson : server::LogFormat::kText;
+  configure_logging(args.log_level, options.log_format);
   options.api_keys = args.api_keys;
   if (!args.api_key_file.empty()) {
     for (auto& key : server::ApiKeys::read_file(args.api_key_file)) options.api_keys.push_back(std::move(key));

@@ -20,7 +20,7 @@ import urllib.parse
 import urllib.request
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "server"))
-from harness import BIN, HOST, Server, model  # noqa: E402
+from harness import BIN, HOST, SOURCE, Server, model  # noqa: E402
 
 TEI_BODY = {"query": "where do pandas live?", "texts": ["Pandas live in the mountains of China.", "hi"]}
 
@@ -236,8 +236,6 @@ class PrometheusTest(unittest.TestCase):
             shutil.rmtree(work, ignore_errors=True)
 
 
-SOURCE = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
 
 class DeployFilesTest(unittest.TestCase):
     """What can be checked here of deploy/ without a cluster, a Docker daemon or systemd running."""
@@ -256,6 +254,7 @@ class DeployFilesTest(unittest.TestCase):
         for text in exprs + [read(os.path.join(SOURCE, "deploy/k8s", f))
                              for f in ("hpa.yaml", "prometheus-adapter-rules.yaml")]:
             used |= set(re.findall(r"rerankd_[a-z_]+", text))
+        self.assertGreaterEqual(len(used), 8)
         for name in used:
             base = re.sub(r"_(bucket|sum|count)$", "", name)
             self.assertTrue(name in exported or base in exported, f"{name} is not exported by /metrics")

@@ -50,6 +50,7 @@ TEST_P(ParityTest, LogitsMatchReferenceAloneAndBatched) {
 
 TEST_P(ParityTest, SmallBatchBudgetsGiveTheSameScores) {
   const auto expected = testing::expected_pairs(GetParam());
+  ASSERT_GE(expected.size(), 10u);
   RerankerOptions options;
   options.model_dir = testing::model_dir(GetParam());
   options.dtype = "float32";  // parity is a float32 promise; auto may pick bf16
@@ -59,6 +60,7 @@ TEST_P(ParityTest, SmallBatchBudgetsGiveTheSameScores) {
   std::vector<EncodedPair> encoded;
   for (const auto& e : expected) encoded.push_back({e.ids, false});
   const auto logits = reranker.logits(encoded);
+  ASSERT_EQ(logits.size(), expected.size());
   for (size_t i = 0; i < expected.size(); ++i) EXPECT_NEAR(logits[i], expected[i].logit, kTolerance) << i;
 }
 

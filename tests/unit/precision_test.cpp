@@ -65,6 +65,7 @@ TEST_P(ReducedPrecisionTest, ScoresAndRankingsStayWithinBudget) {
   std::vector<EncodedPair> encoded;
   for (const auto& e : expected) encoded.push_back({e.ids, false});
   const auto logits = reranker.logits(encoded);
+  ASSERT_EQ(logits.size(), expected.size());
 
   std::map<std::string, std::pair<std::vector<double>, std::vector<double>>> by_query;  // reference, ours
   double max_error = 0;
