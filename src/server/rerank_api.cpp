@@ -48,19 +48,22 @@ std::optional<dom::element> field(const dom::object& object, std::string_view na
   return e;
 }
 
-std::string text_of(const dom::element& e, const std::string& what) {
+// `what` names the value in error messages; it is a callable so that a document's name
+// ("texts[17]") is only built when something is wrong, not once per document.
+template <typename Name>
+std::string text_of(const dom::element& e, Name&& what) {
   std::string_view s;
-  if (e.get_string().get(s) != simdjson::SUCCESS) unprocessable(what + " must be a string");
+  if (e.get_string().get(s) != simdjson::SUCCESS) unprocessable(what() + " must be a string");
   // The document's bytes were validated on parse, but a \u escape can still spell a lone
   // surrogate; the tokenizer must never see ill-formed UTF-8.
-  if (!simdjson::validate_utf8(s.data(), s.size())) invalid(what + " is not valid UTF-8");
+  if (!simdjson::validate_utf8(s.data(), s.size())) invalid(what() + " is not valid UTF-8");
   return std::string(s);
 }
 
 std::string required_string(const dom::object& object, std::string_view name) {
   const auto e = field(object, name);
   if (!e) invalid("missing field " + quoted(name));
-  return text_of(*e, "field " + quoted(name));
+  return text_of(*e, [&] { return "field " + quoted(name); });
 }
 
 bool optional_bool(const dom::object& object, std::string_view name, bool fallback) {
@@ -89,12 +92,13 @@ std::vector<std::string> documents_of(const dom::element& e, std::string_view na
   std::vector<std::string> out;
   out.reserve(n);
   for (dom::element item : array) {
-    const std::string where = std::string(name) + "[" + std::to_string(out.size()) + "]";
+    const size_t index = out.size();
+    const auto where = [&] { return std::string(name) + "[" + std::to_string(index) + "]"; };
     dom::object object;
     if (objects && item.get_object().get(object) == simdjson::SUCCESS) {
       const auto text = field(object, "text");
-      if (!text) invalid(where + " has no \"text\"");
-      out.push_back(text_of(*text, where + ".text"));
+      if (!text) invalid(where() + " has no \"text\"");
+      out.push_back(text_of(*text, [&] { return where() + ".text"; }));
     } else {
       out.push_back(text_of(item, where));
     }
@@ -105,7 +109,7 @@ std::vector<std::string> documents_of(const dom::element& e, std::string_view na
 TruncationSide truncation_side(const dom::object& object) {
   const auto e = field(object, "truncation_direction");
   if (!e) return TruncationSide::kRight;
-  const std::string side = text_of(*e, "field \"truncation_direction\"");
+  const std::string side = text_of(*e, [] { return std::string("field \"truncation_direction\""); });
   if (side == "Right" || side == "right") return TruncationSide::kRight;
   if (side == "Left" || side == "left") return TruncationSide::kLeft;
   unprocessable("field \"truncation_direction\" must be \"Right\" or \"Left\"");
@@ -145,7 +149,7 @@ RerankRequest parse_cohere_request(std::string_view body, size_t max_documents) 
   const dom::object object = parse_object(body);
   RerankRequest r;
   r.shape = ApiShape::kCohere;
-  if (const auto model = field(object, "model")) r.model = text_of(*model, "field \"model\"");
+  if (const auto model = field(object, "model")) r.model = text_of(*model, [] { return std::string("field \"model\""); });
   r.input.query = required_string(object, "query");
   const auto documents = field(object, "documents");
   if (!documents) invalid("missing field \"documents\"");
