@@ -27,26 +27,32 @@ ConnectionPool::~ConnectionPool() = default;
 asio::awaitable<std::unique_ptr<HttpConnection>> ConnectionPool::acquire(Clock::time_point deadline) {
   const asio::any_io_executor executor = co_await asio::this_coro::executor;
   std::shared_ptr<Waiter> waiter;
-  {
-    std::lock_guard lock(mutex_);
-    const Clock::time_point now = Clock::now();
-    // Expired idle connections are the oldest: drop them from the front.
-    while (!idle_.empty() && now - idle_.front()->idle_since() > options_.max_idle) {
-      idle_.pop_front();
-      --open_;
+  while (!waiter) {
+    std::unique_ptr<HttpConnection> idle;
+    {
+      std::lock_guard lock(mutex_);
+      const Clock::time_point now = Clock::now();
+      // Expired idle connections are the oldest: drop them from the front.
+      while (!idle_.empty() && now - idle_.front()->idle_since() > options_.max_idle) {
+        idle_.pop_front();
+        --open_;
+      }
+      if (!idle_.empty()) {
+        idle = std::move(idle_.back());
+        idle_.pop_back();
+      } else if (open_ < options_.max_connections) {
+        ++open_;
+        co_return nullptr;
+      } else {
+        waiter = std::make_shared<Waiter>(executor);
+        waiters_.push_back(waiter);
+      }
     }
-    while (!idle_.empty()) {
-      std::unique_ptr<HttpConnection> connection = std::move(idle_.back());
-      idle_.pop_back();
-      if (connection->looks_alive()) co_return connection;
-      --open_;  // the server closed it while it sat idle
+    if (idle) {
+      // The liveness probe is a system call: made outside the lock every caller of this endpoint takes.
+      if (idle->looks_alive()) co_return idle;
+      release_slot();  // the server closed it while it sat idle: its slot goes to a waiter, or is freed
     }
-    if (open_ < options_.max_connections) {
-      ++open_;
-      co_return nullptr;
-    }
-    waiter = std::make_shared<Waiter>(executor);
-    waiters_.push_back(waiter);
   }
   waiter->timer.expires_at(deadline);
   boost::system::error_code ignored;
