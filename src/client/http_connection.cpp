@@ -13,6 +13,7 @@
 #include <cmath>
 
 #include "client/http_error.h"
+#include "common/http_headers.h"
 #include "common/version.h"
 
 namespace rerankd::client {
@@ -136,7 +137,7 @@ asio::awaitable<HttpReply> HttpConnection::exchange(const Url& url, const HttpRe
   if (auto it = response.find(http::field::retry_after); it != response.end()) {
     reply.retry_after = parse_retry_after(std::string_view(it->value().data(), it->value().size()));
   }
-  if (auto it = response.find("X-Request-Id"); it != response.end()) {
+  if (auto it = response.find(kRequestIdHeader); it != response.end()) {
     reply.request_id = std::string(it->value().data(), it->value().size());
   }
   reply.body = std::move(response.body());

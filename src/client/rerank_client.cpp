@@ -12,6 +12,7 @@
 #include "client/retry_policy.h"
 #include "client/url.h"
 #include "common/error.h"
+#include "common/http_headers.h"
 
 namespace rerankd::client {
 
@@ -128,8 +129,8 @@ asio::awaitable<HttpReply> RerankClient::do_request(std::shared_ptr<State> state
   HttpRequestSpec spec;
   spec.method = std::move(method);
   spec.body = std::move(body);
-  if (s.options.send_timeout_header) spec.headers.emplace_back("X-Request-Timeout", "");  // set per attempt
-  if (!call.request_id.empty()) spec.headers.emplace_back("X-Request-Id", call.request_id);
+  if (s.options.send_timeout_header) spec.headers.emplace_back(kRequestTimeoutHeader, "");  // set per attempt
+  if (!call.request_id.empty()) spec.headers.emplace_back(kRequestIdHeader, call.request_id);
   if (path.empty() || path.front() != '/') path.insert(path.begin(), '/');
 
   std::optional<size_t> avoid;

@@ -15,6 +15,7 @@
 #include <unordered_map>
 
 #include "common/error.h"
+#include "common/http_headers.h"
 #include "common/version.h"
 #include "server/error_response.h"
 #include "server/request_id.h"
@@ -106,7 +107,7 @@ class Session : public std::enable_shared_from_this<Session> {
     const HttpRequest& request = exchange->request();
     response.version(request.version() != 0 ? request.version() : 11);
     response.set(http::field::server, server_header());
-    response.set("X-Request-Id", exchange->request_id());
+    response.set(kRequestIdHeader, exchange->request_id());
     const bool keep_alive = !close_after_ && !peer_gone_ && !shared_->draining && request.keep_alive();
     response.keep_alive(keep_alive);
     response.prepare_payload();
@@ -214,7 +215,7 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   std::shared_ptr<Exchange> begin_exchange(HttpRequest request) {
-    std::string id = request_id_for(request["X-Request-Id"]);
+    std::string id = request_id_for(request[kRequestIdHeader]);
     current_ = std::make_shared<Exchange>(shared_from_this(), std::move(request), std::move(id), executor());
     state_ = State::kHandling;
     counted_ = true;

@@ -7,6 +7,7 @@
 #include <cmath>
 
 #include "common/error.h"
+#include "common/http_headers.h"
 #include "server/error_response.h"
 #include "server/request_id.h"
 
@@ -41,7 +42,7 @@ void RerankHandler::handle(const std::shared_ptr<Exchange>& exchange, RequestPar
 
 Clock::time_point RerankHandler::deadline(const Exchange& exchange) const {
   double seconds = options_.request_timeout_seconds;
-  const auto header = exchange.request()["X-Request-Timeout"];
+  const auto header = exchange.request()[kRequestTimeoutHeader];
   if (!header.empty()) {
     const char* end = header.data() + header.size();
     const auto [ptr, ec] = std::from_chars(header.data(), end, seconds);
