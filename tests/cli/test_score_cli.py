@@ -5,21 +5,14 @@ import json
 import math
 import os
 import subprocess
+import sys
 import tempfile
 import unittest
 
-BIN = os.environ["RERANKD_BIN"]
-DATA = os.environ["RERANKD_TESTDATA"]
-TINY = os.path.join(DATA, "models", "tiny")
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "server"))
+from harness import BIN, DATA, expected, model, run_rerankd as run  # noqa: E402
 
-
-def run(*args):
-    return subprocess.run([BIN, *args], capture_output=True, text=True, timeout=120)
-
-
-def expected(model):
-    with open(os.path.join(DATA, "expected", model + ".jsonl"), encoding="utf-8") as f:
-        return [json.loads(line) for line in f if line.strip()]
+TINY = model("tiny")
 
 
 class ScoreCli(unittest.TestCase):
@@ -57,9 +50,7 @@ class ScoreCli(unittest.TestCase):
         self.assertLess(worst, 1e-4)
 
     def test_model_from_environment(self):
-        env = dict(os.environ, RERANKD_MODEL=TINY)
-        out = subprocess.run([BIN, "score", "--query", "q", "--doc", "d"], capture_output=True, text=True,
-                             env=env, timeout=60)
+        out = run("score", "--query", "q", "--doc", "d", env={"RERANKD_MODEL": TINY})
         self.assertEqual(out.returncode, 0, out.stderr)
 
     def test_bad_model_exits_nonzero_naming_the_file(self):

@@ -20,7 +20,7 @@ import urllib.parse
 import urllib.request
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "server"))
-from harness import BIN, HOST, SOURCE, Server, model  # noqa: E402
+from harness import BIN, HOST, SOURCE, Server, model, run_rerankd  # noqa: E402
 
 TEI_BODY = {"query": "where do pandas live?", "texts": ["Pandas live in the mountains of China.", "hi"]}
 
@@ -45,11 +45,6 @@ def wait_for_port(port, timeout=30):
 def read(path):
     with open(path, encoding="utf-8") as f:
         return f.read()
-
-
-def run_rerankd(*args, env=None, timeout=60):
-    return subprocess.run([BIN, *args], capture_output=True, text=True, timeout=timeout,
-                          env=dict(os.environ, **(env or {})))
 
 
 class ApiKeyTest(unittest.TestCase):

@@ -23,6 +23,12 @@ def model(name):
     return os.path.join(DATA, "models", name)
 
 
+def run_rerankd(*args, env=None, timeout=120):
+    """`rerankd ARGS...` to completion: the CompletedProcess, with text stdout and stderr."""
+    return subprocess.run([BIN, *args], capture_output=True, text=True, timeout=timeout,
+                          env=dict(os.environ, **(env or {})))
+
+
 def read_jsonl(path):
     with open(path, encoding="utf-8") as f:
         return [json.loads(line) for line in f if line.strip()]
