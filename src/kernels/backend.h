@@ -50,6 +50,13 @@ struct DeviceMatrix {
 
 enum class Epilogue { kNone, kGelu, kTanh };
 
+// How the graph uses a matrix, so a backend can store it in the form its readers want.
+enum class MatrixUse {
+  kGeneral,      // any op may read or write it
+  kLinearInput,  // written by linear() and read only by linear(): a backend may keep just the form
+                 // its linear layers read (bf16, int8 with row scales) and no float32 copy
+};
+
 // Where a linear layer sits: encoder layers run in the backend's compute precision (bf16, int8);
 // the classification head stays in full precision, where a small error moves every score.
 enum class LinearUse { kEncoder, kHead };
@@ -71,17 +78,19 @@ class Backend {
   virtual std::unique_ptr<EmbeddingTables> load_embeddings(const TensorView& word, const TensorView& position,
                                                            const TensorView& token_type, int32_t pad_token_id) = 0;
 
-  virtual std::unique_ptr<DeviceMatrix> new_matrix(int64_t capacity, int64_t width) = 0;
+  virtual std::unique_ptr<DeviceMatrix> new_matrix(int64_t capacity, int64_t width, MatrixUse use) = 0;
 
   // --- one forward pass ---------------------------------------------------------------------------
   // Takes the batch's ids and sequence bounds; every op below works on this batch until the next call.
   virtual void set_batch(const PackedBatch& batch) = 0;
   // out = LayerNorm(word[id] + position[pad+1+i] + token_type[0]); out.rows = tokens.
   virtual void embed(const EmbeddingTables& tables, const NormWeights& norm, DeviceMatrix& out) = 0;
-  // out = epilogue(in W^T + b), or out += in W^T + b with accumulate (the residual connection).
-  virtual void linear(const DeviceMatrix& in, const LinearWeights& weights, Epilogue epilogue, bool accumulate,
-                      DeviceMatrix& out) = 0;
-  virtual void layer_norm(const NormWeights& norm, DeviceMatrix& inout) = 0;
+  // out = epilogue(in W^T + b)
+  virtual void linear(const DeviceMatrix& in, const LinearWeights& weights, Epilogue epilogue, DeviceMatrix& out) = 0;
+  // inout = LayerNorm(inout + in W^T + b): a sublayer's output projection, the residual connection
+  // and the norm after it, one op so a backend can fuse them.
+  virtual void linear_residual_norm(const DeviceMatrix& in, const LinearWeights& weights, const NormWeights& norm,
+                                    DeviceMatrix& inout) = 0;
   // Multi-head self-attention within each sequence of the batch. qkv rows are [q | k | v], each
   // `num_heads` heads wide; out gets the heads' contexts side by side.
   virtual void attention(const DeviceMatrix& qkv, int64_t num_heads, DeviceMatrix& out) = 0;

@@ -60,16 +60,16 @@ XlmrModel::~XlmrModel() = default;
 void XlmrModel::ensure_workspace(int64_t tokens, int64_t sequences) {
   if (tokens > ws_.tokens) {
     const int64_t H = config_.hidden_size;
-    ws_.hidden = backend_.new_matrix(tokens, H);
-    ws_.qkv = backend_.new_matrix(tokens, 3 * H);
-    ws_.context = backend_.new_matrix(tokens, H);
-    ws_.intermediate = backend_.new_matrix(tokens, config_.intermediate_size);
+    ws_.hidden = backend_.new_matrix(tokens, H, MatrixUse::kGeneral);
+    ws_.qkv = backend_.new_matrix(tokens, 3 * H, MatrixUse::kGeneral);
+    ws_.context = backend_.new_matrix(tokens, H, MatrixUse::kGeneral);
+    ws_.intermediate = backend_.new_matrix(tokens, config_.intermediate_size, MatrixUse::kLinearInput);
     ws_.tokens = tokens;
   }
   if (sequences > ws_.sequences) {
-    ws_.first_tokens = backend_.new_matrix(sequences, config_.hidden_size);
-    ws_.pooled = backend_.new_matrix(sequences, config_.hidden_size);
-    ws_.logits = backend_.new_matrix(sequences, config_.num_labels);
+    ws_.first_tokens = backend_.new_matrix(sequences, config_.hidden_size, MatrixUse::kGeneral);
+    ws_.pooled = backend_.new_matrix(sequences, config_.hidden_size, MatrixUse::kGeneral);
+    ws_.logits = backend_.new_matrix(sequences, config_.num_labels, MatrixUse::kGeneral);
     ws_.sequences = sequences;
   }
 }
@@ -92,17 +92,15 @@ std::vector<float> XlmrModel::forward(const PackedBatch& batch) {
   backend_.set_batch(batch);
   backend_.embed(*embeddings_, *embedding_norm_, *w.hidden);
   for (const Layer& layer : layers_) {
-    backend_.linear(*w.hidden, *layer.qkv, Epilogue::kNone, false, *w.qkv);
+    backend_.linear(*w.hidden, *layer.qkv, Epilogue::kNone, *w.qkv);
     backend_.attention(*w.qkv, config_.num_heads, *w.context);
-    backend_.linear(*w.context, *layer.attention_out, Epilogue::kNone, /*accumulate=*/true, *w.hidden);
-    backend_.layer_norm(*layer.attention_norm, *w.hidden);
-    backend_.linear(*w.hidden, *layer.intermediate, Epilogue::kGelu, false, *w.intermediate);
-    backend_.linear(*w.intermediate, *layer.output, Epilogue::kNone, /*accumulate=*/true, *w.hidden);
-    backend_.layer_norm(*layer.output_norm, *w.hidden);
+    backend_.linear_residual_norm(*w.context, *layer.attention_out, *layer.attention_norm, *w.hidden);
+    backend_.linear(*w.hidden, *layer.intermediate, Epilogue::kGelu, *w.intermediate);
+    backend_.linear_residual_norm(*w.intermediate, *layer.output, *layer.output_norm, *w.hidden);
   }
   backend_.gather_sequence_starts(*w.hidden, *w.first_tokens);
-  backend_.linear(*w.first_tokens, *classifier_dense_, Epilogue::kTanh, false, *w.pooled);
-  backend_.linear(*w.pooled, *classifier_out_, Epilogue::kNone, false, *w.logits);
+  backend_.linear(*w.first_tokens, *classifier_dense_, Epilogue::kTanh, *w.pooled);
+  backend_.linear(*w.pooled, *classifier_out_, Epilogue::kNone, *w.logits);
 
   std::vector<float> logits(static_cast<size_t>(sequences * config_.num_labels));
   backend_.read(*w.logits, logits);

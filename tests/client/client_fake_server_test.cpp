@@ -306,10 +306,14 @@ TEST(ClientFake, WaitingForAFullPoolEndsAtTheDeadline) {
   FakeHttpServer server([](const FakeRequest&) { return FakeResponse{.action = FakeResponse::Action::kNeverAnswer}; });
   ClientOptions o = options_for({server.url()});
   o.max_connections_per_endpoint = 1;
-  o.request_timeout = milliseconds(300);
+  o.request_timeout = milliseconds(600);
   RerankClient client(o);
   auto first = client.async_rerank(two_texts(), boost::asio::use_future);
-  auto second = client.async_rerank(two_texts(), boost::asio::use_future);
+  // The waiter's deadline comes well before the first call's, so the one connection is never freed
+  // in time for it (with equal deadlines a loaded machine could free it just before).
+  RerankRequest waiting = two_texts();
+  waiting.call.timeout = milliseconds(200);
+  auto second = client.async_rerank(std::move(waiting), boost::asio::use_future);
   EXPECT_THROW(first.get(), TransportError);
   try {
     second.get();

@@ -29,7 +29,10 @@ struct CpuEmbeddings final : EmbeddingTables {
   int32_t pad_token_id = 1;
 };
 
-const CpuNorm& as_norm(const NormWeights& n) { return static_cast<const CpuNorm&>(n); }
+LayerNormParams as_params(const NormWeights& n) {
+  const auto& norm = static_cast<const CpuNorm&>(n);
+  return {norm.gamma.data(), norm.beta.data(), norm.eps};
+}
 
 }  // namespace
 
@@ -48,15 +51,6 @@ int physical_cores() {
   const int logical = static_cast<int>(std::thread::hardware_concurrency());
   if (cores.empty()) return logical > 0 ? logical : 1;
   return static_cast<int>(cores.size());
-}
-
-CpuMatrix::CpuMatrix(int64_t capacity_rows, int64_t matrix_width) {
-  capacity = round_rows(capacity_rows);
-  width = matrix_width;
-  const size_t bytes = static_cast<size_t>(capacity * width) * sizeof(float);
-  storage.reset(static_cast<float*>(std::aligned_alloc(64, (bytes + 63) / 64 * 64)));
-  if (!storage) throw Error(Error::Kind::kInternal, "out of memory for a " + std::to_string(bytes) + "-byte matrix");
-  std::memset(storage.get(), 0, bytes);
 }
 
 std::string cpu_isa_name() {
@@ -89,7 +83,7 @@ CpuBackend::CpuBackend(CpuPrecision precision, int threads)
       int8_linears_(engine_, stream_),
       // Attention stays float32 in every precision: it is ~4% of the FLOPs at 256 tokens, and bf16
       // Q/K/probabilities measured only ~3% faster end to end while doubling the bf16 score error.
-      attention_(engine_, stream_) {
+      attention_(engine_) {
   // One thread per physical core for oneDNN and our kernels alike; nothing else computes.
   omp_set_num_threads(threads_);
 }
@@ -138,8 +132,11 @@ std::unique_ptr<EmbeddingTables> CpuBackend::load_embeddings(const TensorView& w
   return tables;
 }
 
-std::unique_ptr<DeviceMatrix> CpuBackend::new_matrix(int64_t capacity, int64_t width) {
-  return std::make_unique<CpuMatrix>(capacity, width);
+std::unique_ptr<DeviceMatrix> CpuBackend::new_matrix(int64_t capacity, int64_t width, MatrixUse use) {
+  const NarrowForm narrow = precision_ == CpuPrecision::kBFloat16 ? NarrowForm::kBFloat16
+                            : precision_ == CpuPrecision::kInt8   ? NarrowForm::kInt8
+                                                                  : NarrowForm::kNone;
+  return std::make_unique<CpuMatrix>(capacity, width, narrow, use == MatrixUse::kGeneral || narrow == NarrowForm::kNone);
 }
 
 void CpuBackend::set_batch(const PackedBatch& batch) {
@@ -151,7 +148,6 @@ void CpuBackend::set_batch(const PackedBatch& batch) {
 
 void CpuBackend::embed(const EmbeddingTables& tables_base, const NormWeights& norm_base, DeviceMatrix& out) {
   const auto& tables = static_cast<const CpuEmbeddings&>(tables_base);
-  const auto& norm = as_norm(norm_base);
   const int64_t tokens = static_cast<int64_t>(batch_->num_tokens());
   if (tokens > out.capacity) throw Error(Error::Kind::kInternal, "embed: batch larger than the workspace");
 
@@ -169,41 +165,41 @@ void CpuBackend::embed(const EmbeddingTables& tables_base, const NormWeights& no
     }
   }
   embed_rows(batch_->ids.data(), positions_.data(), tokens, out.width, tables.word, tables.position.data(),
-             tables.token_type.data(), norm.gamma.data(), norm.beta.data(), norm.eps, as_cpu(out).data());
+             tables.token_type.data(), as_params(norm_base), as_cpu(out).write_floats());
   out.rows = tokens;
 }
 
-void CpuBackend::linear(const DeviceMatrix& in, const LinearWeights& weights, Epilogue epilogue, bool accumulate,
-                        DeviceMatrix& out) {
-  static_cast<const CpuLinear&>(weights).forward(as_cpu(in).data(), round_rows(in.rows), epilogue, accumulate,
-                                                 as_cpu(out).data());
+void CpuBackend::linear(const DeviceMatrix& in, const LinearWeights& weights, Epilogue epilogue, DeviceMatrix& out) {
+  static_cast<const CpuLinear&>(weights).forward(as_cpu(in), round_rows(in.rows), epilogue, as_cpu(out));
   out.rows = in.rows;
 }
 
-void CpuBackend::layer_norm(const NormWeights& norm_base, DeviceMatrix& inout) {
-  const auto& norm = as_norm(norm_base);
+void CpuBackend::linear_residual_norm(const DeviceMatrix& in, const LinearWeights& weights, const NormWeights& norm,
+                                      DeviceMatrix& inout) {
   // The rounding rows past `rows` are normalised too, so the residual adds the matmuls make into
   // them stay bounded across layers and batches.
-  layer_norm_rows(as_cpu(inout).data(), round_rows(inout.rows), inout.width, norm.gamma.data(), norm.beta.data(), norm.eps);
+  static_cast<const CpuLinear&>(weights).forward_residual_norm(as_cpu(in), round_rows(in.rows), as_params(norm),
+                                                               as_cpu(inout));
 }
 
 void CpuBackend::attention(const DeviceMatrix& qkv, int64_t num_heads, DeviceMatrix& out) {
-  attention_.run(as_cpu(qkv).data(), batch_->seq_starts, out.width, num_heads, as_cpu(out).data());
-  stream_.wait();
+  attention_.run(as_cpu(qkv).floats(), batch_->seq_starts, out.width, num_heads, as_cpu(out).write_floats());
   out.rows = qkv.rows;
 }
 
 void CpuBackend::gather_sequence_starts(const DeviceMatrix& in, DeviceMatrix& out) {
   const auto sequences = static_cast<int64_t>(batch_->num_sequences());
+  const float* hidden = as_cpu(in).floats();
+  float* first = as_cpu(out).write_floats();
   for (int64_t s = 0; s < sequences; ++s) {
-    std::memcpy(as_cpu(out).data() + s * out.width, as_cpu(in).data() + batch_->seq_starts[s] * in.width,
+    std::memcpy(first + s * out.width, hidden + batch_->seq_starts[s] * in.width,
                 static_cast<size_t>(in.width) * sizeof(float));
   }
   out.rows = sequences;
 }
 
 void CpuBackend::read(const DeviceMatrix& in, std::span<float> out) {
-  std::memcpy(out.data(), as_cpu(in).data(), std::min(out.size(), static_cast<size_t>(in.rows * in.width)) * sizeof(float));
+  std::memcpy(out.data(), as_cpu(in).floats(), std::min(out.size(), static_cast<size_t>(in.rows * in.width)) * sizeof(float));
 }
 
 }  // namespace rerankd::cpu

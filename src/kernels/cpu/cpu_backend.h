@@ -2,6 +2,8 @@
 // The CPU backend: oneDNN for matmuls and attention, our own kernels for the rest, float32
 // activations. The encoder's linear layers run in float32, bfloat16 (dnnl_linear.h) or int8
 // (int8_linear.h); the embeddings, LayerNorms, attention and the classification head stay float32.
+// In bf16 and int8 the activations a linear layer reads also have that layer's input form
+// (cpu_matrix.h), written by whichever kernel last had the rows in cache.
 // Single-threaded use: one compute thread owns it (oneDNN/OpenMP fan out inside).
 #include <dnnl.hpp>
 
@@ -29,13 +31,13 @@ class CpuBackend final : public Backend {
   std::unique_ptr<NormWeights> load_norm(const TensorView& gamma, const TensorView& beta, double eps) override;
   std::unique_ptr<EmbeddingTables> load_embeddings(const TensorView& word, const TensorView& position,
                                                    const TensorView& token_type, int32_t pad_token_id) override;
-  std::unique_ptr<DeviceMatrix> new_matrix(int64_t capacity, int64_t width) override;
+  std::unique_ptr<DeviceMatrix> new_matrix(int64_t capacity, int64_t width, MatrixUse use) override;
 
   void set_batch(const PackedBatch& batch) override;
   void embed(const EmbeddingTables& tables, const NormWeights& norm, DeviceMatrix& out) override;
-  void linear(const DeviceMatrix& in, const LinearWeights& weights, Epilogue epilogue, bool accumulate,
-              DeviceMatrix& out) override;
-  void layer_norm(const NormWeights& norm, DeviceMatrix& inout) override;
+  void linear(const DeviceMatrix& in, const LinearWeights& weights, Epilogue epilogue, DeviceMatrix& out) override;
+  void linear_residual_norm(const DeviceMatrix& in, const LinearWeights& weights, const NormWeights& norm,
+                            DeviceMatrix& inout) override;
   void attention(const DeviceMatrix& qkv, int64_t num_heads, DeviceMatrix& out) override;
   void gather_sequence_starts(const DeviceMatrix& in, DeviceMatrix& out) override;
   void read(const DeviceMatrix& in, std::span<float> out) override;

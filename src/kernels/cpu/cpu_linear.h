@@ -1,12 +1,19 @@
 #pragma once
-// A CPU linear layer, whatever its weight precision: dst[rows, out] (=|+=) epilogue(src W^T + b)
-// over float32 activations. `rows` is already rounded to kRowAlignment.
+// A CPU linear layer, whatever its weight precision. It reads its input in the form it computes in
+// (CpuMatrix converts if needed) and writes whichever forms the output matrix keeps. `rows` is
+// already rounded to kRowAlignment.
 #include "kernels/backend.h"
+#include "kernels/cpu/cpu_matrix.h"
+#include "kernels/cpu/norm_kernels.h"
 
 namespace rerankd::cpu {
 
 struct CpuLinear : LinearWeights {
-  virtual void forward(const float* src, int64_t rows, Epilogue epilogue, bool accumulate, float* dst) const = 0;
+  // dst = epilogue(src W^T + b)
+  virtual void forward(const CpuMatrix& src, int64_t rows, Epilogue epilogue, CpuMatrix& dst) const = 0;
+  // dst = LayerNorm(dst + src W^T + b), float32 values and narrow form both.
+  virtual void forward_residual_norm(const CpuMatrix& src, int64_t rows, const LayerNormParams& norm,
+                                     CpuMatrix& dst) const = 0;
 };
 
 // Stacks the [out_i, in] blocks (torch layout) and their biases into one float32 [out, in] matrix.

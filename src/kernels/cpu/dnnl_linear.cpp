@@ -2,8 +2,7 @@
 
 #include <cstring>
 
-#include "kernels/cpu/bf16_convert.h"
-#include "kernels/cpu/cpu_matrix.h"
+#include "common/error.h"
 
 namespace rerankd::cpu {
 namespace {
@@ -20,10 +19,10 @@ constexpr int64_t kPackingRows = 256;
 
 dnnl::matmul::primitive_desc DnnlLinearRunner::make_pd(int64_t rows, int64_t in, int64_t out,
                                                        const memory::desc& weights_md, Epilogue epilogue,
-                                                       bool accumulate) const {
+                                                       bool accumulate, dt dst_type) const {
   const memory::desc src_md({rows, in}, compute_type_, tag::ab);
   const memory::desc bias_md({1, out}, dt::f32, tag::ab);
-  const memory::desc dst_md({rows, out}, dt::f32, tag::ab);
+  const memory::desc dst_md({rows, out}, dst_type, tag::ab);
   dnnl::post_ops ops;
   if (accumulate) ops.append_sum(1.f);
   if (epilogue == Epilogue::kGelu) ops.append_eltwise(1.f, dnnl::algorithm::eltwise_gelu_erf, 0.f, 0.f);
@@ -42,7 +41,7 @@ std::unique_ptr<DnnlLinear> DnnlLinearRunner::pack(const StackedWeights& stacked
 
   // The [out, in] torch layout is W^T as [in, out] "ba".
   const memory::desc any_md({in, out}, compute_type_, tag::any);
-  linear->packed_desc = make_pd(kPackingRows, in, out, any_md, Epilogue::kNone, false).weights_desc();
+  linear->packed_desc = make_pd(kPackingRows, in, out, any_md, Epilogue::kNone, false, dt::f32).weights_desc();
   // The reorder converts float32 to bf16 (round to nearest even) when the packed layout is bf16.
   linear->weights = pack_weights(engine_, stream_, {{in, out}, dt::f32, tag::ba}, stacked.weights.data(),
                                  linear->packed_desc);
@@ -51,25 +50,34 @@ std::unique_ptr<DnnlLinear> DnnlLinearRunner::pack(const StackedWeights& stacked
   return linear;
 }
 
-void DnnlLinear::forward(const float* src, int64_t rows, Epilogue epilogue, bool accumulate, float* dst) const {
-  runner->run(*this, src, rows, epilogue, accumulate, dst);
+void DnnlLinear::forward(const CpuMatrix& src, int64_t rows, Epilogue epilogue, CpuMatrix& dst) const {
+  const void* input = runner->compute_type() == dt::bf16 ? static_cast<const void*>(src.bf16(rows)) : src.floats();
+  if (dst.keeps_floats()) {
+    runner->run(*this, input, rows, epilogue, false, dst.write_floats(), dt::f32);
+  } else if (dst.narrow_form() == NarrowForm::kBFloat16) {
+    runner->run(*this, input, rows, epilogue, false, dst.write_narrow(rows).bf16, dt::bf16);
+  } else {
+    throw Error(Error::Kind::kInternal, "a float32/bf16 linear layer cannot write an int8-only matrix");
+  }
 }
 
-void DnnlLinearRunner::run(const DnnlLinear& linear, const float* src, int64_t rows, Epilogue epilogue,
-                           bool accumulate, float* dst) {
+void DnnlLinear::forward_residual_norm(const CpuMatrix& src, int64_t rows, const LayerNormParams& norm,
+                                       CpuMatrix& dst) const {
+  const void* input = runner->compute_type() == dt::bf16 ? static_cast<const void*>(src.bf16(rows)) : src.floats();
+  const CpuMatrix::Both out = dst.write_both(rows);
+  runner->run(*this, input, rows, Epilogue::kNone, /*accumulate=*/true, out.floats, dt::f32);
+  layer_norm_rows(out.floats, rows, dst.width, norm, out.narrow);
+}
+
+void DnnlLinearRunner::run(const DnnlLinear& linear, const void* src, int64_t rows, Epilogue epilogue,
+                           bool accumulate, void* dst, dt dst_type) {
   const int64_t in = linear.in_features, out = linear.out_features;
-  const dnnl::matmul& matmul = cache_.get({rows, in, out, static_cast<int>(epilogue), accumulate}, [&] {
-    return make_pd(rows, in, out, linear.packed_desc, epilogue, accumulate);
-  });
-  void* src_handle = const_cast<float*>(src);
-  if (compute_type_ == dt::bf16) {
-    const auto count = static_cast<size_t>(rows * in);
-    if (bf16_input_.size() < count) bf16_input_.resize(count);
-    round_to_bf16(src, static_cast<int64_t>(count), bf16_input_.data());
-    src_handle = bf16_input_.data();
-  }
-  memory src_mem({{rows, in}, compute_type_, tag::ab}, engine_, src_handle);
-  memory dst_mem({{rows, out}, dt::f32, tag::ab}, engine_, dst);
+  const dnnl::matmul& matmul =
+      cache_.get({rows, in, out, static_cast<int>(epilogue), accumulate, static_cast<int>(dst_type)}, [&] {
+        return make_pd(rows, in, out, linear.packed_desc, epilogue, accumulate, dst_type);
+      });
+  memory src_mem({{rows, in}, compute_type_, tag::ab}, engine_, const_cast<void*>(src));
+  memory dst_mem({{rows, out}, dst_type, tag::ab}, engine_, dst);
   matmul.execute(stream_, {{DNNL_ARG_SRC, src_mem},
                            {DNNL_ARG_WEIGHTS, linear.weights},
                            {DNNL_ARG_BIAS, linear.bias},

@@ -3,9 +3,10 @@
 // the blocked layout the primitive prefers, bias and the activation fused as post-ops, the residual
 // add fused as a sum post-op. Primitives are cached per (rows, shape, epilogue).
 //
-// bfloat16 (AVX512-BF16/AMX): weights stored bf16, the float32 input rounded to bf16 into a reused
-// scratch buffer, float32 accumulation and output, so everything around the matmuls (LayerNorm,
-// residuals, attention) keeps float32 activations.
+// bfloat16 (AVX512-BF16/AMX): weights stored bf16, the input read in its bf16 form (CpuMatrix
+// rounds it unless the producer wrote it), float32 accumulation and float32 output, so everything
+// around the matmuls (LayerNorm, residuals, attention) keeps float32 activations; except into a
+// matrix kept only as bf16 (the GELU output, read only by the next matmul), written as bf16.
 #include <dnnl.hpp>
 
 #include <tuple>
@@ -19,7 +20,9 @@ namespace rerankd::cpu {
 class DnnlLinearRunner;
 
 struct DnnlLinear final : CpuLinear {
-  void forward(const float* src, int64_t rows, Epilogue epilogue, bool accumulate, float* dst) const override;
+  void forward(const CpuMatrix& src, int64_t rows, Epilogue epilogue, CpuMatrix& dst) const override;
+  void forward_residual_norm(const CpuMatrix& src, int64_t rows, const LayerNormParams& norm,
+                             CpuMatrix& dst) const override;
 
   DnnlLinearRunner* runner = nullptr;
   dnnl::memory::desc packed_desc;
@@ -35,17 +38,20 @@ class DnnlLinearRunner {
       : engine_(engine), stream_(stream), compute_type_(compute_type) {}
 
   std::unique_ptr<DnnlLinear> pack(const StackedWeights& stacked);
-  void run(const DnnlLinear& linear, const float* src, int64_t rows, Epilogue epilogue, bool accumulate, float* dst);
+  dnnl::memory::data_type compute_type() const { return compute_type_; }
+  // dst (=|+=) epilogue(src W^T + b); src in compute_type(), dst float32 or bf16.
+  void run(const DnnlLinear& linear, const void* src, int64_t rows, Epilogue epilogue, bool accumulate, void* dst,
+           dnnl::memory::data_type dst_type);
 
  private:
   dnnl::matmul::primitive_desc make_pd(int64_t rows, int64_t in, int64_t out, const dnnl::memory::desc& weights_md,
-                                       Epilogue epilogue, bool accumulate) const;
+                                       Epilogue epilogue, bool accumulate, dnnl::memory::data_type dst_type) const;
 
   dnnl::engine& engine_;
   dnnl::stream& stream_;
   dnnl::memory::data_type compute_type_;
-  std::vector<uint16_t> bf16_input_;  // scratch: the input rounded to bf16 (one compute thread)
-  MatmulCache<std::tuple<int64_t, int64_t, int64_t, int, bool>> cache_;  // rows, in, out, epilogue, accumulate
+  // rows, in, out, epilogue, accumulate, dst type
+  MatmulCache<std::tuple<int64_t, int64_t, int64_t, int, bool, int>> cache_;
 };
 
 }  // namespace rerankd::cpu

@@ -1,9 +1,9 @@
 #include "kernels/cpu/int8_linear.h"
 
 #include <algorithm>
-#include <bit>
 #include <cmath>
 
+#include "common/error.h"
 #include "kernels/cpu/multiversion.h"
 #include "kernels/cpu/vector_math.h"
 
@@ -15,20 +15,6 @@ using tag = memory::format_tag;
 using dt = memory::data_type;
 
 constexpr int64_t kPackingRows = 256;
-
-// Returns 1 / scale, the factor that takes the row's integers back to floats.
-RERANKD_MULTIVERSION float quantize_row(const float* x, int64_t n, uint8_t* q) {
-  // max |x| over the bit patterns: for non-negative floats integer order is float order, and an
-  // integer max reduction vectorizes where a float one (NaN and signed-zero rules) does not.
-  uint32_t max_bits = 0;
-  for (int64_t i = 0; i < n; ++i) max_bits = std::max(max_bits, std::bit_cast<uint32_t>(x[i]) & 0x7fffffffu);
-  const float max_abs = std::bit_cast<float>(max_bits);
-  const float scale = max_abs > 0.f ? Int8LinearRunner::kActivationRange / max_abs : 1.f;
-  for (int64_t i = 0; i < n; ++i) {
-    q[i] = static_cast<uint8_t>(static_cast<int32_t>(__builtin_rintf(x[i] * scale)) + 128);
-  }
-  return 1.f / scale;
-}
 
 RERANKD_MULTIVERSION void dequantize_row(const int32_t* acc, int64_t n, float row_inverse_scale,
                                          const float* inverse_scale, const int32_t* compensation, const float* bias,
@@ -96,7 +82,7 @@ std::unique_ptr<Int8Linear> Int8LinearRunner::pack(const StackedWeights& stacked
       sum += q;
     }
     linear->inverse_scale[static_cast<size_t>(n)] = 1.f / scale;
-    linear->compensation[static_cast<size_t>(n)] = 128 * sum;
+    linear->compensation[static_cast<size_t>(n)] = kQuantizedActivationZeroPoint * sum;
   }
   linear->bias = stacked.bias;
 
@@ -106,35 +92,63 @@ std::unique_ptr<Int8Linear> Int8LinearRunner::pack(const StackedWeights& stacked
   return linear;
 }
 
-void Int8Linear::forward(const float* src, int64_t rows, Epilogue epilogue, bool accumulate, float* dst) const {
-  runner->run(*this, src, rows, epilogue, accumulate, dst);
-}
-
-void Int8LinearRunner::run(const Int8Linear& linear, const float* src, int64_t rows, Epilogue epilogue,
-                           bool accumulate, float* dst) {
+const int32_t* Int8LinearRunner::multiply(const Int8Linear& linear, const uint8_t* src, int64_t rows) {
   const int64_t in = linear.in_features, out = linear.out_features;
-  const auto need_q = static_cast<size_t>(rows * in), need_acc = static_cast<size_t>(rows * out);
-  if (quantized_.size() < need_q) quantized_.resize(need_q);
-  if (accumulators_.size() < need_acc) accumulators_.resize(need_acc);
-  if (row_inverse_scale_.size() < static_cast<size_t>(rows)) row_inverse_scale_.resize(static_cast<size_t>(rows));
-
-#pragma omp parallel for schedule(static)
-  for (int64_t r = 0; r < rows; ++r) {
-    row_inverse_scale_[static_cast<size_t>(r)] = quantize_row(src + r * in, in, quantized_.data() + r * in);
-  }
-
+  const auto need = static_cast<size_t>(rows * out);
+  if (accumulators_.size() < need) accumulators_.resize(need);
   const dnnl::matmul& matmul =
       cache_.get({rows, in, out}, [&] { return make_pd(rows, in, out, linear.packed_desc); });
-  memory src_mem({{rows, in}, dt::u8, tag::ab}, engine_, quantized_.data());
+  memory src_mem({{rows, in}, dt::u8, tag::ab}, engine_, const_cast<uint8_t*>(src));
   memory dst_mem({{rows, out}, dt::s32, tag::ab}, engine_, accumulators_.data());
   matmul.execute(stream_, {{DNNL_ARG_SRC, src_mem}, {DNNL_ARG_WEIGHTS, linear.weights}, {DNNL_ARG_DST, dst_mem}});
   stream_.wait();
+  return accumulators_.data();
+}
 
+void Int8Linear::forward(const CpuMatrix& src, int64_t rows, Epilogue epilogue, CpuMatrix& dst) const {
+  const QuantizedRows input = src.quantized(rows);
+  const int32_t* acc = runner->multiply(*this, input.values, rows);
+  const int64_t out = out_features;
+  auto dequantize = [&](int64_t r, float* y) {
+    dequantize_row(acc + r * out, out, input.row_inverse_scale[r], inverse_scale.data(), compensation.data(),
+                   bias.data(), epilogue, /*accumulate=*/false, y);
+  };
+  if (dst.keeps_floats()) {
+    float* y = dst.write_floats();
+#pragma omp parallel for schedule(static)
+    for (int64_t r = 0; r < rows; ++r) dequantize(r, y + r * out);
+    return;
+  }
+  if (dst.narrow_form() != NarrowForm::kInt8) {
+    throw Error(Error::Kind::kInternal, "an int8 linear layer cannot write a bf16-only matrix");
+  }
+  // Kept only quantized: each row goes through a per-thread float32 buffer and never to memory.
+  const NarrowRowsOut narrow = dst.write_narrow(rows);
+#pragma omp parallel
+  {
+    thread_local std::vector<float> row;
+    row.resize(static_cast<size_t>(out));
+#pragma omp for schedule(static)
+    for (int64_t r = 0; r < rows; ++r) {
+      dequantize(r, row.data());
+      narrow.write_row(row.data(), r, out);
+    }
+  }
+}
+
+void Int8Linear::forward_residual_norm(const CpuMatrix& src, int64_t rows, const LayerNormParams& norm,
+                                       CpuMatrix& dst) const {
+  const QuantizedRows input = src.quantized(rows);
+  const int32_t* acc = runner->multiply(*this, input.values, rows);
+  const int64_t out = out_features;
+  const CpuMatrix::Both both = dst.write_both(rows);
 #pragma omp parallel for schedule(static)
   for (int64_t r = 0; r < rows; ++r) {
-    dequantize_row(accumulators_.data() + r * out, out, row_inverse_scale_[static_cast<size_t>(r)],
-                   linear.inverse_scale.data(), linear.compensation.data(), linear.bias.data(), epilogue, accumulate,
-                   dst + r * out);
+    float* y = both.floats + r * out;
+    dequantize_row(acc + r * out, out, input.row_inverse_scale[r], inverse_scale.data(), compensation.data(),
+                   bias.data(), Epilogue::kNone, /*accumulate=*/true, y);
+    layer_norm_row(y, out, norm);
+    both.narrow.write_row(y, r, out);
   }
 }
 

@@ -3,20 +3,15 @@
 #include <cmath>
 
 #include "kernels/cpu/multiversion.h"
+#include "kernels/cpu/vector_math.h"
 
 namespace rerankd::cpu {
 namespace {
 
 // Two passes (mean, then centred variance) for accuracy: LayerNorm parity is checked at 1e-4.
 RERANKD_MULTIVERSION void normalize_row(float* x, int64_t width, const float* gamma, const float* beta, float eps) {
-  float sum = 0.f;
-  for (int64_t i = 0; i < width; ++i) sum += x[i];
-  const float mean = sum / static_cast<float>(width);
-  float var = 0.f;
-  for (int64_t i = 0; i < width; ++i) {
-    const float c = x[i] - mean;
-    var += c * c;
-  }
+  const float mean = lane_sum(width, [x](int64_t i) { return x[i]; }) / static_cast<float>(width);
+  const float var = lane_sum(width, [x, mean](int64_t i) { return (x[i] - mean) * (x[i] - mean); });
   const float inv = 1.f / std::sqrt(var / static_cast<float>(width) + eps);
   for (int64_t i = 0; i < width; ++i) x[i] = (x[i] - mean) * inv * gamma[i] + beta[i];
 }
@@ -27,20 +22,26 @@ RERANKD_MULTIVERSION void sum3_row(const float* a, const float* b, const float* 
 
 }  // namespace
 
-void layer_norm_rows(float* x, int64_t rows, int64_t width, const float* gamma, const float* beta, float eps) {
+void layer_norm_row(float* x, int64_t width, const LayerNormParams& norm) {
+  normalize_row(x, width, norm.gamma, norm.beta, norm.eps);
+}
+
+void layer_norm_rows(float* x, int64_t rows, int64_t width, const LayerNormParams& norm, const NarrowRowsOut& narrow) {
 #pragma omp parallel for schedule(static)
-  for (int64_t r = 0; r < rows; ++r) normalize_row(x + r * width, width, gamma, beta, eps);
+  for (int64_t r = 0; r < rows; ++r) {
+    normalize_row(x + r * width, width, norm.gamma, norm.beta, norm.eps);
+    narrow.write_row(x + r * width, r, width);
+  }
 }
 
 void embed_rows(const int32_t* ids, const int32_t* positions, int64_t rows, int64_t width, const float* word,
-                const float* position, const float* token_type, const float* gamma, const float* beta, float eps,
-                float* out) {
+                const float* position, const float* token_type, const LayerNormParams& norm, float* out) {
 #pragma omp parallel for schedule(static)
   for (int64_t r = 0; r < rows; ++r) {
     float* y = out + r * width;
     sum3_row(word + static_cast<int64_t>(ids[r]) * width, position + static_cast<int64_t>(positions[r]) * width,
              token_type, width, y);
-    normalize_row(y, width, gamma, beta, eps);
+    normalize_row(y, width, norm.gamma, norm.beta, norm.eps);
   }
 }
 

@@ -1,16 +1,26 @@
 #pragma once
-// Our own row-wise kernels: LayerNorm in place, and the embedding sum fused with its LayerNorm.
+// Our own row-wise kernels: LayerNorm in place (writing the row's narrow form while it is in
+// cache), and the embedding sum fused with its LayerNorm.
 // Rows run in parallel on OpenMP (the same pool oneDNN uses); each row's arithmetic is compiled
 // for AVX-512, AVX2 and a portable baseline and picked at run time.
 #include <cstdint>
 
+#include "kernels/cpu/narrow_convert.h"
+
 namespace rerankd::cpu {
 
-void layer_norm_rows(float* x, int64_t rows, int64_t width, const float* gamma, const float* beta, float eps);
+struct LayerNormParams {
+  const float* gamma;
+  const float* beta;
+  float eps;
+};
+
+void layer_norm_row(float* x, int64_t width, const LayerNormParams& norm);
+// Normalises rows in place and writes each row's narrow form to `narrow` (if it names one).
+void layer_norm_rows(float* x, int64_t rows, int64_t width, const LayerNormParams& norm, const NarrowRowsOut& narrow);
 
 // out[t] = LayerNorm(word[ids[t]] + position[positions[t]] + token_type)
 void embed_rows(const int32_t* ids, const int32_t* positions, int64_t rows, int64_t width, const float* word,
-                const float* position, const float* token_type, const float* gamma, const float* beta, float eps,
-                float* out);
+                const float* position, const float* token_type, const LayerNormParams& norm, float* out);
 
 }  // namespace rerankd::cpu

@@ -36,6 +36,22 @@ inline float fast_erf(float x) {
   return x < 0 ? -y : y;
 }
 
+// Sum of term(i) over [0, n) in independent lanes. A single running float sum does not vectorize
+// without -ffast-math (GCC keeps the additions in order); lanes do, and round less.
+constexpr int64_t kReductionLanes = 16;
+template <typename Term>
+inline float lane_sum(int64_t n, Term&& term) {
+  float lanes[kReductionLanes] = {};
+  const int64_t whole = n / kReductionLanes * kReductionLanes;
+  for (int64_t i = 0; i < whole; i += kReductionLanes) {
+    for (int64_t j = 0; j < kReductionLanes; ++j) lanes[j] += term(i + j);
+  }
+  float sum = 0.f;
+  for (int64_t j = 0; j < kReductionLanes; ++j) sum += lanes[j];
+  for (int64_t i = whole; i < n; ++i) sum += term(i);
+  return sum;
+}
+
 // GELU with the exact-erf definition Hugging Face's "gelu" uses.
 inline float gelu(float x) { return 0.5f * x * (1.f + fast_erf(x * 0.70710678f)); }
 
