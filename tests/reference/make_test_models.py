@@ -18,6 +18,9 @@ seconds. Writes under OUTDIR:
     expected/tokenizer.jsonl        token ids of single texts and of truncated pairs
     expected/ranking-<model>.jsonl  tiny and small: 8 queries x 24 corpus documents each, for the
                                     bf16/int8 accuracy budget (sigmoid error and per-query ranking)
+    expected/ranking-<model>-int8-w<R>.jsonl
+                                    the same through the simulated int8 scheme, weight range R
+                                    (127, or 63 without VNNI)
 """
 import argparse
 import json
@@ -620,7 +623,15 @@ def main():
     for name in ("tiny", "small"):
         write_jsonl(os.path.join(out, "expected", f"ranking-{name}.jsonl"),
                     reference.Reranker(written[name]).score_pairs(ranking_pairs))
-    print(f"ranking    {len(queries)} queries x 24 documents (tiny, small)")
+    # The same sets through a float64 simulation of the int8 scheme, for each weight range the
+    # engine may use (it picks by CPU): the engine must reproduce the scheme closely, whatever the
+    # scheme's own error against the exact model.
+    for name in ("tiny", "small"):
+        for weight_range in (127, 63):
+            simulated = reference.Reranker(written[name], int8_weight_range=weight_range)
+            write_jsonl(os.path.join(out, "expected", f"ranking-{name}-int8-w{weight_range}.jsonl"),
+                        simulated.score_pairs(ranking_pairs))
+    print(f"ranking    {len(queries)} queries x 24 documents (tiny, small), exact and simulated int8")
 
     rows, counts = tokenizer_cases(tok, pairs)
     write_jsonl(os.path.join(out, "expected", "tokenizer.jsonl"), rows)

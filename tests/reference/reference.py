@@ -249,6 +249,22 @@ def linear(x, weights, prefix):
     return x @ weights[prefix + ".weight"].T + weights[prefix + ".bias"]
 
 
+def quantize_activation_rows(x):
+    """Dynamic per-token symmetric int8, the scheme of CTranslate2 (and of rerankd's int8 dtype):
+    each row scaled so that its largest |value| maps to 127, rounded half to even, scaled back."""
+    largest = np.abs(x).max(axis=-1, keepdims=True)
+    scale = np.where(largest > 0, 127.0 / np.where(largest > 0, largest, 1.0), 1.0)
+    return np.rint(x * scale) / scale
+
+
+def quantize_weight_rows(weight, weight_range):
+    """Per-output-channel symmetric weights: each row of the [out, in] matrix scaled so its largest
+    |value| maps to weight_range (127 for 8 bits; 63 where the CPU's u8 x s8 lacks VNNI)."""
+    largest = np.abs(weight).max(axis=1, keepdims=True)
+    scale = np.where(largest > 0, weight_range / np.where(largest > 0, largest, 1.0), 1.0)
+    return np.rint(weight * scale) / scale
+
+
 def softmax(x):
     x = x - x.max(axis=-1, keepdims=True)
     e = np.exp(x)
@@ -265,10 +281,18 @@ SUPPORTED_ACTIVATIONS = {"gelu"}
 
 
 class Reranker:
-    def __init__(self, model_dir):
+    def __init__(self, model_dir, int8_weight_range=None):
+        """int8_weight_range: simulate int8 linear layers in the encoder (quantize_weight_rows with
+        this range, quantize_activation_rows on their inputs; all arithmetic still float64). The
+        embeddings, LayerNorms, attention and the classification head stay exact."""
         self.model_dir = model_dir
         self.config = read_config(model_dir)
         self.weights = read_model_weights(model_dir)
+        self.int8 = int8_weight_range is not None
+        if self.int8:
+            for name in self.weights:
+                if name.startswith("roberta.encoder.") and name.endswith(".weight") and "LayerNorm" not in name:
+                    self.weights[name] = quantize_weight_rows(self.weights[name], int8_weight_range)
         self.tokenizer = XlmrTokenizer(os.path.join(model_dir, "sentencepiece.bpe.model"))
         c = self.config
         if c.get("model_type") != "xlm-roberta" or c.get("hidden_act") not in SUPPORTED_ACTIVATIONS:
@@ -282,6 +306,9 @@ class Reranker:
         self.eps = c["layer_norm_eps"]
         self.pad = c["pad_token_id"]
         self.max_position_embeddings = c["max_position_embeddings"]
+
+    def encoder_linear(self, x, prefix):
+        return linear(quantize_activation_rows(x) if self.int8 else x, self.weights, prefix)
 
     def default_max_length(self):
         """512 unless the position table is shorter (positions start at pad_token_id + 1)."""
@@ -307,17 +334,17 @@ class Reranker:
             p = f"roberta.encoder.layer.{i}."
             # Self-attention, heads split along the hidden axis: [n, H] -> [heads, n, head_dim].
             split = lambda t: t.reshape(n, self.heads, self.head_dim).transpose(1, 0, 2)
-            q = split(linear(x, w, p + "attention.self.query"))
-            k = split(linear(x, w, p + "attention.self.key"))
-            v = split(linear(x, w, p + "attention.self.value"))
+            q = split(self.encoder_linear(x, p + "attention.self.query"))
+            k = split(self.encoder_linear(x, p + "attention.self.key"))
+            v = split(self.encoder_linear(x, p + "attention.self.value"))
             probs = softmax(q @ k.transpose(0, 2, 1) / math.sqrt(self.head_dim))  # [heads, n, n]
             context = (probs @ v).transpose(1, 0, 2).reshape(n, self.hidden)
-            attn = linear(context, w, p + "attention.output.dense")
+            attn = self.encoder_linear(context, p + "attention.output.dense")
             x = layer_norm(attn + x, w[p + "attention.output.LayerNorm.weight"],
                            w[p + "attention.output.LayerNorm.bias"], self.eps)
             # Feed-forward.
-            h = gelu(linear(x, w, p + "intermediate.dense"))
-            out = linear(h, w, p + "output.dense")
+            h = gelu(self.encoder_linear(x, p + "intermediate.dense"))
+            out = self.encoder_linear(h, p + "output.dense")
             x = layer_norm(out + x, w[p + "output.LayerNorm.weight"], w[p + "output.LayerNorm.bias"], self.eps)
 
         # RobertaClassificationHead on the first token (<s>): dense, tanh, out_proj.

@@ -48,9 +48,7 @@ const DnnlAttention::Primitives& DnnlAttention::primitives(int64_t length, int64
   p.v_md = memory::desc({heads, L, d}, dt::f32, memory::dims{d, row, 1});
   p.ctx_md = memory::desc({heads, L, d}, dt::f32, memory::dims{d, hidden, 1});
 
-  dnnl::primitive_attr scaled;
-  scaled.set_output_scales(0, {1.f / std::sqrt(static_cast<float>(d))});
-  p.scores = dnnl::matmul({dnnl::matmul::desc(p.q_md, p.k_md, p.scores_md), scaled, engine_});
+  p.scores = dnnl::matmul({dnnl::matmul::desc(p.q_md, p.k_md, p.scores_md), engine_});
   p.context = dnnl::matmul({dnnl::matmul::desc(p.scores_md, p.v_md, p.ctx_md), engine_});
   return cache_.emplace(std::pair{length, heads}, std::move(p)).first->second;
 }
@@ -72,6 +70,7 @@ void DnnlAttention::run(const float* qkv, const std::vector<int32_t>& seq_starts
   if (static_cast<int>(scores_.size()) < threads) scores_.resize(static_cast<size_t>(threads));
 
   const int64_t d = hidden / num_heads;
+  const float scale = 1.f / std::sqrt(static_cast<float>(d));
 #pragma omp parallel for schedule(dynamic, 1)
   for (size_t u = 0; u < units_.size(); ++u) {
     const Unit& unit = units_[u];
@@ -91,7 +90,9 @@ void DnnlAttention::run(const float* qkv, const std::vector<int32_t>& seq_starts
 
     p.scores.execute(stream, {{DNNL_ARG_SRC, q_mem}, {DNNL_ARG_WEIGHTS, k_mem}, {DNNL_ARG_DST, scores_mem}});
     stream.wait();
-    for (int64_t r = 0; r < unit.heads * unit.length; ++r) softmax_row(scores.data() + r * unit.length, unit.length);
+    for (int64_t r = 0; r < unit.heads * unit.length; ++r) {
+      softmax_row(scores.data() + r * unit.length, unit.length, scale);
+    }
     p.context.execute(stream, {{DNNL_ARG_SRC, scores_mem}, {DNNL_ARG_WEIGHTS, v_mem}, {DNNL_ARG_DST, ctx_mem}});
     stream.wait();
   }

@@ -2,7 +2,7 @@
 // Self-attention per sequence at its true length (no padding, no mask). The work is cut into
 // units of (sequence, group of heads) that the compute threads share; each thread runs a unit
 // start to finish on its own core (oneDNN runs single-threaded inside our parallel region): one
-// batched matmul over the group's heads for Q K^T with the scale fused, our softmax, and one
+// batched matmul over the group's heads for Q K^T, our softmax with the scale, and one
 // batched matmul for P V that writes straight into the context rows. A unit's scores fit in its
 // core's L2, so the softmax and P V read them from cache rather than from L3 or memory (with all
 // heads at once, 4 MB at 256 tokens, softmax was a third of attention's time). Q, K and V are

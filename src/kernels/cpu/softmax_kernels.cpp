@@ -7,7 +7,7 @@
 
 namespace rerankd::cpu {
 
-RERANKD_MULTIVERSION void softmax_row(float* x, int64_t n) {
+RERANKD_MULTIVERSION void softmax_row(float* x, int64_t n, float scale) {
   // Lanes for the max too, so it vectorizes (see lane_sum).
   float lane_max[kReductionLanes];
   for (float& m : lane_max) m = -3.0e38f;
@@ -19,7 +19,7 @@ RERANKD_MULTIVERSION void softmax_row(float* x, int64_t n) {
   for (const float m : lane_max) max = std::max(max, m);
   for (int64_t i = whole; i < n; ++i) max = std::max(max, x[i]);
 
-  const float sum = lane_sum(n, [x, max](int64_t i) { return x[i] = fast_exp(x[i] - max); });
+  const float sum = lane_sum(n, [x, max, scale](int64_t i) { return x[i] = fast_exp((x[i] - max) * scale); });
   const float inverse = 1.f / sum;
   for (int64_t i = 0; i < n; ++i) x[i] *= inverse;
 }
