@@ -2,6 +2,7 @@
 
 #include <omp.h>
 
+#include <algorithm>
 #include <cmath>
 
 #include "kernels/cpu/softmax_kernels.h"
@@ -48,8 +49,20 @@ const DnnlAttention::Primitives& DnnlAttention::primitives(int64_t length, int64
   p.v_md = memory::desc({heads, L, d}, dt::f32, memory::dims{d, row, 1});
   p.ctx_md = memory::desc({heads, L, d}, dt::f32, memory::dims{d, hidden, 1});
 
-  p.scores = dnnl::matmul({dnnl::matmul::desc(p.q_md, p.k_md, p.scores_md), engine_});
-  p.context = dnnl::matmul({dnnl::matmul::desc(p.scores_md, p.v_md, p.ctx_md), engine_});
+  // Threads run these primitives at once, so each passes its own scratchpad: with the library's
+  // default, primitives that need one share it (oneDNN 2.6's brgemm matmuls, for one, corrupt each
+  // other's results that way; the gemm these shapes get here needs none, but other CPUs differ).
+  dnnl::primitive_attr own_scratchpad;
+  own_scratchpad.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+  const dnnl::matmul::primitive_desc scores_pd(dnnl::matmul::desc(p.q_md, p.k_md, p.scores_md), own_scratchpad,
+                                               engine_);
+  const dnnl::matmul::primitive_desc context_pd(dnnl::matmul::desc(p.scores_md, p.v_md, p.ctx_md), own_scratchpad,
+                                                engine_);
+  p.scores = dnnl::matmul(scores_pd);
+  p.context = dnnl::matmul(context_pd);
+  p.scratchpad_bytes = std::max(scores_pd.scratchpad_desc().get_size(), context_pd.scratchpad_desc().get_size());
+  p.scores_scratchpad_md = scores_pd.scratchpad_desc();
+  p.context_scratchpad_md = context_pd.scratchpad_desc();
   return cache_.emplace(std::pair{length, heads}, std::move(p)).first->second;
 }
 
@@ -67,35 +80,42 @@ void DnnlAttention::run(const float* qkv, const std::vector<int32_t>& seq_starts
     for (int64_t h = 0; h < num_heads; h += heads) units_.push_back({begin, length, h, heads, &p});
   }
   while (static_cast<int>(streams_.size()) < threads) streams_.emplace_back(engine_);
-  if (static_cast<int>(scores_.size()) < threads) scores_.resize(static_cast<size_t>(threads));
+  if (static_cast<int>(scratch_.size()) < threads) scratch_.resize(static_cast<size_t>(threads));
 
-  const int64_t d = hidden / num_heads;
-  const float scale = 1.f / std::sqrt(static_cast<float>(d));
 #pragma omp parallel for schedule(dynamic, 1)
   for (size_t u = 0; u < units_.size(); ++u) {
-    const Unit& unit = units_[u];
-    const Primitives& p = *unit.primitives;
     const auto thread = static_cast<size_t>(omp_get_thread_num());
-    dnnl::stream& stream = streams_[thread];
-    std::vector<float>& scores = scores_[thread];
-    const auto scores_size = static_cast<size_t>(unit.heads * unit.length * unit.length);
-    if (scores.size() < scores_size) scores.resize(scores_size);
-
-    float* q = const_cast<float*>(qkv) + unit.begin * 3 * hidden + unit.first_head * d;
-    memory q_mem(p.q_md, engine_, q);
-    memory k_mem(p.k_md, engine_, q + hidden);
-    memory v_mem(p.v_md, engine_, q + 2 * hidden);
-    memory scores_mem(p.scores_md, engine_, scores.data());
-    memory ctx_mem(p.ctx_md, engine_, context + unit.begin * hidden + unit.first_head * d);
-
-    p.scores.execute(stream, {{DNNL_ARG_SRC, q_mem}, {DNNL_ARG_WEIGHTS, k_mem}, {DNNL_ARG_DST, scores_mem}});
-    stream.wait();
-    for (int64_t r = 0; r < unit.heads * unit.length; ++r) {
-      softmax_row(scores.data() + r * unit.length, unit.length, scale);
-    }
-    p.context.execute(stream, {{DNNL_ARG_SRC, scores_mem}, {DNNL_ARG_WEIGHTS, v_mem}, {DNNL_ARG_DST, ctx_mem}});
-    stream.wait();
+    run_unit(units_[u], qkv, hidden, num_heads, context, streams_[thread], scratch_[thread]);
   }
+}
+
+void DnnlAttention::run_unit(const Unit& unit, const float* qkv, int64_t hidden, int64_t num_heads, float* context,
+                             dnnl::stream& stream, ThreadScratch& scratch) const {
+  const Primitives& p = *unit.primitives;
+  const int64_t L = unit.length, d = hidden / num_heads;
+  void* scratchpad = scratch.reserve(unit.heads * L * L, p.scratchpad_bytes);
+
+  float* q = const_cast<float*>(qkv) + unit.begin * 3 * hidden + unit.first_head * d;
+  memory q_mem(p.q_md, engine_, q);
+  memory k_mem(p.k_md, engine_, q + hidden);
+  memory v_mem(p.v_md, engine_, q + 2 * hidden);
+  memory scores_mem(p.scores_md, engine_, scratch.scores.data());
+  memory ctx_mem(p.ctx_md, engine_, context + unit.begin * hidden + unit.first_head * d);
+  memory scores_scratchpad(p.scores_scratchpad_md, engine_, scratchpad);
+  memory context_scratchpad(p.context_scratchpad_md, engine_, scratchpad);
+
+  p.scores.execute(stream, {{DNNL_ARG_SRC, q_mem},
+                            {DNNL_ARG_WEIGHTS, k_mem},
+                            {DNNL_ARG_DST, scores_mem},
+                            {DNNL_ARG_SCRATCHPAD, scores_scratchpad}});
+  stream.wait();
+  const float scale = 1.f / std::sqrt(static_cast<float>(d));
+  for (int64_t r = 0; r < unit.heads * L; ++r) softmax_row(scratch.scores.data() + r * L, L, scale);
+  p.context.execute(stream, {{DNNL_ARG_SRC, scores_mem},
+                             {DNNL_ARG_WEIGHTS, v_mem},
+                             {DNNL_ARG_DST, ctx_mem},
+                             {DNNL_ARG_SCRATCHPAD, context_scratchpad}});
+  stream.wait();
 }
 
 }  // namespace rerankd::cpu
