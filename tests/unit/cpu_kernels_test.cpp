@@ -1,0 +1,119 @@
+// The CPU backend's own element-wise kernels against double-precision std:: math: the vectorizable
+// exp/erf/GELU, the lane sums, softmax, LayerNorm, and the narrow conversions (bf16 rounding, int8
+// quantization). The model-level tests catch their effect on scores; these say which kernel broke.
+#include <gtest/gtest.h>
+
+#include <bit>
+#include <cmath>
+#include <random>
+#include <vector>
+
+#include "kernels/cpu/narrow_convert.h"
+#include "kernels/cpu/norm_kernels.h"
+#include "kernels/cpu/softmax_kernels.h"
+#include "kernels/cpu/vector_math.h"
+
+namespace rerankd::cpu {
+namespace {
+
+std::vector<float> random_row(int64_t n, float scale, unsigned seed) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> normal(0.f, scale);
+  std::vector<float> x(static_cast<size_t>(n));
+  for (float& v : x) v = normal(rng);
+  return x;
+}
+
+TEST(CpuKernels, FastExpIsWithinAFewUlpsOverItsRange) {
+  double worst = 0;
+  for (float x = -87.f; x <= 88.f; x += 0.001f) {
+    const double exact = std::exp(static_cast<double>(x));
+    worst = std::max(worst, std::abs(fast_exp(x) - exact) / exact);
+  }
+  EXPECT_LT(worst, 4e-7);  // ~3 float ulps
+  EXPECT_EQ(fast_exp(-1000.f), fast_exp(-87.f));  // clamped, never a wrapped exponent
+}
+
+TEST(CpuKernels, FastErfAndGeluMatchTheExactFunctions) {
+  double worst_erf = 0, worst_gelu = 0;
+  for (float x = -12.f; x <= 12.f; x += 0.0005f) {
+    const double exact_erf = std::erf(static_cast<double>(x));
+    worst_erf = std::max(worst_erf, std::abs(fast_erf(x) - exact_erf));
+    const double exact_gelu = 0.5 * x * (1.0 + std::erf(x / std::sqrt(2.0)));
+    worst_gelu = std::max(worst_gelu, std::abs(gelu(x) - exact_gelu) / std::max(1.0, std::abs(static_cast<double>(x))));
+  }
+  EXPECT_LT(worst_erf, 2e-6);   // A&S 7.1.28 evaluated in float
+  EXPECT_LT(worst_gelu, 1e-6);
+  EXPECT_EQ(fast_erf(1e30f), 1.f);
+  EXPECT_EQ(fast_erf(-1e30f), -1.f);
+}
+
+TEST(CpuKernels, LaneSumMatchesADoubleSum) {
+  for (const int64_t n : {0, 1, 15, 16, 17, 1000, 4096}) {
+    const auto x = random_row(n, 3.f, static_cast<unsigned>(n));
+    double exact = 0;
+    for (const float v : x) exact += v;
+    EXPECT_NEAR(lane_sum(n, [&](int64_t i) { return x[static_cast<size_t>(i)]; }), exact, 1e-5 * (1 + n)) << n;
+  }
+}
+
+TEST(CpuKernels, SoftmaxWithScaleMatchesDoubles) {
+  for (const int64_t n : {1, 7, 16, 33, 256, 512}) {
+    auto x = random_row(n, 4.f, static_cast<unsigned>(n) + 7);
+    const float scale = 0.125f;
+    double max = -1e300, sum = 0;
+    for (const float v : x) max = std::max(max, static_cast<double>(v));
+    std::vector<double> exact;
+    for (const float v : x) exact.push_back(std::exp(scale * (v - max)));
+    for (const double e : exact) sum += e;
+    softmax_row(x.data(), n, scale);
+    for (int64_t i = 0; i < n; ++i) EXPECT_NEAR(x[static_cast<size_t>(i)], exact[static_cast<size_t>(i)] / sum, 1e-6);
+  }
+}
+
+TEST(CpuKernels, LayerNormWritesItsNarrowFormsAsTheStandaloneConversionsWould) {
+  const int64_t rows = 3, width = 1000;
+  const auto input = random_row(rows * width, 2.f, 11);
+  std::vector<float> gamma(width), beta(width);
+  for (int64_t i = 0; i < width; ++i) {
+    gamma[static_cast<size_t>(i)] = 1.f + 0.001f * static_cast<float>(i);
+    beta[static_cast<size_t>(i)] = 0.01f * static_cast<float>(i % 7);
+  }
+  const LayerNormParams norm{gamma.data(), beta.data(), 1e-5f};
+
+  auto normalized = input;
+  std::vector<uint16_t> bf16(input.size());
+  layer_norm_rows(normalized.data(), rows, width, norm, NarrowRowsOut{.bf16 = bf16.data()});
+  auto quantized_input = input;
+  std::vector<uint8_t> u8(input.size());
+  std::vector<float> row_inverse_scale(rows);
+  layer_norm_rows(quantized_input.data(), rows, width, norm,
+                  NarrowRowsOut{.u8 = u8.data(), .row_inverse_scale = row_inverse_scale.data()});
+
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* y = normalized.data() + r * width;
+    double mean = 0, var = 0;
+    for (int64_t i = 0; i < width; ++i) mean += input[static_cast<size_t>(r * width + i)];
+    mean /= width;
+    for (int64_t i = 0; i < width; ++i) var += std::pow(input[static_cast<size_t>(r * width + i)] - mean, 2);
+    var /= width;
+    for (int64_t i = 0; i < width; ++i) {
+      const double exact = (input[static_cast<size_t>(r * width + i)] - mean) / std::sqrt(var + 1e-5) *
+                               gamma[static_cast<size_t>(i)] + beta[static_cast<size_t>(i)];
+      ASSERT_NEAR(y[i], exact, 2e-5) << r << "," << i;
+      // bf16: the float32 value rounded to nearest, so within half a bf16 ulp (8 significant bits).
+      const float widened = std::bit_cast<float>(static_cast<uint32_t>(bf16[static_cast<size_t>(r * width + i)]) << 16);
+      ASSERT_LE(std::abs(widened - y[i]), std::abs(y[i]) * 0x1p-8f) << r << "," << i;
+      // int8: zero point 128, scale max|row| / 127, so each value within half a step.
+      const float step = row_inverse_scale[static_cast<size_t>(r)];
+      const float dequantized = (static_cast<int>(u8[static_cast<size_t>(r * width + i)]) - 128) * step;
+      ASSERT_LE(std::abs(dequantized - y[i]), 0.5f * step * 1.0001f) << r << "," << i;
+    }
+    float largest = 0;
+    for (int64_t i = 0; i < width; ++i) largest = std::max(largest, std::abs(y[i]));
+    EXPECT_FLOAT_EQ(row_inverse_scale[static_cast<size_t>(r)], largest / 127.f);
+  }
+}
+
+}  // namespace
+}  // namespace rerankd::cpu
