@@ -13,31 +13,12 @@ namespace rerankd {
 
 float sigmoid(float logit) { return 1.f / (1.f + std::exp(-logit)); }
 
-namespace {
-
-// `auto` takes bf16 where the CPU multiplies it natively (AVX512-BF16, AMX): twice float32's
-// matmul rate for a sigmoid error well under 0.01. Elsewhere bf16 would be emulated, slower than
-// float32, so it is refused rather than quietly run.
-cpu::CpuPrecision resolve_cpu_dtype(const std::string& dtype) {
-  if (dtype == "auto") return cpu::cpu_has_bf16() ? cpu::CpuPrecision::kBFloat16 : cpu::CpuPrecision::kFloat32;
-  if (dtype == "float32") return cpu::CpuPrecision::kFloat32;
-  if (dtype == "int8") return cpu::CpuPrecision::kInt8;
-  if (dtype == "bfloat16") {
-    if (cpu::cpu_has_bf16()) return cpu::CpuPrecision::kBFloat16;
-    throw Error(Error::Kind::kInvalidInput, "dtype 'bfloat16' needs AVX512-BF16 or AMX, and this CPU offers " +
-                                                cpu::cpu_isa_name() + "; use float32 or int8");
-  }
-  throw Error(Error::Kind::kInvalidInput, "dtype '" + dtype + "' is not one of auto, float32, bfloat16, int8");
-}
-
-}  // namespace
-
 Reranker::Reranker(const RerankerOptions& options) : options_(options) {
   if (!std::filesystem::is_directory(options.model_dir)) {
     throw Error(Error::Kind::kIo, options.model_dir.string() + ": not a model directory");
   }
   tokenizer_ = std::make_unique<XlmrTokenizer>(options.model_dir / "sentencepiece.bpe.model");
-  backend_ = std::make_unique<cpu::CpuBackend>(resolve_cpu_dtype(options.dtype), options.threads);
+  backend_ = std::make_unique<cpu::CpuBackend>(cpu::precision_for_dtype(options.dtype), options.threads);
   model_ = std::make_unique<XlmrModel>(options.model_dir, *backend_);
 
   const ModelConfig& c = model_->config();

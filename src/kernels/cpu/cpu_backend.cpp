@@ -73,6 +73,18 @@ bool cpu_has_bf16() {
   return isa == dnnl::cpu_isa::avx512_core_bf16 || isa == dnnl::cpu_isa::avx512_core_amx;
 }
 
+CpuPrecision precision_for_dtype(const std::string& dtype) {
+  if (dtype == "auto") return cpu_has_bf16() ? CpuPrecision::kBFloat16 : CpuPrecision::kFloat32;
+  if (dtype == "float32") return CpuPrecision::kFloat32;
+  if (dtype == "int8") return CpuPrecision::kInt8;
+  if (dtype == "bfloat16") {
+    if (cpu_has_bf16()) return CpuPrecision::kBFloat16;
+    throw Error(Error::Kind::kInvalidInput, "dtype 'bfloat16' needs AVX512-BF16 or AMX, and this CPU offers " +
+                                                cpu_isa_name() + "; use float32 or int8");
+  }
+  throw Error(Error::Kind::kInvalidInput, "dtype '" + dtype + "' is not one of auto, float32, bfloat16, int8");
+}
+
 CpuBackend::CpuBackend(CpuPrecision precision, int threads)
     : precision_(precision),
       threads_(threads > 0 ? threads : physical_cores()),

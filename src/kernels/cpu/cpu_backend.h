@@ -64,4 +64,9 @@ int physical_cores();
 std::string cpu_isa_name();
 bool cpu_has_bf16();
 
+// The precision a --dtype names: auto | float32 | bfloat16 | int8. `auto` takes bf16 where the CPU
+// multiplies it natively (AVX512-BF16, AMX) and float32 elsewhere; bfloat16 without that support
+// is refused (emulated, it would be slower than float32). Throws Error (kInvalidInput).
+CpuPrecision precision_for_dtype(const std::string& dtype);
+
 }  // namespace rerankd::cpu
