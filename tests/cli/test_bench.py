@@ -19,18 +19,22 @@ class BenchTest(unittest.TestCase):
                                  capture_output=True, text=True, timeout=120)
             self.assertEqual(run.returncode, 0, run.stderr)
             self.assertIn("matmul ceiling", run.stdout)
-            results = json.load(open(out))["results"]
+            with open(out, encoding="utf-8") as f:
+                results = json.load(f)["results"]
         self.assertEqual([(r["dtype"], r["length"], r["batch"]) for r in results],
                          [(d, n, b) for d in ("float32", "int8") for n in (16, 40) for b in (1, 3)])
-        layers = json.load(open(os.path.join(TINY, "config.json")))["num_hidden_layers"]
+        with open(os.path.join(TINY, "config.json"), encoding="utf-8") as f:
+            layers = json.load(f)["num_hidden_layers"]
         for r in results:
             self.assertGreater(r["pairs_per_second"], 0)
             self.assertAlmostEqual(r["fraction_of_ceiling"], r["gflops"] / r["ceiling_gflops"], places=6)
-            ops = {op["op"]: op for op in r["ops"]}
-            self.assertEqual(ops["attention"]["calls_per_forward"], layers)
-            self.assertEqual(ops["embed"]["calls_per_forward"], 1)
-            # Every layer op is counted once a layer; the op times add up to no more than the pass.
-            self.assertLessEqual(sum(op["ms_per_forward"] for op in r["ops"]), r["seconds"] * 1e3 * 1.5)
+            # Each layer's ops once a layer, the rest once a pass (the warm-up pass not counted).
+            calls = {op["op"]: op["calls_per_forward"] for op in r["ops"]}
+            self.assertEqual(calls["attention"], layers)
+            self.assertEqual(sum(n for op, n in calls.items() if op.startswith("linear_residual_norm")), 2 * layers)
+            self.assertEqual(calls["embed"], 1)
+            self.assertEqual(calls["read"], 1)
+            self.assertTrue(all(op["ms_per_forward"] >= 0 for op in r["ops"]))
 
     def test_bad_input_is_a_message_not_a_crash(self):
         for args, needle in ((["--model", "/nonexistent", "--dtypes", "int8"], "config.json"),
