@@ -35,7 +35,7 @@ Reranker::Reranker(const RerankerOptions& options) : options_(options) {
   }
   spdlog::info("model {}: {} layers, hidden {}, stored {}; running on {} ({} threads, {}) in {}; resident {} MiB",
                options.model_dir.string(), c.num_layers, c.hidden_size, dtype_name(model_->stored_dtype()),
-               backend_->name(), static_cast<cpu::CpuBackend&>(*backend_).threads(), cpu::cpu_isa_name(),
+               backend_->name(), compute_threads(), cpu::cpu_isa_name(),
                backend_->precision(), resident_memory_bytes() >> 20);
   max_length_ = std::min<size_t>(options.max_length, static_cast<size_t>(c.max_sequence_length()));
   if (max_length_ < XlmrTokenizer::kPairSpecialTokens) {
@@ -45,6 +45,8 @@ Reranker::Reranker(const RerankerOptions& options) : options_(options) {
 }
 
 Reranker::~Reranker() = default;
+
+int Reranker::compute_threads() const { return static_cast<const cpu::CpuBackend&>(*backend_).threads(); }
 
 std::vector<float> Reranker::logits(std::span<const EncodedPair> pairs,
                                     const std::function<void(size_t, size_t)>& progress) {

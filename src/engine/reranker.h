@@ -43,6 +43,7 @@ class Reranker {
   const RerankerOptions& options() const { return options_; }
   std::string precision() const { return backend_->precision(); }  // what `dtype` resolved to
   std::string device() const { return backend_->name(); }
+  int compute_threads() const;  // what `threads` resolved to
 
   EncodedPair encode(std::string_view query, std::string_view document) const {
     return tokenizer_->encode_pair(query, document, max_length_);

@@ -27,7 +27,7 @@ ServerFacts gather_facts(Reranker& reranker, const ServerOptions& options) {
   f.max_input_length = reranker.max_length();
   f.hidden_size = c.hidden_size;
   f.num_layers = c.num_layers;
-  f.threads = reranker.options().threads;
+  f.threads = reranker.compute_threads();
   f.options = options;
   return f;
 }

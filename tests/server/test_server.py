@@ -99,6 +99,7 @@ class ApiTest(unittest.TestCase):
         self.assertEqual(info["model_type"], "xlm-roberta")
         for key in ("version", "model_dir", "model_dtype", "precision", "backend"):
             self.assertTrue(info[key], key)
+        self.assertGreaterEqual(info["threads"], 1)  # resolved, never the "0 = physical cores" option
         self.assertLessEqual(info["max_input_length"], self.max_length)
         limits = info["limits"]
         self.assertEqual(limits["max_client_batch_size"], self.MAX_DOCS)
