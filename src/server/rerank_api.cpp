@@ -116,13 +116,18 @@ TruncationSide truncation_side(const dom::object& object) {
 }
 
 // Document indices, best first; ties keep input order. NaN ranks last rather than breaking the sort.
-std::vector<size_t> ranking(const std::vector<float>& logits) {
+// The indices of the `count` best logits, best first; NaN ranks last, ties keep request order.
+// A partial sort: /v1/rerank's top_n of a 1000-document request sorts only what it returns.
+std::vector<size_t> ranking(const std::vector<float>& logits, size_t count) {
   std::vector<size_t> order(logits.size());
   std::iota(order.begin(), order.end(), size_t{0});
   auto key = [&](size_t i) {
     return std::isnan(logits[i]) ? -std::numeric_limits<float>::infinity() : logits[i];
   };
-  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return key(a) > key(b); });
+  const auto better = [&](size_t a, size_t b) { return key(a) > key(b) || (key(a) == key(b) && a < b); };
+  count = std::min(count, order.size());
+  std::partial_sort(order.begin(), order.begin() + static_cast<std::ptrdiff_t>(count), order.end(), better);
+  order.resize(count);
   return order;
 }
 
@@ -182,7 +187,7 @@ std::string rerank_response_body(const RerankRequest& request, const std::vector
     }
     case ApiShape::kTei: {
       w.begin_array();
-      for (size_t i : ranking(logits)) {
+      for (size_t i : ranking(logits, logits.size())) {
         w.begin_object();
         w.key("index").value(static_cast<uint64_t>(i));
         w.key("score").value(request.raw_scores ? logits[i] : sigmoid(logits[i]));
@@ -197,10 +202,7 @@ std::string rerank_response_body(const RerankRequest& request, const std::vector
       w.key("id").value(response_id);
       w.key("model").value(model_name);
       w.key("results").begin_array();
-      const std::vector<size_t> order = ranking(logits);
-      const size_t n = std::min(order.size(), request.top_n.value_or(order.size()));
-      for (size_t k = 0; k < n; ++k) {
-        const size_t i = order[k];
+      for (size_t i : ranking(logits, request.top_n.value_or(logits.size()))) {
         w.begin_object();
         w.key("index").value(static_cast<uint64_t>(i));
         w.key("relevance_score").value(sigmoid(logits[i]));

@@ -152,5 +152,15 @@ TEST(RerankApi, CohereResponseCutsToTopN) {
   EXPECT_EQ(int64_t(results.at(1)["index"]), 1);
 }
 
+TEST(RerankApi, CohereTopNKeepsTheFullRankingsOrderWithTiesAndNan) {
+  RerankRequest r = parse_cohere_request(R"({"query": "q", "documents": ["a", "b", "c", "d", "e", "f"], "top_n": 4})", 10);
+  const std::vector<float> logits{0.5f, std::nanf(""), 2.0f, 0.5f, 1.0f, 0.5f};
+  std::vector<int64_t> order;
+  for (auto item : parse(rerank_response_body(r, logits, 0, "", ""))["results"].get_array()) {
+    order.push_back(item["index"].get_int64());
+  }
+  EXPECT_EQ(order, (std::vector<int64_t>{2, 4, 0, 3}));
+}
+
 }  // namespace
 }  // namespace rerankd::server
