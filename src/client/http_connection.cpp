@@ -7,6 +7,7 @@
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/read.hpp>
+#include <boost/beast/http/span_body.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/write.hpp>
 #include <charconv>
@@ -91,13 +92,15 @@ asio::awaitable<HttpReply> HttpConnection::exchange(const Url& url, const HttpRe
                                                     Clock::time_point deadline) {
   using Phase = TransportError::Phase;
   const std::string where = spec.method + " " + url.str() + spec.target.substr(url.base_path.size());
-  http::request<http::string_body> request{http::string_to_verb(spec.method), spec.target, 11};
+  // The body is sent from the caller's string in place (it outlives the exchange): a retried call
+  // does not copy a large request again.
+  http::request<http::span_body<const char>> request{http::string_to_verb(spec.method), spec.target, 11};
   request.set(http::field::host, url.authority());
   request.set(http::field::user_agent, std::string("rerankd-client/") + std::string(kVersion));
   request.set(http::field::accept, "application/json");
   if (!spec.body.empty()) {
     request.set(http::field::content_type, "application/json");
-    request.body() = spec.body;
+    request.body() = beast::span<const char>(spec.body.data(), spec.body.size());
   }
   for (const auto& [name, value] : spec.headers) request.set(name, value);
   request.keep_alive(true);
