@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <exception>
 
 #include "kernels/cpu/softmax_kernels.h"
 
@@ -82,11 +83,20 @@ void DnnlAttention::run(const float* qkv, const std::vector<int32_t>& seq_starts
   while (static_cast<int>(streams_.size()) < threads) streams_.emplace_back(engine_);
   if (static_cast<int>(scratch_.size()) < threads) scratch_.resize(static_cast<size_t>(threads));
 
+  // An exception must not leave an OpenMP region (it would terminate the process): the first one
+  // is kept and rethrown on the calling thread once the region has ended.
+  std::exception_ptr failure;
 #pragma omp parallel for schedule(dynamic, 1)
   for (size_t u = 0; u < units_.size(); ++u) {
     const auto thread = static_cast<size_t>(omp_get_thread_num());
-    run_unit(units_[u], qkv, hidden, num_heads, context, streams_[thread], scratch_[thread]);
+    try {
+      run_unit(units_[u], qkv, hidden, num_heads, context, streams_[thread], scratch_[thread]);
+    } catch (...) {
+#pragma omp critical(rerankd_attention_failure)
+      if (!failure) failure = std::current_exception();
+    }
   }
+  if (failure) std::rethrow_exception(failure);
 }
 
 void DnnlAttention::run_unit(const Unit& unit, const float* qkv, int64_t hidden, int64_t num_heads, float* context,
