@@ -8,8 +8,9 @@
 // through strided memory descriptors.
 //
 // Measured at 256 tokens and left out: gathering a unit's Q, K and V into contiguous blocks lets
-// oneDNN pick brgemm over gemm (Q K^T 98 -> 72 us, P V 106 -> 65 us a unit), but the gather of
-// rows 12 KB apart costs ~80 us, more than it saves; and bf16 for P V saved ~1% end to end.
+// oneDNN pick brgemm over gemm (Q K^T 98 -> 72 us, P V 106 -> 65 us a unit), but the gather and
+// the scatter back cost as much (attention 188 vs 190 ms a bge-shaped 256 x 8 pass); prefetching
+// the strided slices changed nothing; bf16 for P V saved ~1% end to end.
 #include <dnnl.hpp>
 
 #include <cstddef>
