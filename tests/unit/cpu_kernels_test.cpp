@@ -8,6 +8,8 @@
 #include <random>
 #include <vector>
 
+#include "common/error.h"
+#include "kernels/cpu/cpu_matrix.h"
 #include "kernels/cpu/narrow_convert.h"
 #include "kernels/cpu/norm_kernels.h"
 #include "kernels/cpu/softmax_kernels.h"
@@ -90,6 +92,16 @@ TEST(CpuKernels, LayerNormWritesItsNarrowFormsAsTheStandaloneConversionsWould) {
   layer_norm_rows(quantized_input.data(), rows, width, norm,
                   NarrowRowsOut{.u8 = u8.data(), .row_inverse_scale = row_inverse_scale.data()});
 
+  // Byte for byte what the standalone conversions make of the normalised rows.
+  std::vector<uint16_t> bf16_alone(input.size());
+  round_rows_to_bf16(normalized.data(), rows, width, bf16_alone.data());
+  EXPECT_EQ(bf16, bf16_alone);
+  std::vector<uint8_t> u8_alone(input.size());
+  std::vector<float> scale_alone(rows);
+  quantize_rows(normalized.data(), rows, width, u8_alone.data(), scale_alone.data());
+  EXPECT_EQ(u8, u8_alone);
+  EXPECT_EQ(row_inverse_scale, scale_alone);
+
   for (int64_t r = 0; r < rows; ++r) {
     const float* y = normalized.data() + r * width;
     double mean = 0, var = 0;
@@ -113,6 +125,30 @@ TEST(CpuKernels, LayerNormWritesItsNarrowFormsAsTheStandaloneConversionsWould) {
     for (int64_t i = 0; i < width; ++i) largest = std::max(largest, std::abs(y[i]));
     EXPECT_FLOAT_EQ(row_inverse_scale[static_cast<size_t>(r)], largest / 127.f);
   }
+}
+
+// CpuMatrix's bookkeeping of which forms are current.
+TEST(CpuKernels, MatrixConvertsAStaleNarrowFormAndRefusesAMissingFloatOne) {
+  CpuMatrix general(8, 16, NarrowForm::kBFloat16, /*keep_floats=*/true);
+  float* x = general.write_floats();
+  for (int i = 0; i < 8 * 16; ++i) x[i] = 1.5f + static_cast<float>(i);
+  const uint16_t* converted = general.bf16(8);  // stale after the float write: converted now
+  EXPECT_EQ(std::bit_cast<float>(static_cast<uint32_t>(converted[3]) << 16), 4.5f);
+  const CpuMatrix::Both both = general.write_both(8);  // the writer fills both; no conversion
+  both.floats[0] = 2.f;
+  both.narrow.bf16[0] = 0x3f80;  // 1.0: differs from the float on purpose
+  EXPECT_EQ(general.bf16(8)[0], 0x3f80);
+  general.write_floats()[0] = 3.f;  // a float write makes the narrow form stale again
+  EXPECT_EQ(general.bf16(8)[0], 0x4040);  // 3.0, reconverted
+
+  CpuMatrix narrow_only(8, 16, NarrowForm::kInt8, /*keep_floats=*/false);
+  EXPECT_FALSE(narrow_only.keeps_floats());
+  EXPECT_THROW(narrow_only.floats(), Error);
+  EXPECT_THROW(narrow_only.write_floats(), Error);
+  const NarrowRowsOut out = narrow_only.write_narrow(8);
+  out.u8[0] = 200;
+  EXPECT_EQ(narrow_only.quantized(8).values[0], 200);
+  EXPECT_THROW(CpuMatrix(8, 16, NarrowForm::kNone, /*keep_floats=*/false), Error);
 }
 
 }  // namespace

@@ -176,8 +176,12 @@ void CpuBackend::embed(const EmbeddingTables& tables_base, const NormWeights& no
       throw Error(Error::Kind::kInvalidInput, "token id or position outside the model's tables");
     }
   }
+  // The rows past `tokens` up to the matmuls' rounding keep what they held (finite), in both forms.
+  const int64_t rows = round_rows(tokens);
+  const CpuMatrix::Both both = as_cpu(out).write_both(rows);
   embed_rows(batch_->ids.data(), positions_.data(), tokens, out.width, tables.word, tables.position.data(),
-             tables.token_type.data(), as_params(norm_base), as_cpu(out).write_floats());
+             tables.token_type.data(), as_params(norm_base), both.floats, both.narrow);
+  for (int64_t r = tokens; r < rows; ++r) both.narrow.write_row(both.floats + r * out.width, r, out.width);
   out.rows = tokens;
 }
 
@@ -195,7 +199,7 @@ void CpuBackend::linear_residual_norm(const DeviceMatrix& in, const LinearWeight
 }
 
 void CpuBackend::attention(const DeviceMatrix& qkv, int64_t num_heads, DeviceMatrix& out) {
-  attention_.run(as_cpu(qkv).floats(), batch_->seq_starts, out.width, num_heads, as_cpu(out).write_floats());
+  attention_.run(as_cpu(qkv).floats(), batch_->seq_starts, out.width, num_heads, threads_, as_cpu(out).write_floats());
   out.rows = qkv.rows;
 }
 

@@ -26,56 +26,58 @@ CpuMatrix::CpuMatrix(int64_t capacity_rows, int64_t matrix_width, NarrowForm nar
   }
   capacity = round_rows(capacity_rows);
   width = matrix_width;
-  const int64_t count = capacity * width;
-  if (keep_floats) {
-    floats_buffer_.reset(zeroed_aligned<float>(count));
-    floats_ = floats_buffer_.get();
-  }
-  if (narrow == NarrowForm::kBFloat16) bf16_.reset(zeroed_aligned<uint16_t>(count));
-  if (narrow == NarrowForm::kInt8) {
-    u8_.reset(zeroed_aligned<uint8_t>(count));
-    std::memset(u8_.get(), kQuantizedActivationZeroPoint, static_cast<size_t>(count));  // the value 0
-    row_inverse_scale_.reset(zeroed_aligned<float>(capacity));
-  }
+  if (keep_floats) floats_.reset(zeroed_aligned<float>(capacity * width));
   floats_current_ = keep_floats;
-  narrow_rows_ = keep_floats ? 0 : capacity;  // zeros in every form
+  if (!keep_floats) {
+    narrow_out();             // the only storage: made now
+    narrow_rows_ = capacity;  // zeros in every form
+  }
 }
 
 const float* CpuMatrix::floats() const {
-  if (floats_ == nullptr || !floats_current_) {
+  if (!floats_ || !floats_current_) {
     throw Error(Error::Kind::kInternal, "a matrix holding only its narrow form was read as float32");
   }
-  return floats_;
+  return floats_.get();
 }
 
 void CpuMatrix::convert_to_narrow(int64_t row_count) const {
   if (row_count <= narrow_rows_) return;
   const float* x = floats();
-  if (narrow_ == NarrowForm::kBFloat16) round_rows_to_bf16(x, row_count, width, bf16_.get());
-  if (narrow_ == NarrowForm::kInt8) quantize_rows(x, row_count, width, u8_.get(), row_inverse_scale_.get());
+  const NarrowRowsOut narrow = narrow_out();
+  if (narrow.bf16 != nullptr) round_rows_to_bf16(x, row_count, width, narrow.bf16);
+  if (narrow.u8 != nullptr) quantize_rows(x, row_count, width, narrow.u8, narrow.row_inverse_scale);
   narrow_rows_ = row_count;
 }
 
 const uint16_t* CpuMatrix::bf16(int64_t row_count) const {
   if (narrow_ != NarrowForm::kBFloat16) throw Error(Error::Kind::kInternal, "matrix has no bf16 form");
   convert_to_narrow(row_count);
-  return bf16_.get();
+  return narrow_out().bf16;
 }
 
 QuantizedRows CpuMatrix::quantized(int64_t row_count) const {
   if (narrow_ != NarrowForm::kInt8) throw Error(Error::Kind::kInternal, "matrix has no int8 form");
   convert_to_narrow(row_count);
-  return {u8_.get(), row_inverse_scale_.get()};
+  const NarrowRowsOut narrow = narrow_out();
+  return {narrow.u8, narrow.row_inverse_scale};
 }
 
 float* CpuMatrix::write_floats() {
-  if (floats_ == nullptr) throw Error(Error::Kind::kInternal, "float32 write to a matrix holding only its narrow form");
+  if (!floats_) throw Error(Error::Kind::kInternal, "float32 write to a matrix holding only its narrow form");
   floats_current_ = true;
   narrow_rows_ = 0;
-  return floats_;
+  return floats_.get();
 }
 
-NarrowRowsOut CpuMatrix::narrow_out() {
+NarrowRowsOut CpuMatrix::narrow_out() const {
+  const int64_t count = capacity * width;
+  if (narrow_ == NarrowForm::kBFloat16 && !bf16_) bf16_.reset(zeroed_aligned<uint16_t>(count));
+  if (narrow_ == NarrowForm::kInt8 && !u8_) {
+    u8_.reset(zeroed_aligned<uint8_t>(count));
+    std::memset(u8_.get(), kQuantizedActivationZeroPoint, static_cast<size_t>(count));  // the value 0
+    row_inverse_scale_.reset(zeroed_aligned<float>(capacity));
+  }
   return {bf16_.get(), u8_.get(), row_inverse_scale_.get()};
 }
 

@@ -6,7 +6,8 @@
 // layers read, or both. Producers that have a row in cache write its narrow form alongside (a
 // LayerNorm, an epilogue), so the next linear layer skips a conversion pass over memory; a
 // matrix the graph declared MatrixUse::kLinearInput keeps only the narrow form. Readers ask for
-// the form they want: the narrow one is converted from the float32 values when it is stale.
+// the form they want: the narrow one is converted from the float32 values when it is stale. Its
+// storage is made on first use, so a matrix no narrow layer reads (qkv, the head's) has none.
 // Owned by the one compute thread, like the rest of the backend.
 #include <cstdint>
 #include <cstdlib>
@@ -61,15 +62,15 @@ class CpuMatrix final : public DeviceMatrix {
   };
   template <typename T>
   using Buffer = std::unique_ptr<T, Free>;
-  NarrowRowsOut narrow_out();
+  NarrowRowsOut narrow_out() const;  // allocates the narrow storage the first time
   void convert_to_narrow(int64_t row_count) const;
 
   NarrowForm narrow_;
-  Buffer<float> floats_buffer_;
-  float* floats_ = nullptr;
-  Buffer<uint16_t> bf16_;
-  Buffer<uint8_t> u8_;
-  Buffer<float> row_inverse_scale_;
+  Buffer<float> floats_;  // null when only the narrow form is kept
+  // Mutable: made on first use, possibly by a reader (see above).
+  mutable Buffer<uint16_t> bf16_;
+  mutable Buffer<uint8_t> u8_;
+  mutable Buffer<float> row_inverse_scale_;
   bool floats_current_ = true;
   // The narrow form is current for the first narrow_rows_ rows. Mutable: converting on a read
   // caches a copy, it does not change the matrix's value.

@@ -68,10 +68,12 @@ const DnnlAttention::Primitives& DnnlAttention::primitives(int64_t length, int64
 }
 
 void DnnlAttention::run(const float* qkv, const std::vector<int32_t>& seq_starts, int64_t hidden, int64_t num_heads,
-                        float* context) {
-  const int threads = omp_get_max_threads();
+                        int threads, float* context) {
   const auto sequences = static_cast<int64_t>(seq_starts.size()) - 1;
   // Plan the units and make their primitives here, on the calling thread: the cache is not shared.
+  // Bounded like MatmulCache (a server sees every length); cleared before planning, since the
+  // units point into it.
+  if (cache_.size() >= kMaxCachedShapes) cache_.clear();
   units_.clear();
   for (int64_t s = 0; s < sequences; ++s) {
     const int64_t begin = seq_starts[s], length = seq_starts[s + 1] - seq_starts[s];
@@ -86,7 +88,7 @@ void DnnlAttention::run(const float* qkv, const std::vector<int32_t>& seq_starts
   // An exception must not leave an OpenMP region (it would terminate the process): the first one
   // is kept and rethrown on the calling thread once the region has ended.
   std::exception_ptr failure;
-#pragma omp parallel for schedule(dynamic, 1)
+#pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
   for (size_t u = 0; u < units_.size(); ++u) {
     const auto thread = static_cast<size_t>(omp_get_thread_num());
     try {

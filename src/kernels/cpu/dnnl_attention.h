@@ -25,7 +25,7 @@ class DnnlAttention {
   explicit DnnlAttention(dnnl::engine& engine) : engine_(engine) {}
 
   // qkv: [tokens, 3 * hidden]; context: [tokens, hidden]; sequences given by seq_starts.
-  void run(const float* qkv, const std::vector<int32_t>& seq_starts, int64_t hidden, int64_t num_heads,
+  void run(const float* qkv, const std::vector<int32_t>& seq_starts, int64_t hidden, int64_t num_heads, int threads,
            float* context);
 
  private:
@@ -53,6 +53,8 @@ class DnnlAttention {
   const Primitives& primitives(int64_t length, int64_t heads, int64_t hidden, int64_t num_heads);
   void run_unit(const Unit& unit, const float* qkv, int64_t hidden, int64_t num_heads, float* context,
                 dnnl::stream& stream, ThreadScratch& scratch) const;
+
+  static constexpr size_t kMaxCachedShapes = 512;
 
   dnnl::engine& engine_;
   std::map<std::pair<int64_t, int64_t>, Primitives> cache_;  // by (length, heads per unit)

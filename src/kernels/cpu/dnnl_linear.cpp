@@ -11,10 +11,6 @@ using dnnl::memory;
 using tag = memory::format_tag;
 using dt = memory::data_type;
 
-// The row count the packed weight layout is chosen for; oneDNN's blocked weight layouts depend
-// on the shape of the weights, not on M, so one packing serves every batch size.
-constexpr int64_t kPackingRows = 256;
-
 }  // namespace
 
 dnnl::matmul::primitive_desc DnnlLinearRunner::make_pd(int64_t rows, int64_t in, int64_t out,
@@ -41,10 +37,9 @@ std::unique_ptr<DnnlLinear> DnnlLinearRunner::pack(const StackedWeights& stacked
 
   // The [out, in] torch layout is W^T as [in, out] "ba".
   const memory::desc any_md({in, out}, compute_type_, tag::any);
-  linear->packed_desc = make_pd(kPackingRows, in, out, any_md, Epilogue::kNone, false, dt::f32).weights_desc();
   // The reorder converts float32 to bf16 (round to nearest even) when the packed layout is bf16.
   linear->weights = pack_weights(engine_, stream_, {{in, out}, dt::f32, tag::ba}, stacked.weights.data(),
-                                 linear->packed_desc);
+                                 make_pd(kPackingRows, in, out, any_md, Epilogue::kNone, false, dt::f32).weights_desc());
   linear->bias = memory({{1, out}, dt::f32, tag::ab}, engine_);
   std::memcpy(linear->bias.get_data_handle(), stacked.bias.data(), stacked.bias.size() * sizeof(float));
   return linear;
@@ -74,7 +69,7 @@ void DnnlLinearRunner::run(const DnnlLinear& linear, const void* src, int64_t ro
   const int64_t in = linear.in_features, out = linear.out_features;
   const dnnl::matmul& matmul =
       cache_.get({rows, in, out, static_cast<int>(epilogue), accumulate, static_cast<int>(dst_type)}, [&] {
-        return make_pd(rows, in, out, linear.packed_desc, epilogue, accumulate, dst_type);
+        return make_pd(rows, in, out, linear.weights.get_desc(), epilogue, accumulate, dst_type);
       });
   memory src_mem({{rows, in}, compute_type_, tag::ab}, engine_, const_cast<void*>(src));
   memory dst_mem({{rows, out}, dst_type, tag::ab}, engine_, dst);

@@ -25,8 +25,7 @@ struct DnnlLinear final : CpuLinear {
                              CpuMatrix& dst) const override;
 
   DnnlLinearRunner* runner = nullptr;
-  dnnl::memory::desc packed_desc;
-  dnnl::memory weights;  // [in, out] in packed_desc's layout
+  dnnl::memory weights;  // [in, out] in the blocked layout the matmul chose
   dnnl::memory bias;     // [1, out] float32
 };
 

@@ -14,8 +14,6 @@ using dnnl::memory;
 using tag = memory::format_tag;
 using dt = memory::data_type;
 
-constexpr int64_t kPackingRows = 256;
-
 RERANKD_MULTIVERSION void dequantize_row(const int32_t* acc, int64_t n, float row_inverse_scale,
                                          const float* inverse_scale, const int32_t* compensation, const float* bias,
                                          Epilogue epilogue, bool accumulate, float* y) {
@@ -26,11 +24,6 @@ RERANKD_MULTIVERSION void dequantize_row(const int32_t* acc, int64_t n, float ro
   } else if (epilogue == Epilogue::kGelu) {
     for (int64_t i = 0; i < n; ++i) {
       y[i] = gelu(static_cast<float>(acc[i] - compensation[i]) * (row_inverse_scale * inverse_scale[i]) + bias[i]);
-    }
-  } else if (epilogue == Epilogue::kTanh) {
-    for (int64_t i = 0; i < n; ++i) {
-      const float v = static_cast<float>(acc[i] - compensation[i]) * (row_inverse_scale * inverse_scale[i]) + bias[i];
-      y[i] = 2.f / (1.f + fast_exp(-2.f * v)) - 1.f;
     }
   } else {
     for (int64_t i = 0; i < n; ++i) {
@@ -87,8 +80,8 @@ std::unique_ptr<Int8Linear> Int8LinearRunner::pack(const StackedWeights& stacked
   linear->bias = stacked.bias;
 
   const memory::desc any_md({in, out}, dt::s8, tag::any);
-  linear->packed_desc = make_pd(kPackingRows, in, out, any_md).weights_desc();
-  linear->weights = pack_weights(engine_, stream_, {{in, out}, dt::s8, tag::ba}, quantized.data(), linear->packed_desc);
+  linear->weights = pack_weights(engine_, stream_, {{in, out}, dt::s8, tag::ba}, quantized.data(),
+                                 make_pd(kPackingRows, in, out, any_md).weights_desc());
   return linear;
 }
 
@@ -97,7 +90,7 @@ const int32_t* Int8LinearRunner::multiply(const Int8Linear& linear, const uint8_
   const auto need = static_cast<size_t>(rows * out);
   if (accumulators_.size() < need) accumulators_.resize(need);
   const dnnl::matmul& matmul =
-      cache_.get({rows, in, out}, [&] { return make_pd(rows, in, out, linear.packed_desc); });
+      cache_.get({rows, in, out}, [&] { return make_pd(rows, in, out, linear.weights.get_desc()); });
   memory src_mem({{rows, in}, dt::u8, tag::ab}, engine_, const_cast<uint8_t*>(src));
   memory dst_mem({{rows, out}, dt::s32, tag::ab}, engine_, accumulators_.data());
   matmul.execute(stream_, {{DNNL_ARG_SRC, src_mem}, {DNNL_ARG_WEIGHTS, linear.weights}, {DNNL_ARG_DST, dst_mem}});
@@ -106,6 +99,8 @@ const int32_t* Int8LinearRunner::multiply(const Int8Linear& linear, const uint8_
 }
 
 void Int8Linear::forward(const CpuMatrix& src, int64_t rows, Epilogue epilogue, CpuMatrix& dst) const {
+  // Only the encoder runs in int8 (the head, with the tanh, stays float32: LinearUse::kHead).
+  if (epilogue == Epilogue::kTanh) throw Error(Error::Kind::kInternal, "int8 linear layers take no tanh epilogue");
   const QuantizedRows input = src.quantized(rows);
   const int32_t* acc = runner->multiply(*this, input.values, rows);
   const int64_t out = out_features;

@@ -27,8 +27,7 @@ struct Int8Linear final : CpuLinear {
                              CpuMatrix& dst) const override;
 
   Int8LinearRunner* runner = nullptr;
-  dnnl::memory::desc packed_desc;
-  dnnl::memory weights;               // s8 [in, out] in packed_desc's layout
+  dnnl::memory weights;               // s8 [in, out] in the blocked layout the matmul chose
   std::vector<float> inverse_scale;   // per output channel: 1 / weight scale
   std::vector<int32_t> compensation;  // per output channel: 128 * sum_k Wq[n, k] (the zero point's share)
   std::vector<float> bias;

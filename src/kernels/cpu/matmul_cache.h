@@ -11,6 +11,10 @@
 
 namespace rerankd::cpu {
 
+// The row count weights are packed for: oneDNN's blocked weight layouts depend on the shape of the
+// weights, not on M, so one packing serves every batch size.
+constexpr int64_t kPackingRows = 256;
+
 // Reorders `data`, laid out as `plain`, into a new memory of layout `packed` (converting the type
 // where they differ), and waits for it.
 inline dnnl::memory pack_weights(dnnl::engine& engine, dnnl::stream& stream, const dnnl::memory::desc& plain,
