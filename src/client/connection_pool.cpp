@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <boost/asio/post.hpp>
 #include <boost/asio/redirect_error.hpp>
+#include <vector>
 
 #include "client/http_error.h"
 
@@ -29,11 +30,13 @@ asio::awaitable<std::unique_ptr<HttpConnection>> ConnectionPool::acquire(Clock::
   std::shared_ptr<Waiter> waiter;
   while (!waiter) {
     std::unique_ptr<HttpConnection> idle;
+    std::vector<std::unique_ptr<HttpConnection>> expired;  // closed (system calls) after the unlock
     {
       std::lock_guard lock(mutex_);
       const Clock::time_point now = Clock::now();
       // Expired idle connections are the oldest: drop them from the front.
       while (!idle_.empty() && now - idle_.front()->idle_since() > options_.max_idle) {
+        expired.push_back(std::move(idle_.front()));
         idle_.pop_front();
         --open_;
       }
@@ -107,9 +110,12 @@ void ConnectionPool::release(std::unique_ptr<HttpConnection> connection) { grant
 void ConnectionPool::release_slot() { grant(nullptr); }
 
 void ConnectionPool::close_idle() {
-  std::lock_guard lock(mutex_);
-  open_ -= idle_.size();
-  idle_.clear();
+  decltype(idle_) closing;  // closed (system calls) after the unlock
+  {
+    std::lock_guard lock(mutex_);
+    open_ -= idle_.size();
+    closing.swap(idle_);
+  }
 }
 
 ConnectionPool::Stats ConnectionPool::stats() const {

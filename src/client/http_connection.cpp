@@ -91,12 +91,14 @@ asio::awaitable<void> HttpConnection::connect(const Url& url, Clock::time_point 
 asio::awaitable<HttpReply> HttpConnection::exchange(const Url& url, const HttpRequestSpec& spec,
                                                     Clock::time_point deadline) {
   using Phase = TransportError::Phase;
-  const std::string where = spec.method + " " + url.str() + spec.target.substr(url.base_path.size());
+  // Named in error messages only: made when one is thrown, not per exchange.
+  const auto where = [&] { return spec.method + " " + url.str() + spec.target.substr(url.base_path.size()); };
   // The body is sent from the caller's string in place (it outlives the exchange): a retried call
   // does not copy a large request again.
   http::request<http::span_body<const char>> request{http::string_to_verb(spec.method), spec.target, 11};
   request.set(http::field::host, url.authority());
-  request.set(http::field::user_agent, std::string("rerankd-client/") + std::string(kVersion));
+  static const std::string user_agent = std::string("rerankd-client/") + std::string(kVersion);
+  request.set(http::field::user_agent, user_agent);
   request.set(http::field::accept, "application/json");
   if (!spec.body.empty()) {
     request.set(http::field::content_type, "application/json");
@@ -112,7 +114,7 @@ asio::awaitable<HttpReply> HttpConnection::exchange(const Url& url, const HttpRe
   if (ec) {
     const bool timed_out = ec == beast::error::timeout;
     throw TransportError(Phase::kSend, timed_out,
-                         where + (timed_out ? ": timed out sending the request" : ": sending failed: " + ec.message()));
+                         where() + (timed_out ? ": timed out sending the request" : ": sending failed: " + ec.message()));
   }
 
   http::response_parser<http::string_body> parser;
@@ -121,7 +123,7 @@ asio::awaitable<HttpReply> HttpConnection::exchange(const Url& url, const HttpRe
   if (ec) {
     const bool timed_out = ec == beast::error::timeout;
     const bool got_some = parser.got_some() || impl_->buffer.size() > 0;
-    std::string message = where;
+    std::string message = where();
     if (timed_out) {
       message += ": timed out waiting for the response";
     } else if (got_some) {

@@ -54,15 +54,13 @@ class TransportError : public Error {
 
   // kind: kTimeout when a deadline ended the exchange, kUnavailable otherwise.
   TransportError(Phase phase, bool timed_out, std::string message)
-      : Error(timed_out ? Kind::kTimeout : Kind::kUnavailable, std::move(message)), phase_(phase),
-        timed_out_(timed_out) {}
+      : Error(timed_out ? Kind::kTimeout : Kind::kUnavailable, std::move(message)), phase_(phase) {}
 
   Phase phase() const noexcept { return phase_; }
-  bool timed_out() const noexcept { return timed_out_; }
+  bool timed_out() const noexcept { return kind() == Kind::kTimeout; }
 
  private:
   Phase phase_;
-  bool timed_out_;
 };
 
 }  // namespace rerankd::client

@@ -1,7 +1,8 @@
 #include "server/api_keys.h"
 
+#include <boost/beast/core/string.hpp>
+
 #include <algorithm>
-#include <cctype>
 #include <fstream>
 
 #include "common/error.h"
@@ -30,8 +31,9 @@ std::string_view trim(std::string_view s) {
 }  // namespace
 
 ApiKeys::ApiKeys(std::vector<std::string> keys) {
-  for (auto& k : keys) {
-    if (!trim(k).empty()) keys_.emplace_back(trim(k));
+  for (const auto& k : keys) {
+    const std::string_view key = trim(k);
+    if (!key.empty()) keys_.emplace_back(key);
   }
 }
 
@@ -50,12 +52,9 @@ std::vector<std::string> ApiKeys::read_file(const std::string& path) {
 
 bool ApiKeys::allows(std::string_view authorization) const {
   constexpr std::string_view kScheme = "Bearer ";
-  if (authorization.size() <= kScheme.size()) return false;
   // The scheme is case-insensitive (RFC 9110); the key is not.
-  for (size_t i = 0; i < kScheme.size(); ++i) {
-    if (std::tolower(static_cast<unsigned char>(authorization[i])) != std::tolower(static_cast<unsigned char>(kScheme[i]))) {
-      return false;
-    }
+  if (authorization.size() <= kScheme.size() || !boost::beast::iequals(authorization.substr(0, kScheme.size()), kScheme)) {
+    return false;
   }
   const std::string_view presented = trim(authorization.substr(kScheme.size()));
   bool found = false;

@@ -115,16 +115,16 @@ TruncationSide truncation_side(const dom::object& object) {
   unprocessable("field \"truncation_direction\" must be \"Right\" or \"Left\"");
 }
 
-// Document indices, best first; ties keep input order. NaN ranks last rather than breaking the sort.
 // The indices of the `count` best logits, best first; NaN ranks last, ties keep request order.
 // A partial sort: /v1/rerank's top_n of a 1000-document request sorts only what it returns.
 std::vector<size_t> ranking(const std::vector<float>& logits, size_t count) {
   std::vector<size_t> order(logits.size());
   std::iota(order.begin(), order.end(), size_t{0});
-  auto key = [&](size_t i) {
-    return std::isnan(logits[i]) ? -std::numeric_limits<float>::infinity() : logits[i];
-  };
-  const auto better = [&](size_t a, size_t b) { return key(a) > key(b) || (key(a) == key(b) && a < b); };
+  std::vector<float> keys(logits.size());  // NaN as -inf, so it ranks last rather than breaking the sort
+  for (size_t i = 0; i < logits.size(); ++i) {
+    keys[i] = std::isnan(logits[i]) ? -std::numeric_limits<float>::infinity() : logits[i];
+  }
+  const auto better = [&](size_t a, size_t b) { return keys[a] > keys[b] || (keys[a] == keys[b] && a < b); };
   count = std::min(count, order.size());
   std::partial_sort(order.begin(), order.begin() + static_cast<std::ptrdiff_t>(count), order.end(), better);
   order.resize(count);

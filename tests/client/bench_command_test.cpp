@@ -18,8 +18,9 @@ struct Result {
   std::string out;
 };
 
-Result run(const std::string& args) {
-  const std::string command = rerankd_binary().string() + " bench " + args + " 2>/dev/null";
+// stdout only, or with stderr merged in (for the error message).
+Result run(const std::string& args, bool with_stderr = false) {
+  const std::string command = rerankd_binary().string() + " bench " + args + (with_stderr ? " 2>&1" : " 2>/dev/null");
   Result r;
   FILE* pipe = ::popen(command.c_str(), "r");
   if (pipe == nullptr) return r;
@@ -90,8 +91,9 @@ TEST_F(BenchCommand, RequestsFileIsSent) {
 }
 
 TEST(BenchCommandNoServer, UnreachableUrlIsAnError) {
-  const Result r = run("--url http://127.0.0.1:1 --requests 5 --json -");
-  EXPECT_NE(r.status, 0);
+  const Result r = run("--url http://127.0.0.1:1 --requests 5 --json -", /*with_stderr=*/true);
+  EXPECT_EQ(r.status, 1) << r.out;  // the command's own error exit: not 127 (no binary) or a crash
+  EXPECT_NE(r.out.find("127.0.0.1:1"), std::string::npos) << r.out;
 }
 
 }  // namespace

@@ -381,7 +381,7 @@ class NginxScaleOutTest(unittest.TestCase):
         # Figures, not assertions (no timed tests): one replica on its own, then all behind nginx.
         alone = self.bench("--concurrency", "12", "--duration", "5", "--warmup", "1",
                            url=f"http://{HOST}:{self.servers[1].port}")
-        before = [s.metric("rerankd_http_requests_total", route="/rerank", status="200") for s in self.servers]
+        before = [s.metric("rerankd_http_requests_total", default=0.0, route="/rerank", status="200") for s in self.servers]
         report = self.bench("--concurrency", "12", "--duration", "5", "--warmup", "1")
         after = [s.metric("rerankd_http_requests_total", route="/rerank", status="200") for s in self.servers]
         self.assertEqual(report["failed"] + report["timeout"] + report["rejected"], 0, report)

@@ -141,8 +141,15 @@ class Server:
         assert r.status == 200, r
         return parse_metrics(r.body.decode("utf-8"))
 
-    def metric(self, name, conn=None, **labels):
-        return self.metrics(conn).get((name, frozenset(labels.items())), 0.0)
+    _REQUIRED = object()
+
+    def metric(self, name, conn=None, default=_REQUIRED, **labels):
+        """One series' value. A missing series is an error (a renamed metric must not read as 0 and
+        pass a comparison), unless `default` is given: for a labelled counter not yet incremented."""
+        value = self.metrics(conn).get((name, frozenset(labels.items())), default)
+        if value is Server._REQUIRED:
+            raise KeyError(f"no series {name}{labels} in /metrics")
+        return value
 
     def wait_for_metric(self, name, predicate, timeout=30, **labels):
         deadline = time.monotonic() + timeout
