@@ -52,8 +52,6 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
 
   RequestStats& stats() { return stats_; }
   const RequestStats& stats() const { return stats_; }
-  void set_route(std::string route) { route_ = std::move(route); }
-  const std::string& route() const { return route_; }  // empty until a router names it
 
   // Sends the response. Safe from any thread; only the first call counts.
   void respond(HttpResponse response);
@@ -71,7 +69,6 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
   asio::any_io_executor executor_;
   SteadyClock::time_point received_ = SteadyClock::now();
   RequestStats stats_;
-  std::string route_;
   std::atomic<bool> responded_{false};
   std::vector<std::function<void()>> gone_hooks_;
 };

@@ -4,14 +4,20 @@
 
 namespace rerankd::server {
 
-void Router::add(http::verb method, std::string path, RouteHandler handler) {
+void Router::add(http::verb method, std::string path, RouteHandler handler, Access access) {
   for (Route& r : routes_) {
     if (r.path == path) {
       r.methods.emplace_back(method, std::move(handler));
+      r.access = access;
       return;
     }
   }
-  routes_.push_back({std::move(path), {{method, std::move(handler)}}});
+  routes_.push_back({std::move(path), {{method, std::move(handler)}}, access});
+}
+
+bool Router::needs_key(std::string_view path) const {
+  const Route* r = find(path);
+  return r == nullptr || r->access == Access::kKeyRequired;
 }
 
 const Router::Route* Router::find(std::string_view path) const {
@@ -21,9 +27,9 @@ const Router::Route* Router::find(std::string_view path) const {
   return nullptr;
 }
 
-std::string Router::label(std::string_view path) const {
+std::string_view Router::label(std::string_view path) const {
   const Route* r = find(path);
-  return r != nullptr ? r->path : "other";
+  return r != nullptr ? std::string_view(r->path) : std::string_view("other");
 }
 
 std::vector<std::string> Router::labels() const {
@@ -36,7 +42,6 @@ std::vector<std::string> Router::labels() const {
 void Router::dispatch(const std::shared_ptr<Exchange>& exchange) const {
   const std::string_view path = exchange->path();
   const Route* route = find(path);
-  exchange->set_route(route != nullptr ? route->path : "other");
   const http::verb method = exchange->request().method();
   if (route == nullptr) {
     exchange->respond(error_response(http::status::not_found, "not_found",

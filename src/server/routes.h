@@ -16,14 +16,22 @@ using RouteHandler = std::function<void(const std::shared_ptr<Exchange>&)>;
 
 class Router {
  public:
-  void add(http::verb method, std::string path, RouteHandler handler);
+  // Whether a route needs the API key (when keys are configured): every route but /health, which
+  // load balancers probe without one.
+  enum class Access { kKeyRequired, kOpen };
 
-  // Names the exchange's route (for metrics and logs) and runs its handler, or answers 404/405.
+  void add(http::verb method, std::string path, RouteHandler handler, Access access = Access::kKeyRequired);
+
+  // Runs the exchange's handler, or answers 404/405.
   void dispatch(const std::shared_ptr<Exchange>& exchange) const;
 
+  // False only for a path added kOpen; unknown paths need the key too, so that a caller without
+  // one learns nothing about which exist.
+  bool needs_key(std::string_view path) const;
+
   // The metrics label of a path: the route's own path, or "other" for any unknown target, so
-  // that scanners cannot mint label values.
-  std::string label(std::string_view path) const;
+  // that scanners cannot mint label values. A view of the router's own string.
+  std::string_view label(std::string_view path) const;
 
   // Every label label() can return: each route's path, and "other".
   std::vector<std::string> labels() const;
@@ -32,6 +40,7 @@ class Router {
   struct Route {
     std::string path;
     std::vector<std::pair<http::verb, RouteHandler>> methods;
+    Access access = Access::kKeyRequired;
   };
   const Route* find(std::string_view path) const;
 

@@ -66,7 +66,8 @@ RerankServer::RerankServer(const RerankerOptions& model, const ServerOptions& op
   router_.add(verb::post, "/rerank", [this](const auto& e) { rerank_.handle(e, parse_tei_request); });
   router_.add(verb::post, "/v1/rerank", [this](const auto& e) { rerank_.handle(e, parse_cohere_request); });
   router_.add(verb::post, "/v2/rerank", [this](const auto& e) { rerank_.handle(e, parse_cohere_request); });
-  router_.add(verb::get, "/health", [this](const auto& e) { e->respond(health_response(*scheduler_)); });
+  router_.add(verb::get, "/health", [this](const auto& e) { e->respond(health_response(*scheduler_)); },
+              Router::Access::kOpen);
   router_.add(verb::get, "/info", [this](const auto& e) { e->respond(info_response(info_)); });
   router_.add(verb::get, "/metrics", [this](const auto& e) { e->respond(metrics_response(registry_)); });
   for (const std::string& label : router_.labels()) metrics_.add_route(label);
@@ -106,9 +107,8 @@ int RerankServer::run() {
 }
 
 void RerankServer::handle(const std::shared_ptr<Exchange>& exchange) {
-  if (api_keys_.enabled() && exchange->path() != "/health" &&
+  if (api_keys_.enabled() && router_.needs_key(exchange->path()) &&
       !api_keys_.allows(exchange->request()[http::field::authorization])) {
-    exchange->set_route(router_.label(exchange->path()));
     HttpResponse response = error_response(http::status::unauthorized, "unauthorized",
                                            "missing or invalid API key: send 'Authorization: Bearer <key>'");
     response.set(http::field::www_authenticate, "Bearer");
@@ -119,7 +119,7 @@ void RerankServer::handle(const std::shared_ptr<Exchange>& exchange) {
 }
 
 void RerankServer::completed(const Exchange& exchange, const HttpResponse& response) {
-  const std::string route = exchange.route().empty() ? router_.label(exchange.path()) : exchange.route();
+  const std::string_view route = router_.label(exchange.path());
   const double seconds = std::chrono::duration<double>(SteadyClock::now() - exchange.received()).count();
   metrics_.request_answered(route, response.result_int(), seconds);
   const RequestStats& s = exchange.stats();
