@@ -220,7 +220,6 @@ class Session : public std::enable_shared_from_this<Session> {
     state_ = State::kHandling;
     counted_ = true;
     shared_->active++;
-    shared_->metrics.request_started();
     return current_;
   }
 
@@ -228,7 +227,6 @@ class Session : public std::enable_shared_from_this<Session> {
     if (!counted_) return;
     counted_ = false;
     shared_->active--;
-    shared_->metrics.request_ended();
   }
 
   // While the answer is pending nothing reads the socket, so a client that hangs up would go

@@ -71,6 +71,9 @@ RerankServer::RerankServer(const RerankerOptions& model, const ServerOptions& op
   router_.add(verb::get, "/info", [this](const auto& e) { e->respond(info_response(info_)); });
   router_.add(verb::get, "/metrics", [this](const auto& e) { e->respond(metrics_response(registry_)); });
   for (const std::string& label : router_.labels()) metrics_.add_route(label);
+  // Read from the transport's own count of unanswered exchanges rather than a second counter.
+  registry_.gauge_callback("rerankd_http_requests_in_flight", "HTTP requests received and not yet answered",
+                           [this] { return static_cast<double>(http_.active_exchanges()); });
 }
 
 RerankServer::~RerankServer() = default;

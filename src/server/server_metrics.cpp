@@ -6,7 +6,6 @@ namespace rerankd::server {
 
 ServerMetrics::ServerMetrics(MetricsRegistry& registry)
     : registry_(registry),
-      in_flight_(registry.gauge("rerankd_http_requests_in_flight", "HTTP requests received and not yet answered")),
       open_connections_(registry.gauge("rerankd_http_open_connections", "Client connections currently open")),
       accepted_connections_(registry.counter("rerankd_http_connections_accepted_total",
                                              "Client connections accepted (keep-alive clients reuse theirs)")),

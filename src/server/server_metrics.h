@@ -18,8 +18,6 @@ class ServerMetrics {
   void connection_opened();
   void connection_closed();
   // Read off the socket / fully answered or abandoned (the transport's view).
-  void request_started() { in_flight_.add(1); }
-  void request_ended() { in_flight_.add(-1); }
   // Makes a route's instruments; call for every route label (and "other") before serving.
   void add_route(const std::string& route);
   // `route` is a fixed label (Router::label), never the raw target: label values must stay few.
@@ -40,7 +38,6 @@ class ServerMetrics {
   MetricsRegistry& registry_;
   // Filled by add_route before the server starts, read-only afterwards.
   std::map<std::string, std::unique_ptr<RouteInstruments>, std::less<>> routes_;
-  Gauge& in_flight_;
   Gauge& open_connections_;
   Counter& accepted_connections_;
   Counter& client_disconnects_;
