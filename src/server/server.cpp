@@ -13,7 +13,7 @@
 namespace rerankd::server {
 namespace {
 
-ServerFacts gather_facts(Reranker& reranker, const ServerOptions& options) {
+ServerFacts gather_facts(Reranker& reranker) {
   ServerFacts f;
   const auto& dir = reranker.options().model_dir;
   f.model_dir = dir.string();
@@ -28,7 +28,6 @@ ServerFacts gather_facts(Reranker& reranker, const ServerOptions& options) {
   f.hidden_size = c.hidden_size;
   f.num_layers = c.num_layers;
   f.threads = reranker.compute_threads();
-  f.options = options;
   return f;
 }
 
@@ -52,9 +51,9 @@ RerankServer::RerankServer(const RerankerOptions& model, const ServerOptions& op
     : options_(options),
       metrics_(registry_),
       reranker_(std::make_unique<Reranker>(model)),
-      facts_(gather_facts(*reranker_, options_)),
+      facts_(gather_facts(*reranker_)),
       api_keys_(options_.api_keys),
-      info_(info_body(facts_)),
+      info_(info_body(facts_, options_)),
       scheduler_(std::make_unique<Scheduler>(*reranker_, options_.scheduler, &registry_)),
       ioc_(std::max(1, options_.io_threads)),
       rerank_(*scheduler_, metrics_, options_, facts_.model_id),

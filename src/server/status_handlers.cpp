@@ -6,8 +6,7 @@
 
 namespace rerankd::server {
 
-std::string info_body(const ServerFacts& f) {
-  const ServerOptions& o = f.options;
+std::string info_body(const ServerFacts& f, const ServerOptions& o) {
   const SchedulerOptions& s = o.scheduler;
   auto u = [](size_t v) { return static_cast<uint64_t>(v); };
   JsonWriter w;

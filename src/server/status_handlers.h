@@ -23,10 +23,10 @@ struct ServerFacts {
   int64_t hidden_size = 0;
   int64_t num_layers = 0;
   int threads = 0;
-  ServerOptions options;
 };
 
-std::string info_body(const ServerFacts& facts);
+// The /info body: the model's facts and the server's limits (the options the server runs with).
+std::string info_body(const ServerFacts& facts, const ServerOptions& options);
 
 // 200 {"status": "ok"} when the compute thread runs and the server admits work; 503 otherwise.
 HttpResponse health_response(const Scheduler& scheduler);
