@@ -33,8 +33,8 @@ namespace rerankd {
 using Clock = std::chrono::steady_clock;
 
 struct SchedulerOptions {
-  size_t max_batch_tokens = 4096;     // tokens per forward pass
-  size_t max_batch_pairs = 256;       // pairs per forward pass
+  size_t max_batch_tokens = BatchLimits{}.max_tokens;  // tokens per forward pass
+  size_t max_batch_pairs = BatchLimits{}.max_pairs;    // pairs per forward pass
   size_t max_queued_tokens = 262144;  // admitted but not yet run; beyond it: 429
   size_t max_concurrent_requests = 512;
   int tokenizer_threads = 2;  // two, so a small request is not tokenized after a huge one

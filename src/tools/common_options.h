@@ -13,8 +13,8 @@ struct ModelOptions {
   int threads = 0;
   std::string dtype = "auto";
   size_t max_length = 512;
-  size_t max_batch_tokens = 4096;
-  size_t max_batch_pairs = 256;
+  size_t max_batch_tokens = BatchLimits{}.max_tokens;
+  size_t max_batch_pairs = BatchLimits{}.max_pairs;
 
   RerankerOptions reranker_options() const;
 };
