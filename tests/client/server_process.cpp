@@ -25,9 +25,9 @@ std::filesystem::path client_testdata_dir() {
 
 std::filesystem::path test_model(const std::string& name) { return client_testdata_dir() / "models" / name; }
 
-ServerProcess::ServerProcess(const std::vector<std::string>& extra_args, const std::string& model) {
+ServerProcess::ServerProcess(const std::vector<std::string>& extra_args) {
   const std::string binary = rerankd_binary().string();
-  const std::string model_dir = test_model(model).string();
+  const std::string model_dir = test_model("tiny").string();
   if (!std::filesystem::exists(binary)) throw std::runtime_error("no rerankd binary at " + binary);
   if (!std::filesystem::exists(model_dir)) throw std::runtime_error("no test model at " + model_dir);
 

@@ -20,7 +20,7 @@ class ServerProcess {
  public:
   // Starts `rerankd serve --model <tiny> --host 127.0.0.1 --port 0 <extra...>` and waits for it
   // to listen. Throws std::runtime_error when it exits or does not listen within 60 s.
-  explicit ServerProcess(const std::vector<std::string>& extra_args = {}, const std::string& model = "tiny");
+  explicit ServerProcess(const std::vector<std::string>& extra_args = {});
   ~ServerProcess();
   ServerProcess(const ServerProcess&) = delete;
   ServerProcess& operator=(const ServerProcess&) = delete;
@@ -31,7 +31,6 @@ class ServerProcess {
   // SIGTERM (the server drains) or SIGKILL, then waits for the exit. Returns the wait status.
   int terminate();
   int kill();
-  bool running() const { return pid_ > 0; }
 
  private:
   int signal_and_wait(int signal);

@@ -126,19 +126,12 @@ class ConfigurationTest(unittest.TestCase):
             server.close()
 
     def test_config_flag_before_the_subcommand(self):
-        config = self.write_config("[serve]\nmax-client-batch-size = 2\nport = 0\n")
-        proc = subprocess.Popen([BIN, "--config", config, "serve", "--model", model("tiny")], stdout=subprocess.PIPE,
-                                stderr=subprocess.DEVNULL, text=True)
+        config = self.write_config("[serve]\nmax-client-batch-size = 2\n")
+        server = Server(model("tiny"), global_args=("--config", config))
         try:
-            port = int(re.match(r"rerankd: listening on \S+:(\d+)", proc.stdout.readline()).group(1))
-            conn = http.client.HTTPConnection(HOST, port, timeout=30)
-            conn.request("GET", "/info")
-            self.assertEqual(json.loads(conn.getresponse().read())["limits"]["max_client_batch_size"], 2)
-            conn.close()
+            self.assertEqual(server.request("GET", "/info").json()["limits"]["max_client_batch_size"], 2)
         finally:
-            proc.terminate()
-            proc.wait(30)
-            proc.stdout.close()
+            server.close()
 
     def test_invalid_values_are_refused_naming_the_setting(self):
         cases = [

@@ -90,9 +90,10 @@ def parse_metrics(text):
 
 
 class Server:
-    def __init__(self, model_dir, *args, env=None, startup_timeout=120):
+    def __init__(self, model_dir, *args, env=None, startup_timeout=120, global_args=()):
+        """`rerankd [global_args] serve --model DIR --port 0 [args]`."""
         self.log_file = tempfile.NamedTemporaryFile(prefix="rerankd-serve-", suffix=".log", delete=False)
-        command = [BIN, "serve", "--model", model_dir, "--port", "0", *args]
+        command = [BIN, *global_args, "serve", "--model", model_dir, "--port", "0", *args]
         self.proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=self.log_file, text=True,
                                      env=dict(os.environ, **(env or {})))
         line = self._first_line(startup_timeout)
