@@ -20,6 +20,7 @@
 #include "common/json_writer.h"
 #include "common/process_stats.h"
 #include "kernels/cpu/cpu_backend.h"
+#include "kernels/cpu/cpu_isa.h"
 #include "model/xlmr_model.h"
 #include "profiling_backend.h"
 
@@ -134,7 +135,7 @@ int main(int argc, char** argv) try {
 
   for (const std::string& dtype : dtypes) {
     const int64_t rss_before = resident_memory_bytes();
-    cpu::CpuBackend cpu_backend(cpu::precision_for_dtype(dtype), threads);
+    cpu::CpuBackend cpu_backend(cpu::choose_precision(dtype).precision, threads);
     // The profiler only reads a clock around each op: ~170 calls a forward pass, noise-level.
     ProfilingBackend profiler(cpu_backend);
     Backend& backend = profile ? static_cast<Backend&>(profiler) : cpu_backend;
@@ -143,7 +144,8 @@ int main(int argc, char** argv) try {
     const ModelConfig& c = model_graph.config();
     const std::string precision = backend.precision();  // `auto` resolved
     const double ceiling = matmul_ceiling_gflops(c, precision, 2048);
-    std::printf("\n%s: matmul ceiling %.1f GFLOP/s at the model's layer shapes (M=2048); resident after load %lld MiB\n",
+    std::printf("\n%s\n", cpu_backend.describe().c_str());
+    std::printf("%s: matmul ceiling %.1f GFLOP/s at the model's layer shapes (M=2048); resident after load %lld MiB\n",
                 precision.c_str(), ceiling, static_cast<long long>(rss >> 20));
     std::printf("%8s %6s %10s %11s %9s %9s %12s\n", "length", "batch", "pairs/s", "tokens/s", "GFLOP/s", "of ceil",
                 "latency ms");

@@ -24,6 +24,7 @@ class ProfilingBackend final : public Backend {
 
   std::string name() const override { return inner_.name(); }
   std::string precision() const override { return inner_.precision(); }
+  std::string describe() const override { return inner_.describe(); }
   std::unique_ptr<LinearWeights> load_linear(std::span<const TensorView* const> weights,
                                              std::span<const TensorView* const> biases, LinearUse use) override {
     return inner_.load_linear(weights, biases, use);

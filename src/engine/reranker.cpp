@@ -18,7 +18,10 @@ Reranker::Reranker(const RerankerOptions& options) : options_(options) {
     throw Error(Error::Kind::kIo, options.model_dir.string() + ": not a model directory");
   }
   tokenizer_ = std::make_unique<XlmrTokenizer>(options.model_dir / "sentencepiece.bpe.model");
-  backend_ = std::make_unique<cpu::CpuBackend>(cpu::precision_for_dtype(options.dtype), options.threads);
+  const cpu::PrecisionChoice choice = cpu::choose_precision(options.dtype);
+  if (!choice.warning.empty()) spdlog::warn("dtype {}: {}", options.dtype, choice.warning);
+  backend_ = std::make_unique<cpu::CpuBackend>(choice.precision, options.threads);
+  precision_reason_ = choice.reason;
   model_ = std::make_unique<XlmrModel>(options.model_dir, *backend_);
 
   const ModelConfig& c = model_->config();
@@ -33,10 +36,10 @@ Reranker::Reranker(const RerankerOptions& options) : options_(options) {
                                                ") is smaller than the tokenizer's vocabulary (" +
                                                std::to_string(tokenizer_->max_id() + 1) + ")");
   }
-  spdlog::info("model {}: {} layers, hidden {}, stored {}; running on {} ({} threads, {}) in {}; resident {} MiB",
+  spdlog::info("model {}: {} layers, hidden {}, stored {}; computing in {} ({}); resident {} MiB",
                options.model_dir.string(), c.num_layers, c.hidden_size, dtype_name(model_->stored_dtype()),
-               backend_->name(), compute_threads(), cpu::cpu_isa_name(),
-               backend_->precision(), resident_memory_bytes() >> 20);
+               backend_->precision(), precision_reason_, resident_memory_bytes() >> 20);
+  spdlog::info("backend: {}", backend_->describe());
   max_length_ = std::min<size_t>(options.max_length, static_cast<size_t>(c.max_sequence_length()));
   if (max_length_ < XlmrTokenizer::kPairSpecialTokens) {
     throw Error(Error::Kind::kInvalidInput, "max_length must be at least " +

@@ -42,7 +42,9 @@ class Reranker {
   size_t max_length() const { return max_length_; }
   const RerankerOptions& options() const { return options_; }
   std::string precision() const { return backend_->precision(); }  // what `dtype` resolved to
+  const std::string& precision_reason() const { return precision_reason_; }  // why `dtype` resolved so
   std::string device() const { return backend_->name(); }
+  std::string backend_description() const { return backend_->describe(); }
   int compute_threads() const;  // what `threads` resolved to
 
   EncodedPair encode(std::string_view query, std::string_view document) const {
@@ -63,6 +65,7 @@ class Reranker {
   std::unique_ptr<Backend> backend_;
   std::unique_ptr<XlmrModel> model_;
   std::unique_ptr<XlmrTokenizer> tokenizer_;
+  std::string precision_reason_;
   size_t max_length_ = 0;
 };
 

@@ -66,6 +66,8 @@ class Backend {
   virtual ~Backend() = default;
   virtual std::string name() const = 0;       // "cpu", "cuda:0"
   virtual std::string precision() const = 0;  // "float32", "bfloat16", ...
+  // The device and the code paths in use, for the start-up log and /info.
+  virtual std::string describe() const = 0;
 
   // --- weights, converted and laid out once ---------------------------------------------------
   // The Linear y = x W^T + b over the concatenation (along the output dimension) of the given

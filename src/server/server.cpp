@@ -23,7 +23,9 @@ ServerFacts gather_facts(Reranker& reranker) {
   f.architecture = c.architecture;
   f.dtype = dtype_name(reranker.model().stored_dtype());
   f.precision = reranker.precision();
+  f.precision_reason = reranker.precision_reason();
   f.backend = reranker.device();
+  f.backend_description = reranker.backend_description();
   f.max_input_length = reranker.max_length();
   f.hidden_size = c.hidden_size;
   f.num_layers = c.num_layers;

@@ -18,7 +18,9 @@ std::string info_body(const ServerFacts& f, const ServerOptions& o) {
   w.key("architecture").value(f.architecture);
   w.key("model_dtype").value(f.dtype);
   w.key("precision").value(f.precision);
+  w.key("precision_reason").value(f.precision_reason);
   w.key("backend").value(f.backend);
+  w.key("backend_description").value(f.backend_description);
   w.key("max_input_length").value(u(f.max_input_length));
   w.key("hidden_size").value(f.hidden_size);
   w.key("num_layers").value(f.num_layers);

@@ -19,6 +19,8 @@ struct ServerFacts {
   std::string dtype;      // as stored in the checkpoint
   std::string precision;  // as computed by the backend
   std::string backend;
+  std::string backend_description;  // ISA, kernels in use
+  std::string precision_reason;     // why the dtype resolved to `precision`
   size_t max_input_length = 0;  // tokens per pair, special tokens included
   int64_t hidden_size = 0;
   int64_t num_layers = 0;

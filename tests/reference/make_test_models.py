@@ -623,9 +623,9 @@ def main():
     for name in ("tiny", "small"):
         write_jsonl(os.path.join(out, "expected", f"ranking-{name}.jsonl"),
                     reference.Reranker(written[name]).score_pairs(ranking_pairs))
-    # The same sets through a float64 simulation of the int8 scheme, for each weight range the
-    # engine may use (it picks by CPU): the engine must reproduce the scheme closely, whatever the
-    # scheme's own error against the exact model.
+    # The same sets through a float64 simulation of the int8 scheme: with the engine's 8-bit
+    # weights, which it must reproduce closely whatever the scheme's own error against the exact
+    # model, and with 7-bit weights, a near miss the test must tell apart from it.
     for name in ("tiny", "small"):
         for weight_range in (127, 63):
             simulated = reference.Reranker(written[name], int8_weight_range=weight_range)

@@ -259,7 +259,7 @@ def quantize_activation_rows(x):
 
 def quantize_weight_rows(weight, weight_range):
     """Per-output-channel symmetric weights: each row of the [out, in] matrix scaled so its largest
-    |value| maps to weight_range (127 for 8 bits; 63 where the CPU's u8 x s8 lacks VNNI)."""
+    |value| maps to weight_range (127 for the engine's 8 bits; 63 as the 7-bit control)."""
     largest = np.abs(weight).max(axis=1, keepdims=True)
     scale = np.where(largest > 0, weight_range / np.where(largest > 0, largest, 1.0), 1.0)
     return np.rint(weight * scale) / scale

@@ -4,12 +4,17 @@
 #include <gtest/gtest.h>
 
 #include <bit>
+#include <cstdio>
+#include <cstdlib>
+#include <string>
 #include <cmath>
 #include <random>
 #include <vector>
 
 #include "common/error.h"
+#include "kernels/cpu/cpu_isa.h"
 #include "kernels/cpu/cpu_matrix.h"
+#include "kernels/cpu/int8_gemm.h"
 #include "kernels/cpu/narrow_convert.h"
 #include "kernels/cpu/norm_kernels.h"
 #include "kernels/cpu/softmax_kernels.h"
@@ -149,6 +154,67 @@ TEST(CpuKernels, MatrixConvertsAStaleNarrowFormAndRefusesAMissingFloatOne) {
   out.u8[0] = 200;
   EXPECT_EQ(narrow_only.quantized(8).values[0], 200);
   EXPECT_THROW(CpuMatrix(8, 16, NarrowForm::kNone, /*keep_floats=*/false), Error);
+}
+
+// int8_gemm against plain 64-bit dot products: equal, not close, since the integers are exact.
+// The extreme case (every activation 255 or 1, every weight +-127, signs aligned) is where a
+// vpmaddubsw pair sum of u8 x s8 would pass 32767 and saturate; u8 0 (-128 after the zero point)
+// is what the rows past a batch's end hold. Shapes cover the tails of the 2 x 4 tile and of the
+// 32-byte depth step, and more rows and columns than one block.
+void expect_gemm_exact(int64_t rows, int64_t cols, int64_t depth, unsigned seed, bool extreme) {
+  std::mt19937 rng(seed);
+  std::uniform_int_distribution<int> activation(0, 255), weight(-127, 127), coin(0, 1);
+  std::vector<uint8_t> a(static_cast<size_t>(rows * depth));
+  std::vector<int8_t> b(static_cast<size_t>(cols * depth));
+  for (auto& v : a) v = static_cast<uint8_t>(extreme ? (coin(rng) ? 255 : 1) : activation(rng));
+  for (int64_t j = 0; j < cols; ++j) {
+    for (int64_t k = 0; k < depth; ++k) {
+      const uint8_t x = a[static_cast<size_t>(k)];  // row 0's signs, so its products all add up
+      b[static_cast<size_t>(j * depth + k)] =
+          static_cast<int8_t>(extreme ? (x >= 128 ? 127 : -127) * (j % 2 ? -1 : 1) : weight(rng));
+    }
+  }
+  std::vector<int32_t> c(static_cast<size_t>(rows * cols), -1);
+  int8_gemm(a.data(), b.data(), rows, cols, depth, c.data());
+  for (int64_t i = 0; i < rows; ++i) {
+    for (int64_t j = 0; j < cols; ++j) {
+      int64_t want = 0;
+      for (int64_t k = 0; k < depth; ++k) {
+        want += (static_cast<int64_t>(a[static_cast<size_t>(i * depth + k)]) - 128) * b[static_cast<size_t>(j * depth + k)];
+      }
+      ASSERT_EQ(c[static_cast<size_t>(i * cols + j)], want)
+          << rows << "x" << cols << "x" << depth << " at " << i << "," << j << " (" << kernel_isa_name(kernel_isa()) << ")";
+    }
+  }
+}
+
+TEST(CpuKernels, Int8GemmIsExactForEightBitWeights) {
+  std::printf("[ kernels  ] int8_gemm: %s\n", int8_gemm_kernel_name());
+  expect_gemm_exact(8, 16, 64, 1, /*extreme=*/true);
+  expect_gemm_exact(2, 4, 1024, 2, /*extreme=*/true);
+  expect_gemm_exact(8, 12, 32, 3, false);
+  expect_gemm_exact(7, 5, 45, 4, false);  // every tail at once
+  expect_gemm_exact(1, 1, 1, 5, false);
+  expect_gemm_exact(130, 70, 4096, 6, false);  // several blocks of rows and column panels
+}
+
+// The suite runs this file at every level the machine can be forced down to (tests/CMakeLists.txt):
+// the cap must reach our own kernels, not only oneDNN.
+TEST(CpuKernels, KernelLevelFollowsTheOneDnnCap) {
+  const char* cap = std::getenv("ONEDNN_MAX_CPU_ISA");
+  std::printf("[ kernels  ] ONEDNN_MAX_CPU_ISA=%s: oneDNN %s, own kernels %s\n", cap ? cap : "(unset)",
+              cpu_isa_name().c_str(), kernel_isa_name(kernel_isa()));
+  if (cap == nullptr) GTEST_SKIP() << "ONEDNN_MAX_CPU_ISA is not set: nothing caps the level";
+  const std::string level(cap);
+  if (level == "SSE41") {
+    EXPECT_EQ(kernel_isa(), KernelIsa::kBaseline);
+  }
+  if (level == "AVX2") {
+    EXPECT_NE(kernel_isa(), KernelIsa::kAvx512);
+  }
+  if (level == "AVX2" || level == "AVX512_CORE") {
+    EXPECT_FALSE(cpu_has_vnni()) << "the " << level << " cap takes VNNI away";
+  }
 }
 
 }  // namespace

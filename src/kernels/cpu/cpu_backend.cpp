@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "common/error.h"
+#include "kernels/cpu/cpu_isa.h"
 #include "kernels/cpu/cpu_matrix.h"
 #include "kernels/cpu/norm_kernels.h"
 
@@ -53,38 +54,6 @@ int physical_cores() {
   return static_cast<int>(cores.size());
 }
 
-std::string cpu_isa_name() {
-  using isa = dnnl::cpu_isa;
-  switch (dnnl::get_effective_cpu_isa()) {
-    case isa::sse41: return "SSE4.1";
-    case isa::avx: return "AVX";
-    case isa::avx2: return "AVX2";
-    case isa::avx2_vnni: return "AVX2 VNNI";
-    case isa::avx512_core: return "AVX-512";
-    case isa::avx512_core_vnni: return "AVX-512 VNNI";
-    case isa::avx512_core_bf16: return "AVX-512 BF16";
-    case isa::avx512_core_amx: return "AMX";
-    default: return "other";
-  }
-}
-
-bool cpu_has_bf16() {
-  const auto isa = dnnl::get_effective_cpu_isa();
-  return isa == dnnl::cpu_isa::avx512_core_bf16 || isa == dnnl::cpu_isa::avx512_core_amx;
-}
-
-CpuPrecision precision_for_dtype(const std::string& dtype) {
-  if (dtype == "auto") return cpu_has_bf16() ? CpuPrecision::kBFloat16 : CpuPrecision::kFloat32;
-  if (dtype == "float32") return CpuPrecision::kFloat32;
-  if (dtype == "int8") return CpuPrecision::kInt8;
-  if (dtype == "bfloat16") {
-    if (cpu_has_bf16()) return CpuPrecision::kBFloat16;
-    throw Error(Error::Kind::kInvalidInput, "dtype 'bfloat16' needs AVX512-BF16 or AMX, and this CPU offers " +
-                                                cpu_isa_name() + "; use float32 or int8");
-  }
-  throw Error(Error::Kind::kInvalidInput, "dtype '" + dtype + "' is not one of auto, float32, bfloat16, int8");
-}
-
 CpuBackend::CpuBackend(CpuPrecision precision, int threads)
     : precision_(precision),
       threads_(threads > 0 ? threads : physical_cores()),
@@ -100,13 +69,11 @@ CpuBackend::CpuBackend(CpuPrecision precision, int threads)
   omp_set_num_threads(threads_);
 }
 
-std::string CpuBackend::precision() const {
-  switch (precision_) {
-    case CpuPrecision::kFloat32: return "float32";
-    case CpuPrecision::kBFloat16: return "bfloat16";
-    case CpuPrecision::kInt8: return "int8";
-  }
-  return "float32";
+std::string CpuBackend::describe() const {
+  std::string d = "cpu, " + std::to_string(threads_) + " threads; oneDNN " + cpu_isa_name() + ", own kernels " +
+                  kernel_isa_name(kernel_isa()) + " (capped by ONEDNN_MAX_CPU_ISA where set)";
+  if (precision_ == CpuPrecision::kInt8) d += "; int8 matmul: " + int8_linears_.kernel_name();
+  return d;
 }
 
 std::unique_ptr<LinearWeights> CpuBackend::load_linear(std::span<const TensorView* const> weights,

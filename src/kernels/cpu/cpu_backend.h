@@ -11,12 +11,11 @@
 
 #include "kernels/backend.h"
 #include "kernels/cpu/dnnl_attention.h"
+#include "kernels/cpu/dtype_choice.h"
 #include "kernels/cpu/dnnl_linear.h"
 #include "kernels/cpu/int8_linear.h"
 
 namespace rerankd::cpu {
-
-enum class CpuPrecision { kFloat32, kBFloat16, kInt8 };
 
 class CpuBackend final : public Backend {
  public:
@@ -24,7 +23,8 @@ class CpuBackend final : public Backend {
   explicit CpuBackend(CpuPrecision precision = CpuPrecision::kFloat32, int threads = 0);
 
   std::string name() const override { return "cpu"; }
-  std::string precision() const override;
+  std::string precision() const override { return precision_name(precision_); }
+  std::string describe() const override;
 
   std::unique_ptr<LinearWeights> load_linear(std::span<const TensorView* const> weights,
                                              std::span<const TensorView* const> biases, LinearUse use) override;
@@ -59,14 +59,5 @@ class CpuBackend final : public Backend {
 
 // Physical cores of this machine (hyper-threads excluded), at least 1.
 int physical_cores();
-
-// What oneDNN can use on this CPU, e.g. "AVX2", "AVX-512 BF16", "AMX"; and whether bf16 matmuls run.
-std::string cpu_isa_name();
-bool cpu_has_bf16();
-
-// The precision a --dtype names: auto | float32 | bfloat16 | int8. `auto` takes bf16 where the CPU
-// multiplies it natively (AVX512-BF16, AMX) and float32 elsewhere; bfloat16 without that support
-// is refused (emulated, it would be slower than float32). Throws Error (kInvalidInput).
-CpuPrecision precision_for_dtype(const std::string& dtype);
 
 }  // namespace rerankd::cpu

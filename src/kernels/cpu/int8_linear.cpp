@@ -4,6 +4,8 @@
 #include <cmath>
 
 #include "common/error.h"
+#include "kernels/cpu/cpu_isa.h"
+#include "kernels/cpu/int8_gemm.h"
 #include "kernels/cpu/multiversion.h"
 #include "kernels/cpu/vector_math.h"
 
@@ -14,7 +16,7 @@ using dnnl::memory;
 using tag = memory::format_tag;
 using dt = memory::data_type;
 
-RERANKD_MULTIVERSION void dequantize_row(const int32_t* acc, int64_t n, float row_inverse_scale,
+RERANKD_KERNEL_BODY void dequantize_row_body(const int32_t* acc, int64_t n, float row_inverse_scale,
                                          const float* inverse_scale, const int32_t* compensation, const float* bias,
                                          Epilogue epilogue, bool accumulate, float* y) {
   if (accumulate) {
@@ -31,18 +33,19 @@ RERANKD_MULTIVERSION void dequantize_row(const int32_t* acc, int64_t n, float ro
     }
   }
 }
+RERANKD_MULTIVERSION(void, dequantize_row,
+                     (const int32_t* acc, int64_t n, float row_inverse_scale, const float* inverse_scale,
+                      const int32_t* compensation, const float* bias, Epilogue epilogue, bool accumulate, float* y),
+                     (acc, n, row_inverse_scale, inverse_scale, compensation, bias, epilogue, accumulate, y))
 
 }  // namespace
 
-float Int8LinearRunner::weight_range() {
-  using isa = dnnl::cpu_isa;
-  switch (dnnl::get_effective_cpu_isa()) {
-    case isa::avx2_vnni:
-    case isa::avx512_core_vnni:
-    case isa::avx512_core_bf16:
-    case isa::avx512_core_amx: return 127.f;
-    default: return 63.f;
-  }
+Int8LinearRunner::Int8LinearRunner(dnnl::engine& engine, dnnl::stream& stream)
+    : engine_(engine), stream_(stream), use_dnnl_(cpu_has_vnni()) {}
+
+std::string Int8LinearRunner::kernel_name() const {
+  if (use_dnnl_) return "oneDNN u8s8 (VNNI)";
+  return std::string(int8_gemm_kernel_name()) + "; no VNNI, where oneDNN's int8 saturates with 8-bit weights";
 }
 
 dnnl::matmul::primitive_desc Int8LinearRunner::make_pd(int64_t rows, int64_t in, int64_t out,
@@ -62,7 +65,7 @@ std::unique_ptr<Int8Linear> Int8LinearRunner::pack(const StackedWeights& stacked
   std::vector<int8_t> quantized(static_cast<size_t>(in * out));
   linear->inverse_scale.resize(static_cast<size_t>(out));
   linear->compensation.resize(static_cast<size_t>(out));
-  const float range = weight_range();
+  const float range = kWeightRange;
   for (int64_t n = 0; n < out; ++n) {
     const float* w = stacked.weights.data() + n * in;
     float max_abs = 0.f;
@@ -75,13 +78,17 @@ std::unique_ptr<Int8Linear> Int8LinearRunner::pack(const StackedWeights& stacked
       sum += q;
     }
     linear->inverse_scale[static_cast<size_t>(n)] = 1.f / scale;
-    linear->compensation[static_cast<size_t>(n)] = kQuantizedActivationZeroPoint * sum;
+    linear->compensation[static_cast<size_t>(n)] = use_dnnl_ ? kQuantizedActivationZeroPoint * sum : 0;
   }
   linear->bias = stacked.bias;
 
+  if (!use_dnnl_) {
+    linear->weight_rows = std::move(quantized);
+    return linear;
+  }
   const memory::desc any_md({in, out}, dt::s8, tag::any);
-  linear->weights = pack_weights(engine_, stream_, {{in, out}, dt::s8, tag::ba}, quantized.data(),
-                                 make_pd(kPackingRows, in, out, any_md).weights_desc());
+  linear->packed_weights = pack_weights(engine_, stream_, {{in, out}, dt::s8, tag::ba}, quantized.data(),
+                                        make_pd(kPackingRows, in, out, any_md).weights_desc());
   return linear;
 }
 
@@ -89,11 +96,15 @@ const int32_t* Int8LinearRunner::multiply(const Int8Linear& linear, const uint8_
   const int64_t in = linear.in_features, out = linear.out_features;
   const auto need = static_cast<size_t>(rows * out);
   if (accumulators_.size() < need) accumulators_.resize(need);
+  if (!use_dnnl_) {
+    int8_gemm(src, linear.weight_rows.data(), rows, out, in, accumulators_.data());
+    return accumulators_.data();
+  }
   const dnnl::matmul& matmul =
-      cache_.get({rows, in, out}, [&] { return make_pd(rows, in, out, linear.weights.get_desc()); });
+      cache_.get({rows, in, out}, [&] { return make_pd(rows, in, out, linear.packed_weights.get_desc()); });
   memory src_mem({{rows, in}, dt::u8, tag::ab}, engine_, const_cast<uint8_t*>(src));
   memory dst_mem({{rows, out}, dt::s32, tag::ab}, engine_, accumulators_.data());
-  matmul.execute(stream_, {{DNNL_ARG_SRC, src_mem}, {DNNL_ARG_WEIGHTS, linear.weights}, {DNNL_ARG_DST, dst_mem}});
+  matmul.execute(stream_, {{DNNL_ARG_SRC, src_mem}, {DNNL_ARG_WEIGHTS, linear.packed_weights}, {DNNL_ARG_DST, dst_mem}});
   stream_.wait();
   return accumulators_.data();
 }

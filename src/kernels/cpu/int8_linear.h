@@ -5,12 +5,13 @@
 // or the residual add and the LayerNorm; and, for a matrix a linear layer reads next, quantize
 // the row for it (the GELU output is kept only quantized).
 //
-// Ranges: activations are u8 with zero point 128 (narrow_convert.h). Weights use
-// the full [-127, 127] where the CPU has VNNI (vpdpbusd accumulates u8 x s8 straight into 32 bits),
-// and 7 bits ([-63, 63]) elsewhere: without VNNI u8 x s8 goes through vpmaddubsw, whose 16-bit
-// pair sums would saturate with 8-bit weights (2 * 255 * 63 < 32767 stays exact).
+// Ranges: activations are u8 with zero point 128 (narrow_convert.h), weights s8 in [-127, 127]
+// per output channel, on every CPU, so every ISA computes the same integers. Where the CPU has
+// VNNI (vpdpbusd accumulates u8 x s8 straight into 32 bits) oneDNN multiplies; elsewhere our own
+// kernel does (int8_gemm.h), since oneDNN's vpmaddubsw path would saturate with 8-bit weights.
 #include <dnnl.hpp>
 
+#include <string>
 #include <tuple>
 #include <vector>
 
@@ -27,22 +28,28 @@ struct Int8Linear final : CpuLinear {
                              CpuMatrix& dst) const override;
 
   Int8LinearRunner* runner = nullptr;
-  dnnl::memory weights;               // s8 [in, out] in the blocked layout the matmul chose
+  // One of the two, by the runner's kernel: oneDNN's blocked s8 [in, out] layout, or [out, in] rows.
+  dnnl::memory packed_weights;
+  std::vector<int8_t> weight_rows;
   std::vector<float> inverse_scale;   // per output channel: 1 / weight scale
-  std::vector<int32_t> compensation;  // per output channel: 128 * sum_k Wq[n, k] (the zero point's share)
+  // Per output channel, what the multiply leaves of the zero point's share: 128 * sum_k Wq[n, k]
+  // after oneDNN's u8 matmul, 0 after our kernel (which subtracts the zero point itself).
+  std::vector<int32_t> compensation;
   std::vector<float> bias;
 };
 
 class Int8LinearRunner {
  public:
-  // The weight range this CPU multiplies exactly (see above).
-  static float weight_range();
+  static constexpr float kWeightRange = 127.f;
 
-  Int8LinearRunner(dnnl::engine& engine, dnnl::stream& stream) : engine_(engine), stream_(stream) {}
+  Int8LinearRunner(dnnl::engine& engine, dnnl::stream& stream);
+
+  // The matmul this runner uses, and why (for /info and the start-up log).
+  std::string kernel_name() const;
 
   std::unique_ptr<Int8Linear> pack(const StackedWeights& stacked);
-  // src [rows, in] u8 times the weights: [rows, out] s32 accumulators, the zero point's share not
-  // yet removed, valid until the next call.
+  // src [rows, in] u8 times the weights: [rows, out] s32 accumulators, less `compensation` still
+  // to subtract, valid until the next call.
   const int32_t* multiply(const Int8Linear& linear, const uint8_t* src, int64_t rows);
 
  private:
@@ -51,6 +58,7 @@ class Int8LinearRunner {
 
   dnnl::engine& engine_;
   dnnl::stream& stream_;
+  bool use_dnnl_;  // VNNI: oneDNN's matmul is exact and faster than ours
   MatmulCache<std::tuple<int64_t, int64_t, int64_t>> cache_;  // rows, in, out
   std::vector<int32_t> accumulators_;  // reused across calls (one compute thread)
 };

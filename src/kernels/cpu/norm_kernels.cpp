@@ -9,16 +9,21 @@ namespace rerankd::cpu {
 namespace {
 
 // Two passes (mean, then centred variance) for accuracy: LayerNorm parity is checked at 1e-4.
-RERANKD_MULTIVERSION void normalize_row(float* x, int64_t width, const float* gamma, const float* beta, float eps) {
+RERANKD_KERNEL_BODY void normalize_row_body(float* x, int64_t width, const float* gamma, const float* beta,
+                                           float eps) {
   const float mean = lane_sum(width, [x](int64_t i) { return x[i]; }) / static_cast<float>(width);
   const float var = lane_sum(width, [x, mean](int64_t i) { return (x[i] - mean) * (x[i] - mean); });
   const float inv = 1.f / std::sqrt(var / static_cast<float>(width) + eps);
   for (int64_t i = 0; i < width; ++i) x[i] = (x[i] - mean) * inv * gamma[i] + beta[i];
 }
+RERANKD_MULTIVERSION(void, normalize_row, (float* x, int64_t width, const float* gamma, const float* beta, float eps),
+                     (x, width, gamma, beta, eps))
 
-RERANKD_MULTIVERSION void sum3_row(const float* a, const float* b, const float* c, int64_t width, float* out) {
+RERANKD_KERNEL_BODY void sum3_row_body(const float* a, const float* b, const float* c, int64_t width, float* out) {
   for (int64_t i = 0; i < width; ++i) out[i] = a[i] + b[i] + c[i];
 }
+RERANKD_MULTIVERSION(void, sum3_row, (const float* a, const float* b, const float* c, int64_t width, float* out),
+                     (a, b, c, width, out))
 
 }  // namespace
 

@@ -7,7 +7,9 @@
 
 namespace rerankd::cpu {
 
-RERANKD_MULTIVERSION void softmax_row(float* x, int64_t n, float scale) {
+namespace {
+
+RERANKD_KERNEL_BODY void softmax_row_body(float* x, int64_t n, float scale) {
   // Lanes for the max too, so it vectorizes (see lane_sum).
   float lane_max[kReductionLanes];
   for (float& m : lane_max) m = -3.0e38f;
@@ -23,5 +25,9 @@ RERANKD_MULTIVERSION void softmax_row(float* x, int64_t n, float scale) {
   const float inverse = 1.f / sum;
   for (int64_t i = 0; i < n; ++i) x[i] *= inverse;
 }
+
+}  // namespace
+
+RERANKD_MULTIVERSION(void, softmax_row, (float* x, int64_t n, float scale), (x, n, scale))
 
 }  // namespace rerankd::cpu
