@@ -9,8 +9,7 @@
 namespace rerankd::cpu {
 namespace {
 
-// A tile is 2 rows x 4 columns of c: 8 accumulators, 2 activation rows (and their magnitudes) and
-// one weight vector in registers, 15 of AVX2's 16.
+// A tile is 2 rows x 4 columns of c (8 accumulators in registers; see tile()).
 constexpr int64_t kTileRows = 2;
 constexpr int64_t kTileCols = 4;
 // Work is split into blocks of rows x columns: a block's weight panel (cols x depth bytes) stays in
@@ -42,46 +41,63 @@ RERANKD_AVX2 inline int32_t horizontal_sum(__m256i v) {
   return _mm_cvtsi128_si32(s);
 }
 
-// R x C outputs over the whole depth. Per 32 k: a ^ 0x80 is a - 128 as s8; vpmaddubsw multiplies
-// the unsigned |a| by sign(a) * b and adds neighbouring products into s16 (at most 2 * 128 * 127 =
-// 32512: no saturation); vpmaddwd by ones widens to s32.
-template <int R, int C>
-RERANKD_AVX2 void tile(const uint8_t* a, const int8_t* b, int64_t depth, int32_t* c, int64_t ldc) {
-  const __m256i flip = _mm256_set1_epi8(static_cast<char>(0x80));
-  const __m256i ones = _mm256_set1_epi16(1);
-  __m256i acc[R][C];
-  for (int r = 0; r < R; ++r) {
-    for (int j = 0; j < C; ++j) acc[r][j] = _mm256_setzero_si256();
-  }
+// One 32-k step of one output: acc += (a - 128) . w over 32 bytes. x = a ^ 0x80 is a - 128 as s8;
+// vpmaddubsw multiplies the unsigned |x| by sign(x) * w and adds neighbouring products into s16
+// (at most 2 * 128 * 127 = 32512: no saturation); vpmaddwd by ones widens them to s32.
+RERANKD_AVX2 [[gnu::always_inline]] inline __m256i dot_step(__m256i acc, __m256i magnitude, __m256i x,
+                                                           const int8_t* w) {
+  const __m256i weights = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w));
+  const __m256i pairs = _mm256_maddubs_epi16(magnitude, _mm256_sign_epi8(weights, x));
+  return _mm256_add_epi32(acc, _mm256_madd_epi16(pairs, _mm256_set1_epi16(1)));
+}
+
+RERANKD_AVX2 [[gnu::always_inline]] inline __m256i signed_activations(const uint8_t* a) {
+  return _mm256_xor_si256(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(a)),
+                          _mm256_set1_epi8(static_cast<char>(0x80)));
+}
+
+// The full 2 x 4 tile, with its accumulators in named variables: GCC spills an array of them to
+// the stack, and the loop then waits on store-to-load forwarding (measured: half the speed). Row
+// by row, reloading the weights from L1 for the second row, it needs 14 of AVX2's 16 registers.
+RERANKD_AVX2 void tile_2x4(const uint8_t* a, const int8_t* b, int64_t depth, int32_t* c, int64_t ldc) {
+  __m256i c00 = _mm256_setzero_si256(), c01 = c00, c02 = c00, c03 = c00;
+  __m256i c10 = c00, c11 = c00, c12 = c00, c13 = c00;
+  const uint8_t* a1 = a + depth;
+  const int8_t *b1 = b + depth, *b2 = b + 2 * depth, *b3 = b + 3 * depth;
   int64_t k = 0;
   for (; k + 32 <= depth; k += 32) {
-    __m256i x[R], magnitude[R];
-    for (int r = 0; r < R; ++r) {
-      x[r] = _mm256_xor_si256(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(a + r * depth + k)), flip);
-      magnitude[r] = _mm256_abs_epi8(x[r]);
-    }
-    for (int j = 0; j < C; ++j) {
-      const __m256i w = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b + j * depth + k));
-      for (int r = 0; r < R; ++r) {
-        const __m256i pairs = _mm256_maddubs_epi16(magnitude[r], _mm256_sign_epi8(w, x[r]));
-        acc[r][j] = _mm256_add_epi32(acc[r][j], _mm256_madd_epi16(pairs, ones));
-      }
-    }
+    const __m256i x0 = signed_activations(a + k), m0 = _mm256_abs_epi8(x0);
+    c00 = dot_step(c00, m0, x0, b + k);
+    c01 = dot_step(c01, m0, x0, b1 + k);
+    c02 = dot_step(c02, m0, x0, b2 + k);
+    c03 = dot_step(c03, m0, x0, b3 + k);
+    const __m256i x1 = signed_activations(a1 + k), m1 = _mm256_abs_epi8(x1);
+    c10 = dot_step(c10, m1, x1, b + k);
+    c11 = dot_step(c11, m1, x1, b1 + k);
+    c12 = dot_step(c12, m1, x1, b2 + k);
+    c13 = dot_step(c13, m1, x1, b3 + k);
   }
-  for (int r = 0; r < R; ++r) {
-    for (int j = 0; j < C; ++j) {
-      c[r * ldc + j] = horizontal_sum(acc[r][j]) + dot_tail(a + r * depth, b + j * depth, k, depth);
+  const __m256i sums[2][4] = {{c00, c01, c02, c03}, {c10, c11, c12, c13}};
+  for (int r = 0; r < 2; ++r) {
+    for (int j = 0; j < 4; ++j) {
+      c[r * ldc + j] = horizontal_sum(sums[r][j]) + dot_tail(a + r * depth, b + j * depth, k, depth);
     }
   }
 }
 
-template <int R>
-RERANKD_AVX2 void tile_cols(const uint8_t* a, const int8_t* b, int64_t n, int64_t depth, int32_t* c, int64_t ldc) {
-  switch (n) {
-    case 4: return tile<R, 4>(a, b, depth, c, ldc);
-    case 3: return tile<R, 3>(a, b, depth, c, ldc);
-    case 2: return tile<R, 2>(a, b, depth, c, ldc);
-    default: return tile<R, 1>(a, b, depth, c, ldc);
+// Any smaller tile at the matrix's edges, one output at a time.
+RERANKD_AVX2 void tile_edge(const uint8_t* a, const int8_t* b, int64_t m, int64_t n, int64_t depth, int32_t* c,
+                            int64_t ldc) {
+  for (int64_t r = 0; r < m; ++r) {
+    for (int64_t j = 0; j < n; ++j) {
+      __m256i acc = _mm256_setzero_si256();
+      int64_t k = 0;
+      for (; k + 32 <= depth; k += 32) {
+        const __m256i x = signed_activations(a + r * depth + k);
+        acc = dot_step(acc, _mm256_abs_epi8(x), x, b + j * depth + k);
+      }
+      c[r * ldc + j] = horizontal_sum(acc) + dot_tail(a + r * depth, b + j * depth, k, depth);
+    }
   }
 }
 
@@ -92,10 +108,10 @@ RERANKD_AVX2 void block_avx2(const uint8_t* a, const int8_t* b, int64_t row_begi
     for (int64_t j = col_begin; j < col_end; j += kTileCols) {
       const int64_t n = std::min(kTileCols, col_end - j);
       int32_t* out = c + i * cols + j;
-      if (m == kTileRows) {
-        tile_cols<2>(a + i * depth, b + j * depth, n, depth, out, cols);
+      if (m == kTileRows && n == kTileCols) {
+        tile_2x4(a + i * depth, b + j * depth, depth, out, cols);
       } else {
-        tile_cols<1>(a + i * depth, b + j * depth, n, depth, out, cols);
+        tile_edge(a + i * depth, b + j * depth, m, n, depth, out, cols);
       }
     }
   }
