@@ -130,6 +130,9 @@ int main(int argc, char** argv) try {
 
   JsonWriter json;
   json.begin_object().key("model").value(model).key("isa").value(cpu::cpu_isa_name());
+  const cpu::PrecisionChoice default_choice = cpu::choose_precision("auto");
+  json.key("default_dtype").value(cpu::precision_name(default_choice.precision));
+  json.key("default_reason").value(default_choice.reason);
   json.key("threads").value(threads > 0 ? threads : cpu::physical_cores()).key("results").begin_array();
   std::mt19937 rng(42);
 

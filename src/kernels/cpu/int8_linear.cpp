@@ -17,8 +17,8 @@ using tag = memory::format_tag;
 using dt = memory::data_type;
 
 RERANKD_KERNEL_BODY void dequantize_row_body(const int32_t* acc, int64_t n, float row_inverse_scale,
-                                         const float* inverse_scale, const int32_t* compensation, const float* bias,
-                                         Epilogue epilogue, bool accumulate, float* y) {
+                                             const float* inverse_scale, const int32_t* compensation,
+                                             const float* bias, Epilogue epilogue, bool accumulate, float* y) {
   if (accumulate) {
     for (int64_t i = 0; i < n; ++i) {
       y[i] += static_cast<float>(acc[i] - compensation[i]) * (row_inverse_scale * inverse_scale[i]) + bias[i];
