@@ -95,7 +95,14 @@ SafetensorsFile::SafetensorsFile(const std::filesystem::path& path)
     if (offsets.size() != 2 || offsets[0] > offsets[1]) {
       format_error(path, "tensor '" + name + "': data_offsets must be [begin, end] with begin <= end");
     }
-    const uint64_t expected = static_cast<uint64_t>(view.numel()) * dtype_size(view.dtype);
+    // Checked: a hostile header can give a shape whose byte size wraps around to the span it gives.
+    uint64_t expected = dtype_size(view.dtype);
+    for (const int64_t d : view.shape) {
+      if (__builtin_mul_overflow(expected, static_cast<uint64_t>(d), &expected)) {
+        format_error(path, "tensor '" + name + "': shape " + view.shape_string() + " of " + dtype_name(view.dtype) +
+                               " overflows a 64-bit byte count");
+      }
+    }
     if (offsets[1] - offsets[0] != expected) {
       format_error(path, "tensor '" + name + "': data_offsets span " + std::to_string(offsets[1] - offsets[0]) +
                              " bytes but shape " + view.shape_string() + " of " + dtype_name(view.dtype) +
@@ -183,7 +190,7 @@ const TensorView& Checkpoint::get(const std::string& name, const std::vector<int
     throw Error(Error::Kind::kModelFormat, view.file.string() + ": tensor '" + name + "' has shape " +
                                                view.shape_string() + ", expected " + want.shape_string());
   }
-  used_.insert(name);
+  if (used_.insert(name).second) check_finite(view);
   return view;
 }
 

@@ -1,5 +1,6 @@
 #include "model/tensor_view.h"
 
+#include <algorithm>
 #include <bit>
 #include <cstring>
 
@@ -79,6 +80,45 @@ void convert_to_f32(const TensorView& view, std::span<float> out) {
         out[i] = std::bit_cast<float>(static_cast<uint32_t>(b) << 16);
       }
       return;
+  }
+}
+
+namespace {
+
+// Index of the first element of [begin, end) whose exponent bits are all ones (NaN or infinity),
+// or `end`. Blocks are tested with a reduction that vectorizes; only a bad block is searched.
+template <typename Bits>
+size_t first_non_finite(const std::byte* data, size_t begin, size_t end, Bits exponent) {
+  constexpr size_t kBlock = 4096;
+  for (size_t block = begin; block < end; block += kBlock) {
+    const size_t stop = std::min(end, block + kBlock);
+    bool bad = false;
+    for (size_t i = block; i < stop; ++i) {
+      Bits bits;
+      std::memcpy(&bits, data + sizeof(Bits) * i, sizeof(Bits));
+      bad |= (bits & exponent) == exponent;
+    }
+    if (!bad) continue;
+    for (size_t i = block; i < stop; ++i) {
+      Bits bits;
+      std::memcpy(&bits, data + sizeof(Bits) * i, sizeof(Bits));
+      if ((bits & exponent) == exponent) return i;
+    }
+  }
+  return end;
+}
+
+}  // namespace
+
+void check_finite(const TensorView& view) {
+  const size_t n = view.nbytes / dtype_size(view.dtype);
+  const size_t bad = view.dtype == DType::kF32   ? first_non_finite<uint32_t>(view.data, 0, n, 0x7f800000u)
+                     : view.dtype == DType::kF16 ? first_non_finite<uint16_t>(view.data, 0, n, 0x7c00u)
+                                                 : first_non_finite<uint16_t>(view.data, 0, n, 0x7f80u);
+  if (bad != n) {
+    throw Error(Error::Kind::kModelFormat, view.file.string() + ": tensor '" + view.name +
+                                               "' holds NaN or infinity (element " + std::to_string(bad) + " of " +
+                                               std::to_string(n) + ")");
   }
 }
 

@@ -30,4 +30,8 @@ struct TensorView {
 void convert_to_f32(const TensorView& view, std::span<float> out);
 std::vector<float> to_f32(const TensorView& view);
 
+// Throws Error (kModelFormat) naming the file, the tensor and the element if a value is NaN or
+// infinite: such weights would serve NaN scores with a 200.
+void check_finite(const TensorView& view);
+
 }  // namespace rerankd

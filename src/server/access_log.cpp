@@ -2,9 +2,22 @@
 
 #include <spdlog/spdlog.h>
 
+#include <string>
+
 #include "common/json_writer.h"
 
 namespace rerankd::server {
+namespace {
+
+// rerankd reads nothing from the query string, but clients put secrets there (`?api_key=...`):
+// the log keeps the path and only says that a query was present.
+std::string without_query(std::string_view target) {
+  const size_t query = target.find('?');
+  if (query == std::string_view::npos) return std::string(target);
+  return std::string(target.substr(0, query)) + "?(query omitted)";
+}
+
+}  // namespace
 
 void log_access(const AccessRecord& r, LogFormat format) {
   // Resolved once: the CLI registers "access" before the server starts (tools/logging.cpp).
@@ -13,10 +26,11 @@ void log_access(const AccessRecord& r, LogFormat format) {
     return access ? access : spdlog::default_logger();
   }();
   if (!logger->should_log(spdlog::level::info)) return;
+  const std::string target = without_query(r.target);
   if (format == LogFormat::kJson) {
     JsonWriter w;
     w.begin_object();
-    w.key("method").value(r.method).key("target").value(r.target).key("route").value(r.route);
+    w.key("method").value(r.method).key("target").value(target).key("route").value(r.route);
     w.key("status").value(static_cast<int64_t>(r.status));
     w.key("pairs").value(static_cast<uint64_t>(r.pairs)).key("tokens").value(static_cast<uint64_t>(r.tokens));
     w.key("queue_ms").value(r.queue_ms).key("inference_ms").value(r.inference_ms).key("total_ms").value(r.total_ms);
@@ -28,7 +42,7 @@ void log_access(const AccessRecord& r, LogFormat format) {
     return;
   }
   logger->info("{} {} {} pairs={} tokens={} queue_ms={:.1f} inference_ms={:.1f} total_ms={:.1f} id={}", r.method,
-               r.target, r.status, r.pairs, r.tokens, r.queue_ms, r.inference_ms, r.total_ms, r.request_id);
+               target, r.status, r.pairs, r.tokens, r.queue_ms, r.inference_ms, r.total_ms, r.request_id);
 }
 
 }  // namespace rerankd::server

@@ -22,18 +22,25 @@ bool equal_constant_time(std::string_view a, std::string_view b) {
   return diff == 0;
 }
 
+// Surrounding whitespace is never part of a key: a Kubernetes secret's file ends in a newline.
+constexpr std::string_view kWhitespace = " \t\r\n\v\f";
 std::string_view trim(std::string_view s) {
-  const auto begin = s.find_first_not_of(" \t\r");
+  const auto begin = s.find_first_not_of(kWhitespace);
   if (begin == std::string_view::npos) return {};
-  return s.substr(begin, s.find_last_not_of(" \t\r") - begin + 1);
+  return s.substr(begin, s.find_last_not_of(kWhitespace) - begin + 1);
 }
 
 }  // namespace
 
 ApiKeys::ApiKeys(std::vector<std::string> keys) {
-  for (const auto& k : keys) {
-    const std::string_view key = trim(k);
-    if (!key.empty()) keys_.emplace_back(key);
+  for (size_t i = 0; i < keys.size(); ++i) {
+    const std::string_view key = trim(keys[i]);
+    // Dropping it would leave the server open while the operator believes it needs a key.
+    if (key.empty()) {
+      throw Error(Error::Kind::kInvalidInput, "API key " + std::to_string(i + 1) + " of " + std::to_string(keys.size()) +
+                                                  " is blank (--api-key, RERANKD_API_KEYS or the key file)");
+    }
+    keys_.emplace_back(key);
   }
 }
 

@@ -12,6 +12,7 @@ namespace rerankd::server {
 class ApiKeys {
  public:
   ApiKeys() = default;
+  // Surrounding whitespace is trimmed; a blank key throws Error (kInvalidInput).
   explicit ApiKeys(std::vector<std::string> keys);
 
   // One key per line; blank lines and lines starting with '#' are skipped. Throws Error naming the

@@ -13,6 +13,10 @@ XlmrTokenizer::XlmrTokenizer(const std::filesystem::path& spm_model)
   if (!std::filesystem::exists(spm_model)) {
     throw Error(Error::Kind::kModelFormat, spm_model.string() + ": missing (the tokenizer model is required)");
   }
+  // A directory gives sentencepiece's own message, naming no file; a FIFO would block the load.
+  if (!std::filesystem::is_regular_file(spm_model)) {
+    throw Error(Error::Kind::kModelFormat, spm_model.string() + ": not a regular file");
+  }
   const auto status = sp_->Load(spm_model.string());
   if (!status.ok()) {
     throw Error(Error::Kind::kModelFormat,

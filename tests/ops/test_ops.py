@@ -91,6 +91,39 @@ class ApiKeyTest(unittest.TestCase):
             self.assertNotIn(key, r.body.decode())
             self.assertNotIn(key, self.server.log())
 
+    def test_a_key_in_the_query_string_never_reaches_the_log(self):
+        secret = "q-secret-5f1e2d3c4b"
+        self.server.request("GET", "/info?api_key=" + secret, headers={"Authorization": "Bearer " + self.KEYS[0]})
+        self.server.request("GET", "/info?api_key=" + secret)
+        self.assertNotIn(secret, self.server.log())
+        self.assertIn("/info?(query omitted)", self.server.log())
+
+    def test_blank_keys_are_refused_at_startup(self):
+        # Each once started a server that logged "keys required" and answered without one.
+        for how, args, env in [("flag", ["--api-key", ""], None), ("flag", ["--api-key", "  "], None),
+                               ("env", [], {"RERANKD_API_KEYS": " "}), ("env", [], {"RERANKD_API_KEYS": "\t"})]:
+            result = run_rerankd("serve", "--model", model("tiny"), "--port", "0", *args, env=env, timeout=60)
+            self.assertNotEqual(result.returncode, 0, (how, args, env, result.stderr))
+            self.assertIn("blank", result.stderr, (how, args, env))
+
+    def test_a_key_file_ending_in_a_newline_works(self):
+        # As a Kubernetes secret mounted as a file, or `echo KEY > file`: the newline is not the key's.
+        path = os.path.join(self.dir, "secret")
+        with open(path, "w") as f:
+            f.write("k-from-secret-42\r\n")
+        server = Server(model("tiny"), "--api-key-file", path)
+        try:
+            r = server.post("/rerank", TEI_BODY, {"Authorization": "Bearer k-from-secret-42"})
+            self.assertEqual(r.status, 200, r)
+        finally:
+            server.close()
+        server = Server(model("tiny"), env={"RERANKD_API_KEYS": "k-env-7\n"})
+        try:
+            self.assertEqual(server.post("/rerank", TEI_BODY, {"Authorization": "Bearer k-env-7"}).status, 200)
+            self.assertEqual(server.post("/rerank", TEI_BODY).status, 401)
+        finally:
+            server.close()
+
     def test_missing_key_file_is_refused_at_startup(self):
         result = run_rerankd("serve", "--model", model("tiny"), "--port", "0", "--api-key-file",
                              os.path.join(self.dir, "absent"))

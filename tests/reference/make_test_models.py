@@ -455,6 +455,27 @@ def write_bad_models(bad_root, tiny_dir, weights, shape, vocab_size):
     d = case("config_heads_not_dividing", "config.json", ["num_attention_heads"])
     edit_config(d, lambda c: c.update(num_attention_heads=5))  # 32 % 5 != 0
 
+    # Hostile files (issue 14): each once crashed, hung or served garbage.
+    name = "roberta.embeddings.word_embeddings.weight"
+
+    def wrapping_shape(header, data_size):
+        # rows x hidden F32 is 2^64 bytes: a 64-bit byte count wraps to 0, the span given here.
+        begin = header[name]["data_offsets"][0]
+        header[name]["shape"] = [WRAPPING_ROWS, shape["hidden_size"]]
+        header[name]["data_offsets"] = [begin, begin]
+    WRAPPING_ROWS = 2 ** 64 // (4 * shape["hidden_size"])
+    d = case("hostile_shape_overflow", ST, [name, "overflows"])
+    rewrite(d, lambda es: replace_entry(es, name, (name, "F32", weights[name].shape, b"")), header_fn=wrapping_shape)
+    edit_config(d, lambda c: c.update(vocab_size=WRAPPING_ROWS))  # so that the shape agrees with the config
+    name = "roberta.encoder.layer.1.attention.output.dense.weight"
+    d = case("hostile_nan_weight", ST, [name, "NaN"])
+    poisoned = weights[name].copy()
+    poisoned[3, 5] = np.nan
+    rewrite(d, lambda es: replace_entry(es, name, (name, "F32", list(poisoned.shape), to_bytes(poisoned, "F32"))))
+    d = case("hostile_fifo", ST, ["not a regular file"])
+    os.remove(os.path.join(d, ST))
+    os.mkfifo(os.path.join(d, ST))  # a reader that waits for a writer would hang here
+
     # Files that are not there.
     d = case("shard_missing", "model-00002-of-00002.safetensors")
     os.remove(os.path.join(d, ST))
@@ -462,6 +483,9 @@ def write_bad_models(bad_root, tiny_dir, weights, shape, vocab_size):
     os.remove(os.path.join(d, "model-00002-of-00002.safetensors"))
     d = case("spm_missing", "sentencepiece.bpe.model")
     os.remove(os.path.join(d, "sentencepiece.bpe.model"))
+    d = case("spm_is_directory", "sentencepiece.bpe.model", ["not a regular file"])
+    os.remove(os.path.join(d, "sentencepiece.bpe.model"))
+    os.mkdir(os.path.join(d, "sentencepiece.bpe.model"))
 
     write_json(os.path.join(bad_root, "manifest.json"), manifest)
     return manifest
