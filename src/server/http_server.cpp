@@ -111,6 +111,8 @@ class Session : public std::enable_shared_from_this<Session> {
     const bool keep_alive = !close_after_ && !peer_gone_ && !shared_->draining && request.keep_alive();
     response.keep_alive(keep_alive);
     response.prepare_payload();
+    // A HEAD response carries the headers the body would have, and no body (RFC 9110 9.3.2).
+    if (request.method() == http::verb::head) response.body().clear();
     try {
       shared_->handler.completed(*exchange, response);
     } catch (const std::exception& e) {
@@ -195,6 +197,10 @@ class Session : public std::enable_shared_from_this<Session> {
   void on_body(beast::error_code ec) {
     if (ec) return on_read_error(ec);
     if (state_ == State::kClosed) return;
+    if (parser_->get().version() >= 11 && parser_->get().find(http::field::host) == parser_->get().end()) {
+      return refuse(error_response(http::status::bad_request, "validation",
+                                   "malformed HTTP request: HTTP/1.1 requires a Host header"));
+    }
     auto exchange = begin_exchange(parser_->release());
     try {
       shared_->handler.handle(exchange);
@@ -279,7 +285,12 @@ class Session : public std::enable_shared_from_this<Session> {
 
   beast::tcp_stream stream_;
   std::shared_ptr<HttpServer::Shared> shared_;
-  beast::flat_buffer buffer_;
+  // Bounded: Beast keeps a chunk-size line, with its extensions, or a trailer field whole in this
+  // buffer until it ends. Unbounded, one 256 MB extension took 396 MB, and a trailer field over
+  // 65535 bytes threw inside Beast (its field size limit); past this bound both are a 400. Bodies
+  // pass through it piecewise, so it does not limit them.
+  static constexpr size_t kReadBufferBytes = 64 * 1024;
+  beast::flat_buffer buffer_{kReadBufferBytes};
   std::optional<http::request_parser<http::string_body>> parser_;
   std::optional<HttpResponse> response_;
   std::shared_ptr<Exchange> current_;

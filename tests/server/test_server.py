@@ -329,6 +329,50 @@ class ApiTest(unittest.TestCase):
         self.assertTrue(head.startswith("HTTP/1.1 400"), head)
         self.assert_still_serving()
 
+    def raw_exchange(self, request, timeout=10):
+        """Sends raw bytes, returns everything the server sent back before closing (or timing out)."""
+        with self.server.raw_socket(timeout=timeout) as s:
+            try:
+                s.sendall(request)
+                s.shutdown(socket.SHUT_WR)
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # the server answered early and stopped reading
+            chunks = []
+            try:
+                while chunk := s.recv(65536):
+                    chunks.append(chunk)
+            except (ConnectionResetError, socket.timeout):
+                pass
+        return b"".join(chunks)
+
+    def test_http_1_1_needs_a_host_header(self):
+        answer = self.raw_exchange(b"GET /health HTTP/1.1\r\n\r\n").decode()
+        self.assertTrue(answer.startswith("HTTP/1.1 400"), answer)
+        self.assertIn("Host", answer)
+        answer = self.raw_exchange(b"GET /health HTTP/1.0\r\n\r\n").decode()
+        self.assertTrue(answer.startswith("HTTP/1.0 200"), answer)
+        self.assert_still_serving()
+
+    def test_head_gets_headers_and_no_body(self):
+        for path in ("/health", "/rerank"):
+            answer = self.raw_exchange(f"HEAD {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
+            head, _, body = answer.partition(b"\r\n\r\n")
+            self.assertTrue(head.startswith(b"HTTP/1.1 "), answer)
+            self.assertEqual(body, b"", (path, answer))
+        self.assert_still_serving()
+
+    def test_oversized_chunk_extension_and_trailer_are_answered_400(self):
+        # Each once went unbounded: a 256 MB extension took 396 MB of memory, a trailer field over
+        # 65535 bytes threw inside the HTTP library and the connection closed with no answer.
+        head = b"POST /rerank HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+        body = b'{"query": "q", "texts": ["a"]}'
+        extension = b"%x;ext=%s\r\n" % (len(body), b"e" * (4 << 20)) + body + b"\r\n0\r\n\r\n"
+        trailer = b"%x\r\n" % len(body) + body + b"\r\n0\r\nX-Trailer: " + b"t" * 70000 + b"\r\n\r\n"
+        for name, request in (("extension", head + extension), ("trailer", head + trailer)):
+            answer = self.raw_exchange(request).decode(errors="replace")
+            self.assertTrue(answer.startswith("HTTP/1.1 400"), (name, answer[:200]))
+        self.assert_still_serving()
+
     # --- connections ------------------------------------------------------------------------------
 
     def test_keep_alive_reuses_one_connection(self):
