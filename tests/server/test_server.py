@@ -353,6 +353,12 @@ class ApiTest(unittest.TestCase):
         self.assertTrue(answer.startswith("HTTP/1.0 200"), answer)
         self.assert_still_serving()
 
+    def test_error_bodies_are_utf8_json_whatever_the_request_held(self):
+        answer = self.raw_exchange(b"GET /\xff\xfe HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        head, _, body = answer.partition(b"\r\n\r\n")
+        self.assertTrue(head.startswith(b"HTTP/1.1 404"), answer)
+        self.assertEqual(json.loads(body.decode("utf-8"))["error_type"], "not_found")  # strict UTF-8 decode
+
     def test_head_gets_headers_and_no_body(self):
         for path in ("/health", "/rerank"):
             answer = self.raw_exchange(f"HEAD {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())

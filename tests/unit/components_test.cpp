@@ -33,6 +33,15 @@ TEST(JsonWriter, EscapesAndSeparates) {
   EXPECT_EQ(w.str(), R"({"a":"x\"y\\\n\u0001","b":[1,2.5,true,null],"nan":null})");
 }
 
+TEST(JsonWriter, ReplacesIllFormedUtf8) {
+  JsonWriter w;
+  // Valid 2-, 3- and 4-byte sequences pass; a lone continuation byte, a truncated sequence, an
+  // overlong form, a surrogate and a lead byte past U+10FFFF each become U+FFFD.
+  w.value("\xc3\xa9 \xe2\x82\xac \xf0\x9f\x90\xbc|\x80|\xe2\x82|\xc0\xaf|\xed\xa0\x80|\xf5\x80\x80\x80|");
+  EXPECT_EQ(w.str(), "\"\xc3\xa9 \xe2\x82\xac \xf0\x9f\x90\xbc|\\ufffd|\\ufffd\\ufffd|\\ufffd\\ufffd|"
+                     "\\ufffd\\ufffd\\ufffd|\\ufffd\\ufffd\\ufffd\\ufffd|\"");
+}
+
 TEST(Metrics, RendersPrometheusText) {
   MetricsRegistry r;
   r.counter("t_requests_total", "Requests", {{"route", "/rerank"}, {"status", "200"}}).inc(3);
