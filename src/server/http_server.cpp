@@ -83,6 +83,13 @@ class Session : public std::enable_shared_from_this<Session> {
     if (state_ == State::kIdle && !started) close();
   }
 
+  // See HttpServer::answer_in_flight.
+  void answer(const Error& error) {
+    if (state_ != State::kHandling || !current_) return;
+    const std::shared_ptr<Exchange> exchange = current_;  // a copy: send() resets current_
+    send(exchange, error_response(error));
+  }
+
   // See HttpServer::release_all.
   void release() {
     close();
@@ -408,6 +415,10 @@ void for_each_session(HttpServer::Shared& shared, Action action) {
 void HttpServer::begin_drain() {
   shared_->draining = true;
   for_each_session(*shared_, [](Session& s) { s.drain(); });
+}
+
+void HttpServer::answer_in_flight(const Error& error) {
+  for_each_session(*shared_, [error](Session& s) { s.answer(error); });
 }
 
 void HttpServer::close_all() {

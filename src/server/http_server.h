@@ -18,6 +18,7 @@
 #include <string_view>
 #include <vector>
 
+#include "common/error.h"
 #include "server/http_types.h"
 #include "server/server_metrics.h"
 
@@ -107,6 +108,9 @@ class HttpServer {
   // answer every further request with "Connection: close"; finally close whatever is left.
   void stop_accepting();
   void begin_drain();
+  // Answers every request still waiting for its answer with `error` (and Connection: close), so
+  // that a drain that gave up on them still tells their clients so.
+  void answer_in_flight(const Error& error);
   void close_all();
   // After the io_context has stopped and its threads have returned (so nothing else touches a
   // session): drops every session's unanswered exchange, which holds the session and is held by

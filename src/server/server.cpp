@@ -170,14 +170,20 @@ void RerankServer::begin_drain(int signal) {
 // Scheduler::wait_idle blocks; the control strand must not, so it polls the same condition.
 void RerankServer::poll_drain() {
   const bool idle = scheduler_->in_flight_requests() == 0 && http_.active_exchanges() == 0;
-  if (idle || Clock::now() >= drain_deadline_) {
-    if (idle) {
-      spdlog::info("drained");
-    } else {
-      spdlog::warn("drain timeout: {} requests still in flight are abandoned", http_.active_exchanges());
-    }
+  const bool answers_written = http_.active_exchanges() == 0;
+  if (idle || (abandoned_answered_ && (answers_written || Clock::now() >= drain_deadline_))) {
+    spdlog::info(idle ? "drained" : "stopping");
     stop();
     return;
+  }
+  if (!abandoned_answered_ && Clock::now() >= drain_deadline_) {
+    // Every request still waiting gets its answer before its connection closes; writing them is
+    // given a moment of its own.
+    spdlog::warn("drain timeout: {} requests still in flight are answered 503", http_.active_exchanges());
+    http_.answer_in_flight(Error(Error::Kind::kUnavailable,
+                                 "the server is shutting down and its drain timeout passed before this request was answered"));
+    abandoned_answered_ = true;
+    drain_deadline_ = Clock::now() + kAnswerWriteGrace;
   }
   drain_timer_.expires_after(std::chrono::milliseconds(10));
   drain_timer_.async_wait([this](const boost::system::error_code& ec) {

@@ -62,6 +62,8 @@ class RerankServer : private HttpHandler {
   asio::steady_timer drain_timer_;
   Clock::time_point drain_deadline_{};
   bool draining_ = false;
+  bool abandoned_answered_ = false;  // the drain timed out and the requests left were answered 503
+  static constexpr std::chrono::seconds kAnswerWriteGrace{2};
 };
 
 }  // namespace rerankd::server
