@@ -22,8 +22,8 @@
 namespace rerankd {
 
 struct BatchLimits {
-  size_t max_tokens = 4096;  // upper bounds only: the policy picks the size from measurement
-  size_t max_pairs = 256;
+  size_t max_tokens = 65536;  // upper bounds only: the policy picks the size from measurement
+  size_t max_pairs = 1024;
 };
 
 struct PolicyOptions {
