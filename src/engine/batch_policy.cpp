@@ -5,6 +5,13 @@
 
 namespace rerankd {
 
+namespace {
+// Admission promises at most this share of the time left: the measured speed is of forward passes
+// alone, while a request also waits for planning, tokenization of others and its HTTP answer, and
+// the speed drifts. The drop check before each pass uses the full time (it must be sure).
+constexpr double kHeadroom = 0.9;
+}  // namespace
+
 BatchPolicy::BatchPolicy(const PolicyOptions& options)
     : options_(options),
       cost_(CostModelOptions{.max_tokens = options.limits.max_tokens, .max_pass_seconds = options.max_pass_seconds}) {
@@ -51,7 +58,7 @@ BatchPolicy::Admission BatchPolicy::admit(RequestId id, std::span<const size_t> 
     const double work = static_cast<double>(entry.tokens) / rate;
     const double left = seconds_between(now, deadline);
     a.alone_seconds = work;
-    if (work > left) {
+    if (work > kHeadroom * left) {
       a.outcome = Admission::Outcome::kNeverInTime;
       return a;
     }
@@ -62,11 +69,11 @@ BatchPolicy::Admission BatchPolicy::admit(RequestId id, std::span<const size_t> 
     double t = in_flight_left(now);
     for (size_t i = 0; i < n; ++i) finish[i] = t += static_cast<double>(queue_[i].tokens) / rate;
     for (size_t i = n; i-- > 0;) {
-      least_slack[i] = std::min(least_slack[i + 1], seconds_between(now, queue_[i].keep) - finish[i]);
+      least_slack[i] = std::min(least_slack[i + 1], kHeadroom * seconds_between(now, queue_[i].keep) - finish[i]);
     }
     while (at < n && least_slack[at] < work) ++at;
     a.finish_seconds = (at == 0 ? in_flight_left(now) : finish[at - 1]) + work;
-    const double limit = std::min(left, options_.max_queue_seconds);
+    const double limit = kHeadroom * std::min(left, options_.max_queue_seconds);
     if (a.finish_seconds > limit) {
       a.outcome = Admission::Outcome::kQueueFull;
       a.retry_after = a.finish_seconds - limit;

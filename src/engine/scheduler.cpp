@@ -82,14 +82,10 @@ const TimeSource& steady_clock_source() {
   return clock;
 }
 
-double queue_seconds(const SchedulerOptions& o) {
-  return o.max_queue_seconds > 0 ? o.max_queue_seconds : o.default_timeout_seconds;
-}
-
 PolicyOptions policy_options(const SchedulerOptions& o) {
   return {.limits = {.max_tokens = o.max_batch_tokens, .max_pairs = o.max_batch_pairs},
           .max_pass_seconds = o.default_timeout_seconds / 10,
-          .max_queue_seconds = queue_seconds(o)};
+          .max_queue_seconds = o.queue_seconds()};
 }
 
 std::string seconds_text(double s) {
@@ -291,7 +287,7 @@ void Scheduler::tokenize(const Ticket& request) {
         throw Error(Error::Kind::kOverloaded,
                     "overloaded: with the work admitted ahead of it the request would finish in " +
                         seconds_text(a.finish_seconds) + ", past its deadline (" + seconds_text(left) +
-                        ") or the queue bound (" + seconds_text(queue_seconds(options_)) + ")",
+                        ") or the queue bound (" + seconds_text(options_.queue_seconds()) + ")",
                     a.retry_after);
       case BatchPolicy::Admission::Outcome::kAdmitted:
         break;

@@ -39,11 +39,15 @@ struct SchedulerOptions {
   // The deadline a request gets unless it says otherwise (--request-timeout). The latency cap on
   // one pass is a tenth of it, so a new request waits behind a running pass at most that long.
   double default_timeout_seconds = 30;
-  double max_queue_seconds = 0;    // work a request may find ahead of it, and the aging bound; 0: the default timeout
+  double max_queue_seconds = 0;    // work a request may find ahead of it, and the aging bound; 0: see queue_seconds()
   size_t max_queued_tokens = 0;    // optional hard cap on tokens waiting; 0: none (the queue is bounded in seconds)
   size_t max_concurrent_requests = 512;
   int tokenizer_threads = 2;  // two, so a small request is not tokenized after a huge one
   bool warm_up = true;        // two passes of a short pair before any request: a first measurement for admission
+
+  // The queue bound in force: by default half the default deadline, so that under sustained
+  // overload an admitted request still has half its time as margin for a change of speed.
+  double queue_seconds() const { return max_queue_seconds > 0 ? max_queue_seconds : default_timeout_seconds / 2; }
 };
 
 struct RerankInput {

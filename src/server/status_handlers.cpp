@@ -28,7 +28,7 @@ std::string info_body(const ServerFacts& f, const ServerOptions& o, const Batchi
   w.key("max_batch_tokens").value(u(s.max_batch_tokens));
   w.key("max_batch_pairs").value(u(s.max_batch_pairs));
   w.key("max_queued_tokens").value(u(s.max_queued_tokens));
-  w.key("max_queue_seconds").value(s.max_queue_seconds > 0 ? s.max_queue_seconds : s.default_timeout_seconds);
+  w.key("max_queue_seconds").value(s.queue_seconds());
   w.key("max_concurrent_requests").value(u(s.max_concurrent_requests));
   w.key("max_client_batch_size").value(u(o.max_client_batch_size));
   w.key("max_body_bytes").value(u(o.max_body_bytes));

@@ -202,12 +202,13 @@ TEST(BatchPolicy, AdmissionRefusesWhatCannotMakeItsDeadlineAndAdmitsWhatCan) {
   sim.policy.record(100, 0.1);  // 1000 tokens/s
   ASSERT_EQ(sim.admit(1, 40, 100, 30), Outcome::kAdmitted);  // 4 s of work
   ASSERT_EQ(sim.admit(2, 40, 100, 30), Outcome::kAdmitted);  // done at ~8 s
-  // Same size, due in 10 s: behind the 8 s ahead of it it would finish at ~12 s.
+  // Same size, due in 10 s: behind the 8 s ahead of it it would finish at ~12 s, past the 9 s
+  // that admission promises of 10 (90%: headroom for what the forward time does not count).
   const std::vector<size_t> forty(40, 100);
   const auto refused = sim.policy.admit(3, forty, sim.in(10), sim.now);
   EXPECT_EQ(refused.outcome, Outcome::kQueueFull);
   EXPECT_NEAR(refused.finish_seconds, 12, 0.5);
-  EXPECT_NEAR(refused.retry_after, 2, 0.5);  // when it could: once 2 s of the queue have run
+  EXPECT_NEAR(refused.retry_after, 3, 0.5);  // when it could: once 3 s of the queue have run
   // With 15 s it makes it.
   EXPECT_EQ(sim.admit(4, 40, 100, 15), Outcome::kAdmitted);
   // A small one goes first and still makes a tight deadline.
@@ -223,7 +224,7 @@ TEST(BatchPolicy, AdmissionRefusesWhatCannotMakeItsDeadlineAndAdmitsWhatCan) {
 TEST(BatchPolicy, AdmittedRequestsKeepTheirDeadlinesWhenASmallerOneArrives) {
   Simulation sim(options(30), cpu_like);
   sim.policy.record(100, 0.1);
-  ASSERT_EQ(sim.admit(1, 40, 100, 4.2), Outcome::kAdmitted);  // 4 s of work, 0.2 s of slack
+  ASSERT_EQ(sim.admit(1, 40, 100, 4.6), Outcome::kAdmitted);  // 4 s of work, 0.14 s of slack (of 90%)
   // Ahead of it, a 1 s request would make it miss: it goes behind instead.
   ASSERT_EQ(sim.admit(2, 10, 100, 30), Outcome::kAdmitted);
   EXPECT_EQ(sim.policy.order(), (std::vector<Id>{1, 2}));
@@ -232,7 +233,7 @@ TEST(BatchPolicy, AdmittedRequestsKeepTheirDeadlinesWhenASmallerOneArrives) {
   EXPECT_EQ(sim.policy.order(), (std::vector<Id>{3, 1, 2}));
   sim.run();
   EXPECT_TRUE(sim.hopeless.empty());
-  EXPECT_LE(sim.completed_at[1], 4.2);
+  EXPECT_LE(sim.completed_at[1], 4.6);
 }
 
 TEST(BatchPolicy, QueueIsBoundedInSecondsOfWork) {
@@ -240,7 +241,7 @@ TEST(BatchPolicy, QueueIsBoundedInSecondsOfWork) {
   sim.policy.record(100, 0.1);
   ASSERT_EQ(sim.admit(1, 40, 100), Outcome::kAdmitted);  // 4 s, no deadline of its own
   EXPECT_EQ(sim.admit(2, 20, 100), Outcome::kQueueFull);  // would end at 6 s > 5 s of queue
-  EXPECT_EQ(sim.admit(3, 5, 100), Outcome::kAdmitted);
+  EXPECT_EQ(sim.admit(3, 3, 100), Outcome::kAdmitted);
 }
 
 TEST(BatchPolicy, TooSlowEvenOnAnIdleServerIsNotAQueueRefusal) {

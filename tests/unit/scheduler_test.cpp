@@ -244,6 +244,7 @@ TEST(Scheduler, AdmissionAnswersFromTheMeasuredSpeedOfAFakeBackend) {
   };
   SchedulerOptions options;
   options.tokenizer_threads = 1;  // admission in submission order
+  options.max_queue_seconds = 1e6;  // only the deadlines bound the queue here
   Outcome big, late, hopeless, small;
   std::unique_lock hold(gate);
   Scheduler scheduler(reranker->tokenizer(), reranker->max_length(), forward, clock, options, nullptr);
@@ -266,7 +267,8 @@ TEST(Scheduler, AdmissionAnswersFromTheMeasuredSpeedOfAFakeBackend) {
   // One pair due in W / 2 goes ahead of the big request. (Submitted before the two below, so it
   // is admitted by the time they are answered: one tokenizer thread, in order.)
   scheduler.submit(with_deadline(input("q", {docs[0]}), w / 2), small.callback());
-  // The same work due in 1.5 W cannot finish behind it (at 2 W): 429 with when a retry could.
+  // The same work due in 1.5 W cannot finish behind it (at 2 W, past the 90% of 1.5 W that
+  // admission promises): 429 with when a retry could, 2 W - 1.35 W from now.
   scheduler.submit(with_deadline(input("q", docs), 1.5 * w), late.callback());
   // Due in W / 2, it cannot finish even alone: refused as such, not invited to retry.
   scheduler.submit(with_deadline(input("q", docs), w / 2), hopeless.callback());
@@ -274,7 +276,7 @@ TEST(Scheduler, AdmissionAnswersFromTheMeasuredSpeedOfAFakeBackend) {
   const RerankResult refused = late.get();
   ASSERT_TRUE(std::holds_alternative<Error>(refused));
   EXPECT_EQ(std::get<Error>(refused).kind(), Error::Kind::kOverloaded) << std::get<Error>(refused).what();
-  EXPECT_NEAR(std::get<Error>(refused).retry_after_seconds(), w / 2, w / 10);
+  EXPECT_NEAR(std::get<Error>(refused).retry_after_seconds(), 0.65 * w, w / 10);
   const RerankResult never = hopeless.get();
   ASSERT_TRUE(std::holds_alternative<Error>(never));
   EXPECT_EQ(std::get<Error>(never).kind(), Error::Kind::kTooLarge);
