@@ -47,10 +47,12 @@ BatchPolicy::Admission BatchPolicy::admit(RequestId id, std::span<const size_t> 
   std::stable_sort(entry.pending.begin(), entry.pending.end(),
                    [&](const PairRef& a, const PairRef& b) { return lengths[a.index] > lengths[b.index]; });
 
-  // Shortest remaining work first: ahead of every request with more work left.
+  // Shortest remaining work first, with hysteresis: a request goes ahead only of those with at
+  // least twice its work left. Requests of similar size keep their arrival order, so one that is a
+  // little bigger than the rest is not overtaken again and again by a stream of them.
   const size_t n = queue_.size();
   size_t at = 0;
-  while (at < n && queue_[at].tokens <= entry.tokens) ++at;
+  while (at < n && queue_[at].tokens < 2 * entry.tokens) ++at;
 
   Admission a;
   const double rate = cost_.tokens_per_second();

@@ -4,8 +4,9 @@
 // (many requests, each with a deadline) and offline scoring (one request without one). It holds no
 // threads and reads no clock: the caller passes `now`, so it is driven by a virtual clock in tests.
 //
-// Order: shortest remaining work first, so a small request that arrives behind a big one is
-// answered first, and requests complete one after another rather than all together. A request is
+// Order: shortest remaining work first (a request passes those with at least twice its work left;
+// similar sizes keep arrival order), so a small request that arrives behind a big one is answered
+// first, and requests complete one after another rather than all together. A request is
 // only put ahead of others whose deadlines still hold with its work added; each request's deadline
 // for this purpose is at most its admission time + `max_queue_seconds` (the aging bound), so a big
 // request is never postponed forever. Admission predicts a request's completion from the work ahead

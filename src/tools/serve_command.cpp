@@ -52,7 +52,7 @@ void add_serve_command(CLI::App& app, int& exit_code) {
       ->capture_default_str();
   cmd->add_option("--max-queue-seconds", s.max_queue_seconds,
                   "Seconds of model work a request may find queued ahead of it (measured speed); beyond it "
-                  "429 with Retry-After. 0: half the --request-timeout")
+                  "429 with Retry-After. 0: two thirds of the --request-timeout")
       ->envname("RERANKD_MAX_QUEUE_SECONDS")
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();

@@ -108,7 +108,7 @@ class ApiTest(unittest.TestCase):
                     "request_timeout_seconds", "drain_timeout_seconds", "io_threads", "tokenizer_threads"):
             self.assertGreater(limits[key], 0, key)
         self.assertEqual(limits["max_queued_tokens"], 0)  # no token cap unless set: the queue is bounded in seconds
-        self.assertEqual(limits["max_queue_seconds"], limits["request_timeout_seconds"] / 2)
+        self.assertAlmostEqual(limits["max_queue_seconds"], limits["request_timeout_seconds"] * 2 / 3)
         # The batch size in force is measured (a warm-up pass runs before the first request).
         batching = info["batching"]
         self.assertGreater(batching["token_budget"], 0)
