@@ -76,12 +76,6 @@ double ForwardCostModel::tokens_per_second() const {
   return 0;
 }
 
-double ForwardCostModel::best_tokens_per_second() const {
-  double best = 0;
-  for (const Group& g : groups_) best = std::max(best, g.tokens_per_second);
-  return best;
-}
-
 double ForwardCostModel::seconds_for(size_t tokens) const {
   const double rate = tokens_per_second();
   return rate > 0 ? static_cast<double>(tokens) / rate : 0;

@@ -33,7 +33,6 @@ class ForwardCostModel {
   double tokens_per_second() const;
   // Predicted model time for `tokens` run in budget-sized passes; 0 when nothing was measured.
   double seconds_for(size_t tokens) const;
-  double best_tokens_per_second() const;
 
  private:
   struct Group {
