@@ -1,8 +1,9 @@
 # Sourced by the bench scripts: start `rerankd serve` on a free port and stop it with a drain.
-# Needs $rerankd (the binary), $model, $out (a folder for serve.log); DTYPE picks the precision.
+# Needs $rerankd (the binary; SERVER_BIN, if set, serves instead: an older build against the same
+# client), $model, $out (a folder for serve.log); DTYPE picks the precision.
 # start_server [extra serve flags...] sets $server (the pid) and $url.
 start_server() {
-  "$rerankd" serve --model "$model" --dtype "${DTYPE:-auto}" --port 0 "$@" > "$out/serve.log" 2>&1 &
+  "${SERVER_BIN:-$rerankd}" serve --model "$model" --dtype "${DTYPE:-auto}" --port 0 "$@" > "$out/serve.log" 2>&1 &
   server=$!
   trap 'kill $server 2>/dev/null || true' EXIT
   for _ in $(seq 600); do

@@ -9,7 +9,8 @@
 # (P50/P99) come from the load generator.
 # Env: CONCURRENCY (default "1 4 16 64"), DURATION (s per level; default max(30, 2 x concurrency)),
 #      REQUESTS (bodies, 64), DOC_SENTENCES (corpus sentences per document, default 2: ~60 tokens a
-#      pair), DTYPE (default auto).
+#      pair), DTYPE (default auto), TIMEOUT (the clients' deadline, sent as X-Request-Timeout; default
+#      30 s, the server's default).
 set -euo pipefail
 model=${1:?usage: bench/server_vs_offline.sh MODEL_DIR [OUT_DIR]}
 out=${2:-bench-results}
@@ -47,7 +48,7 @@ for c in $levels; do
   duration=${DURATION:-$((2 * c > 30 ? 2 * c : 30))}
   echo "== concurrency $c, $duration s"
   "$rerankd" bench --url "$url" --requests-file "$out/requests.jsonl" --concurrency "$c" \
-    --duration "$duration" --warmup 10 --timeout 300 --json "$out/server-c$c.json" &
+    --duration "$duration" --warmup 10 --timeout "${TIMEOUT:-30}" --json "$out/server-c$c.json" &
   bench=$!
   sleep 12
   a=$(pairs_processed) t0=$(date +%s.%N)

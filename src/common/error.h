@@ -22,10 +22,15 @@ class Error : public std::runtime_error {
   };
 
   Error(Kind kind, std::string message) : std::runtime_error(std::move(message)), kind_(kind) {}
+  // kOverloaded with the seconds after which a retry could be admitted (the HTTP edge's Retry-After).
+  Error(Kind kind, std::string message, double retry_after_seconds)
+      : std::runtime_error(std::move(message)), kind_(kind), retry_after_seconds_(retry_after_seconds) {}
   Kind kind() const noexcept { return kind_; }
+  double retry_after_seconds() const noexcept { return retry_after_seconds_; }  // 0: not known
 
  private:
   Kind kind_;
+  double retry_after_seconds_ = 0;
 };
 
 const char* to_string(Error::Kind kind) noexcept;

@@ -4,12 +4,18 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 
 #include "common/error.h"
 #include "common/process_stats.h"
 #include "kernels/cpu/cpu_backend.h"
 
 namespace rerankd {
+
+namespace {
+// Offline, only throughput matters: the latency cap is there to keep one pass from growing huge.
+constexpr double kOfflinePassSeconds = 60;
+}  // namespace
 
 float sigmoid(float logit) { return 1.f / (1.f + std::exp(-logit)); }
 
@@ -53,17 +59,25 @@ int Reranker::compute_threads() const { return static_cast<const cpu::CpuBackend
 
 std::vector<float> Reranker::logits(std::span<const EncodedPair> pairs,
                                     const std::function<void(size_t, size_t)>& progress) {
+  // The server's batching policy with one request and no deadline: it sizes the passes from the
+  // throughput it measures as they run, so offline scoring needs no batch-size tuning either.
+  BatchPolicy policy(PolicyOptions{.limits = options_.batch, .max_pass_seconds = kOfflinePassSeconds,
+                                   .max_queue_seconds = std::numeric_limits<double>::infinity()});
   std::vector<size_t> lengths(pairs.size());
   for (size_t i = 0; i < pairs.size(); ++i) lengths[i] = pairs[i].ids.size();
+  const SteadyTimeSource clock;
+  policy.admit(0, lengths, Clock::time_point::max(), clock.now());
   std::vector<float> out(pairs.size());
   size_t done = 0;
-  PackedBatch batch;
-  for (const auto& indices : plan_batches(lengths, options_.batch)) {
-    batch = PackedBatch{};
-    for (size_t i : indices) batch.add(pairs[i].ids);
+  while (policy.has_work()) {
+    const BatchPolicy::Pass pass = policy.next_pass(clock.now());
+    PackedBatch batch;
+    for (const auto& p : pass.pairs) batch.add(pairs[p.index].ids);
+    const auto start = clock.now();
     const std::vector<float> logits = model_->forward(batch);
-    for (size_t k = 0; k < indices.size(); ++k) out[indices[k]] = logits[k];
-    done += indices.size();
+    policy.pass_done(pass.tokens, seconds_between(start, clock.now()));
+    for (size_t k = 0; k < pass.pairs.size(); ++k) out[pass.pairs[k].index] = logits[k];
+    done += pass.pairs.size();
     if (progress) progress(done, pairs.size());
   }
   return out;

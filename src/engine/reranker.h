@@ -1,6 +1,6 @@
 #pragma once
 // A loaded reranker: tokenizer + model graph + the backend that runs it, and the offline scoring
-// path (tokenize, plan batches by length, forward). The server's scheduler drives the same parts
+// path (tokenize, batch with the same BatchPolicy as the server, forward). The server's scheduler drives the same parts
 // from its own threads. Construction throws Error naming the file and field at fault.
 #include <filesystem>
 #include <functional>
@@ -9,7 +9,7 @@
 #include <string_view>
 #include <vector>
 
-#include "engine/batch_planner.h"
+#include "engine/batch_policy.h"
 #include "kernels/backend.h"
 #include "model/xlmr_model.h"
 #include "tokenizer/xlmr_tokenizer.h"

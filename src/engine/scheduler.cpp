@@ -4,42 +4,49 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 
 namespace rerankd {
 
-// One request in flight. The compute-side fields are guarded by Scheduler::mutex_; `finished`
-// makes completion happen exactly once whoever gets there first (compute thread, tokenizer,
-// a deadline timer or a disconnect).
+// One request in flight. `finished` makes completion happen exactly once whoever gets there first
+// (worker thread, tokenizer, a deadline timer or a disconnect).
 class Scheduler::Request {
  public:
-  Request(RerankInput in, RerankCallback cb) : input(std::move(in)), done(std::move(cb)) {}
+  Request(RerankInput in, RerankCallback cb, uint64_t request_id, Clock::time_point now)
+      : input(std::move(in)), done(std::move(cb)), id(request_id), accepted(now) {}
 
   RerankInput input;
   RerankCallback done;
-  Clock::time_point admitted = Clock::now();
+  const uint64_t id;  // the policy's RequestId
+  const Clock::time_point accepted;
   std::atomic<bool> finished{false};
 
-  // Guarded by Scheduler::mutex_.
-  struct QueuedPair {
-    size_t index;
-    EncodedPair pair;
-  };
-  std::vector<QueuedPair> pending;  // shortest first: the next pair to run is at the back
-  size_t pending_tokens = 0;
+  // Guarded by Scheduler::mutex_ once admitted.
+  std::vector<EncodedPair> pairs;  // by document index
   size_t unscored = 0;
   std::vector<float> logits;
   size_t total_tokens = 0;
   std::optional<Clock::time_point> first_run;
   double inference_seconds = 0;
-  uint64_t last_batch = 0;  // the latest batch that carried one of its pairs
+  uint64_t last_pass = 0;  // the latest pass that carried one of its pairs
+};
+
+class Scheduler::Passes final : public PassSource {
+ public:
+  explicit Passes(Scheduler& s) : s_(s) {}
+  std::optional<PlannedPass> next_pass() override { return s_.next_pass(); }
+  void pass_done(PlannedPass& pass, PassOutcome outcome) override { s_.pass_done(pass, std::move(outcome)); }
+
+ private:
+  Scheduler& s_;
 };
 
 struct Scheduler::Instruments {
   explicit Instruments(MetricsRegistry& r)
       : batch_pairs(r.histogram("rerankd_batch_pairs", "Pairs per forward pass",
-                                MetricsRegistry::exponential_buckets(1, 2, 10))),
+                                MetricsRegistry::exponential_buckets(1, 2, 11))),
         batch_tokens(r.histogram("rerankd_batch_tokens", "Tokens per forward pass",
-                                 MetricsRegistry::exponential_buckets(16, 2, 12))),
+                                 MetricsRegistry::exponential_buckets(16, 2, 13))),
         padding(r.histogram("rerankd_batch_padding_ratio",
                             "Share of a batch that padding to its longest pair would add (the packed CPU path "
                             "computes none of it)",
@@ -52,31 +59,76 @@ struct Scheduler::Instruments {
         pairs(r.counter("rerankd_pairs_processed_total", "Pairs run through the model")),
         dropped_cancelled(r.counter("rerankd_dropped_pairs_total", "Pairs removed before reaching the model",
                                     {{"reason", "cancelled"}})),
-        dropped_expired(r.counter("rerankd_dropped_pairs_total", "Pairs removed before reaching the model",
-                                  {{"reason", "deadline"}})),
+        dropped_deadline(r.counter("rerankd_dropped_pairs_total", "Pairs removed before reaching the model",
+                                   {{"reason", "deadline"}})),
         rejected_concurrency(r.counter("rerankd_rejected_requests_total", "Requests refused by admission control",
                                        {{"reason", "concurrency"}})),
-        rejected_queue(r.counter("rerankd_rejected_requests_total", "Requests refused by admission control",
-                                 {{"reason", "queue_tokens"}})) {}
+        rejected_queue_tokens(r.counter("rerankd_rejected_requests_total", "Requests refused by admission control",
+                                        {{"reason", "queue_tokens"}})),
+        rejected_deadline(r.counter("rerankd_rejected_requests_total", "Requests refused by admission control",
+                                    {{"reason", "deadline"}})),
+        rejected_never(r.counter("rerankd_rejected_requests_total", "Requests refused by admission control",
+                                 {{"reason", "too_slow_even_idle"}})) {}
 
   Histogram &batch_pairs, &batch_tokens, &padding, &inference, &queue;
-  Counter &tokens, &pairs, &dropped_cancelled, &dropped_expired, &rejected_concurrency, &rejected_queue;
+  Counter &tokens, &pairs, &dropped_cancelled, &dropped_deadline, &rejected_concurrency, &rejected_queue_tokens,
+      &rejected_deadline, &rejected_never;
 };
 
+namespace {
+
+const TimeSource& steady_clock_source() {
+  static const SteadyTimeSource clock;
+  return clock;
+}
+
+PolicyOptions policy_options(const SchedulerOptions& o) {
+  return {.limits = {.max_tokens = o.max_batch_tokens, .max_pairs = o.max_batch_pairs},
+          .max_pass_seconds = o.default_timeout_seconds / 10,
+          .max_queue_seconds = o.queue_seconds()};
+}
+
+std::string seconds_text(double s) {
+  char text[32];
+  std::snprintf(text, sizeof text, "%.1f s", s);
+  return text;
+}
+
+}  // namespace
+
 Scheduler::Scheduler(Reranker& reranker, const SchedulerOptions& options, MetricsRegistry* metrics)
-    : reranker_(reranker), options_(options) {
+    : Scheduler(reranker.tokenizer(), reranker.max_length(),
+                [&reranker](const PackedBatch& batch) { return reranker.model().forward(batch); },
+                steady_clock_source(), options, metrics) {}
+
+Scheduler::Scheduler(const XlmrTokenizer& tokenizer, size_t max_length, ForwardFn forward, const TimeSource& clock,
+                     const SchedulerOptions& options, MetricsRegistry* metrics)
+    : tokenizer_(tokenizer), max_length_(max_length), clock_(clock), options_(options),
+      policy_(policy_options(options)) {
   if (metrics != nullptr) {
     metrics_ = std::make_unique<Instruments>(*metrics);
     metrics->gauge_callback("rerankd_queue_tokens", "Tokens admitted and waiting for the model",
                             [this] { return static_cast<double>(queued_tokens_.load()); });
     metrics->gauge_callback("rerankd_queue_requests", "Requests admitted and not yet answered",
                             [this] { return static_cast<double>(in_flight_.load()); });
+    metrics->gauge_callback("rerankd_queue_work_seconds", "Predicted model time of the admitted work",
+                            [this] { return batching().queued_seconds; });
+    metrics->gauge_callback("rerankd_batch_token_budget", "Tokens per forward pass in force, chosen from measurement",
+                            [this] { return static_cast<double>(batching().token_budget); });
+    metrics->gauge_callback("rerankd_measured_tokens_per_second", "Forward-pass throughput measured at the budget",
+                            [this] { return batching().tokens_per_second; });
   }
-  compute_alive_ = true;
-  compute_thread_ = std::thread([this] { compute_loop(); });
+  if (options_.warm_up) {
+    // The first pass pays one-time set-up; the second is the first measurement admission can use.
+    const std::string text = "warm up the model before the first request is admitted";
+    warm_up_.add(tokenizer_.encode_pair(text, text + " " + text, max_length_).ids);
+    warm_up_passes_ = 2;
+  }
   for (int i = 0; i < std::max(1, options_.tokenizer_threads); ++i) {
     tokenizer_threads_.emplace_back([this] { tokenizer_loop(); });
   }
+  passes_ = std::make_unique<Passes>(*this);
+  worker_ = std::make_unique<BackendWorker>(*passes_, std::move(forward), clock_);
 }
 
 Scheduler::~Scheduler() {
@@ -87,10 +139,10 @@ Scheduler::~Scheduler() {
   tokenize_cv_.notify_all();
   work_cv_.notify_all();
   for (auto& t : tokenizer_threads_) t.join();
-  compute_thread_.join();
+  worker_.reset();
   // Nothing runs any more: answer whatever was left so no caller waits forever.
   for (const Ticket& r : to_tokenize_) finish(r, Error(Error::Kind::kUnavailable, "server is shutting down"));
-  for (const Ticket& r : active_) finish(r, Error(Error::Kind::kUnavailable, "server is shutting down"));
+  for (const auto& [id, r] : admitted_) finish(r, Error(Error::Kind::kUnavailable, "server is shutting down"));
 }
 
 Scheduler::Ticket Scheduler::submit(RerankInput input, RerankCallback done) {
@@ -99,10 +151,11 @@ Scheduler::Ticket Scheduler::submit(RerankInput input, RerankCallback done) {
   if (in_flight_.fetch_add(1) >= options_.max_concurrent_requests) {
     in_flight_.fetch_sub(1);
     if (metrics_) metrics_->rejected_concurrency.inc();
-    throw Error(Error::Kind::kOverloaded, "too many concurrent requests (limit " +
-                                              std::to_string(options_.max_concurrent_requests) + ")");
+    throw Error(Error::Kind::kOverloaded,
+                "too many concurrent requests (limit " + std::to_string(options_.max_concurrent_requests) + ")",
+                retry_after_seconds());
   }
-  auto request = std::make_shared<Request>(std::move(input), std::move(done));
+  auto request = std::make_shared<Request>(std::move(input), std::move(done), next_id_++, clock_.now());
   {
     std::lock_guard lock(tokenize_mutex_);
     to_tokenize_.push_back(request);
@@ -114,13 +167,13 @@ Scheduler::Ticket Scheduler::submit(RerankInput input, RerankCallback done) {
 void Scheduler::cancel(const Ticket& ticket, Error reason) {
   {
     std::lock_guard lock(mutex_);
-    if (!ticket->pending.empty() && metrics_) {
-      (reason.kind() == Error::Kind::kTimeout ? metrics_->dropped_expired : metrics_->dropped_cancelled)
-          .inc(static_cast<double>(ticket->pending.size()));
+    const size_t dropped = policy_.remove(ticket->id);
+    if (dropped > 0 && metrics_) {
+      (reason.kind() == Error::Kind::kTimeout ? metrics_->dropped_deadline : metrics_->dropped_cancelled)
+          .inc(static_cast<double>(dropped));
     }
-    queued_tokens_ -= ticket->pending_tokens;
-    ticket->pending_tokens = 0;
-    ticket->pending.clear();
+    admitted_.erase(ticket->id);
+    queued_tokens_ = policy_.queued_tokens();
   }
   finish(ticket, std::move(reason));
 }
@@ -132,11 +185,15 @@ bool Scheduler::wait_idle(Clock::time_point deadline) {
   return idle_cv_.wait_until(lock, deadline, [this] { return in_flight_.load() == 0; });
 }
 
+BatchingState Scheduler::batching() const {
+  std::lock_guard lock(mutex_);
+  const ForwardCostModel& cost = policy_.cost();
+  return {cost.token_budget(), cost.exploring(), cost.tokens_per_second(), policy_.queued_seconds(clock_.now())};
+}
+
 int Scheduler::retry_after_seconds() const {
-  const double rate = tokens_per_second_.load();
-  if (rate <= 0) return 1;
-  const double seconds = static_cast<double>(queued_tokens_.load()) / rate;
-  return static_cast<int>(std::clamp(std::ceil(seconds), 1.0, 60.0));
+  const double seconds = batching().queued_seconds;
+  return static_cast<int>(std::clamp(std::ceil(seconds), 1.0, 3600.0));
 }
 
 void Scheduler::finish(const Ticket& request, RerankResult result) {
@@ -179,164 +236,168 @@ void Scheduler::tokenizer_loop() {
 
 void Scheduler::tokenize(const Ticket& request) {
   const RerankInput& in = request->input;
-  const XlmrTokenizer& tokenizer = reranker_.tokenizer();
-  const size_t max_length = reranker_.max_length();
-  const std::vector<int32_t> query = tokenizer.encode(in.query);
+  const std::vector<int32_t> query = tokenizer_.encode(in.query);
 
-  std::vector<Request::QueuedPair> pairs;
+  std::vector<EncodedPair> pairs;
+  std::vector<size_t> lengths;
   pairs.reserve(in.documents.size());
   size_t tokens = 0;
   for (size_t i = 0; i < in.documents.size(); ++i) {
-    std::vector<int32_t> document = tokenizer.encode(in.documents[i]);
+    std::vector<int32_t> document = tokenizer_.encode(in.documents[i]);
     const size_t full = XlmrTokenizer::pair_length(query.size(), document.size());
-    if (!in.truncate && full > max_length) {
+    if (!in.truncate && full > max_length_) {
       throw Error(Error::Kind::kUnprocessable, "document " + std::to_string(i) + ": the pair has " +
                                                    std::to_string(full) + " tokens but the model takes at most " +
-                                                   std::to_string(max_length) + "; send truncate: true to cut it");
+                                                   std::to_string(max_length_) + "; send truncate: true to cut it");
     }
-    pairs.push_back({i, XlmrTokenizer::assemble_pair(query, std::move(document), max_length, in.truncation_side)});
-    tokens += pairs.back().pair.ids.size();
+    pairs.push_back(XlmrTokenizer::assemble_pair(query, std::move(document), max_length_, in.truncation_side));
+    lengths.push_back(pairs.back().ids.size());
+    tokens += lengths.back();
   }
-  std::sort(pairs.begin(), pairs.end(),
-            [](const auto& a, const auto& b) { return a.pair.ids.size() < b.pair.ids.size(); });
 
   {
     std::lock_guard lock(mutex_);
     if (request->finished) return;
-    if (tokens > options_.max_queued_tokens) {
-      throw Error(Error::Kind::kTooLarge, "the request has " + std::to_string(tokens) +
-                                              " tokens; the queue holds at most " +
-                                              std::to_string(options_.max_queued_tokens));
+    if (const size_t cap = options_.max_queued_tokens; cap > 0) {
+      if (tokens > cap) {
+        throw Error(Error::Kind::kTooLarge, "the request has " + std::to_string(tokens) +
+                                                " tokens; the queue holds at most " + std::to_string(cap));
+      }
+      if (policy_.queued_tokens() + tokens > cap) {
+        if (metrics_) metrics_->rejected_queue_tokens.inc();
+        throw Error(Error::Kind::kOverloaded,
+                    "queue full: " + std::to_string(policy_.queued_tokens()) + " tokens waiting (limit " +
+                        std::to_string(cap) + ")",
+                    policy_.queued_seconds(clock_.now()));
+      }
     }
-    if (queued_tokens_ + tokens > options_.max_queued_tokens) {
-      if (metrics_) metrics_->rejected_queue.inc();
-      throw Error(Error::Kind::kOverloaded, "queue full: " + std::to_string(queued_tokens_.load()) +
-                                                " tokens waiting (limit " +
-                                                std::to_string(options_.max_queued_tokens) + ")");
+    const Clock::time_point now = clock_.now();
+    if (in.deadline <= now) throw Error(Error::Kind::kTimeout, "the request's deadline passed before it was admitted");
+    const BatchPolicy::Admission a = policy_.admit(request->id, lengths, in.deadline, now);
+    const double left = seconds_between(now, in.deadline);
+    switch (a.outcome) {
+      case BatchPolicy::Admission::Outcome::kNeverInTime:
+        if (metrics_) metrics_->rejected_never.inc();
+        throw Error(Error::Kind::kTooLarge,
+                    "the request needs about " + seconds_text(a.alone_seconds) + " of model time (" +
+                        std::to_string(tokens) + " tokens) even on an idle server, and its deadline leaves " +
+                        seconds_text(left) + "; send fewer or shorter documents, or a longer X-Request-Timeout");
+      case BatchPolicy::Admission::Outcome::kQueueFull:
+        if (metrics_) metrics_->rejected_deadline.inc();
+        throw Error(Error::Kind::kOverloaded,
+                    "overloaded: with the work admitted ahead of it the request would finish in " +
+                        seconds_text(a.finish_seconds) + ", past its deadline (" + seconds_text(left) +
+                        ") or the queue bound (" + seconds_text(options_.queue_seconds()) + ")",
+                    a.retry_after);
+      case BatchPolicy::Admission::Outcome::kAdmitted:
+        break;
     }
     request->unscored = pairs.size();
     request->logits.assign(pairs.size(), 0.f);
     request->total_tokens = tokens;
-    request->pending_tokens = tokens;
-    request->pending = std::move(pairs);
-    queued_tokens_ += tokens;
-    active_.push_back(request);
+    request->pairs = std::move(pairs);
+    admitted_.emplace(request->id, request);
+    queued_tokens_ = policy_.queued_tokens();
   }
   work_cv_.notify_one();
 }
 
-std::vector<Scheduler::PendingPair> Scheduler::take_batch() {
-  // Expired requests are failed here, before any of their pairs reach the model.
-  const auto now = Clock::now();
-  std::vector<PendingPair> batch;
-  size_t tokens = 0;
-  for (auto it = active_.begin(); it != active_.end();) {
-    Request& r = **it;
-    if (r.finished || r.unscored == 0) {
-      it = active_.erase(it);
-    } else if (r.input.deadline <= now && !r.pending.empty()) {
-      expired_.push_back(*it);
-      it = active_.erase(it);
-    } else {
-      ++it;
-    }
-  }
-  // Round-robin over requests, one pair each per round, until the batch is full: a request with
-  // five hundred pairs and one with a single pair share the next batch instead of queueing.
-  bool progress = true;
-  while (progress) {
-    progress = false;
-    for (const Ticket& request : active_) {
-      Request& r = *request;
-      if (r.pending.empty()) continue;
-      const size_t length = r.pending.back().pair.ids.size();
-      if (batch.size() >= options_.max_batch_pairs) return batch;
-      if (!batch.empty() && tokens + length > options_.max_batch_tokens) continue;
-      batch.push_back({request, r.pending.back().index, std::move(r.pending.back().pair)});
-      r.pending.pop_back();
-      r.pending_tokens -= length;
-      queued_tokens_ -= length;
-      tokens += length;
-      progress = true;
-    }
-  }
-  return batch;
-}
-
-void Scheduler::compute_loop() {
+std::optional<PlannedPass> Scheduler::next_pass() {
+  std::unique_lock lock(mutex_);
   for (;;) {
-    std::vector<PendingPair> batch;
-    std::vector<Ticket> expired;
-    {
-      std::unique_lock lock(mutex_);
-      work_cv_.wait(lock, [this] {
-        return stopping_ || std::any_of(active_.begin(), active_.end(), [](const Ticket& r) { return !r->pending.empty(); });
-      });
-      if (stopping_) break;
-      batch = take_batch();
-      expired.swap(expired_);
+    work_cv_.wait(lock, [this] { return stopping_ || warm_up_passes_ > 0 || policy_.has_work(); });
+    if (stopping_) return std::nullopt;
+    if (warm_up_passes_ > 0) {
+      --warm_up_passes_;
+      return PlannedPass{.batch = warm_up_, .pairs = {}};
     }
-    for (const Ticket& r : expired) {
-      cancel(r, Error(Error::Kind::kTimeout, "deadline passed before the request reached the model"));
+    const BatchPolicy::Pass pass = policy_.next_pass(clock_.now());
+    queued_tokens_ = policy_.queued_tokens();
+    std::vector<Ticket> hopeless;
+    for (const uint64_t id : pass.hopeless) {
+      const auto it = admitted_.find(id);
+      hopeless.push_back(std::move(it->second));
+      admitted_.erase(it);
     }
-    if (!batch.empty()) run_batch(batch);
+    if (metrics_) metrics_->dropped_deadline.inc(static_cast<double>(pass.hopeless_pairs));
+    PlannedPass planned;
+    planned.pairs = pass.pairs;
+    for (const BatchPolicy::PairRef& p : pass.pairs) planned.batch.add(admitted_.at(p.request)->pairs[p.index].ids);
+    if (!hopeless.empty()) {
+      lock.unlock();
+      for (const Ticket& r : hopeless) {
+        finish(r, Error(Error::Kind::kTimeout,
+                        "the request could not finish before its deadline; its remaining pairs were dropped"));
+      }
+      lock.lock();
+    }
+    if (!planned.pairs.empty()) return planned;
   }
-  compute_alive_ = false;
 }
 
-void Scheduler::run_batch(std::vector<PendingPair>& batch) {
-  PackedBatch packed;
-  size_t longest = 0;
-  for (const PendingPair& p : batch) {
-    packed.add(p.pair.ids);
-    longest = std::max(longest, p.pair.ids.size());
-  }
-  const auto start = Clock::now();
-  std::vector<float> logits;
-  try {
-    logits = reranker_.model().forward(packed);
-  } catch (const std::exception& e) {
-    spdlog::error("scheduler: forward pass failed: {}", e.what());
-    for (const PendingPair& p : batch) cancel(p.request, Error(Error::Kind::kInternal, std::string("model: ") + e.what()));
+void Scheduler::pass_done(PlannedPass& pass, PassOutcome outcome) {
+  const size_t tokens = pass.batch.num_tokens();
+  if (pass.pairs.empty()) {  // a warm-up pass
+    std::lock_guard lock(mutex_);
+    if (warm_up_passes_ == 0) policy_.record(tokens, outcome.seconds);
     return;
   }
-  const auto end = Clock::now();
-  const double seconds = std::chrono::duration<double>(end - start).count();
-  const double tokens = static_cast<double>(packed.num_tokens());
-  if (seconds > 0) {
-    const double rate = tokens / seconds, old = tokens_per_second_.load();
-    tokens_per_second_ = old == 0 ? rate : 0.8 * old + 0.2 * rate;
+  std::vector<Ticket> failed, completed;
+  if (!outcome.error.empty()) {
+    {
+      std::lock_guard lock(mutex_);
+      policy_.pass_done(0, 0);  // a failed pass measures nothing
+      for (const BatchPolicy::PairRef& p : pass.pairs) {
+        const auto it = admitted_.find(p.request);
+        if (it == admitted_.end()) continue;
+        policy_.remove(p.request);
+        failed.push_back(std::move(it->second));
+        admitted_.erase(it);
+      }
+      queued_tokens_ = policy_.queued_tokens();
+    }
+    for (const Ticket& r : failed) finish(r, Error(Error::Kind::kInternal, "model: " + outcome.error));
+    return;
   }
   if (metrics_) {
-    metrics_->batch_pairs.observe(static_cast<double>(batch.size()));
-    metrics_->batch_tokens.observe(tokens);
-    metrics_->padding.observe(1.0 - tokens / static_cast<double>(longest * batch.size()));
-    metrics_->inference.observe(seconds);
-    metrics_->tokens.inc(tokens);
-    metrics_->pairs.inc(static_cast<double>(batch.size()));
+    size_t longest = 0;
+    for (size_t i = 0; i + 1 < pass.batch.seq_starts.size(); ++i) {
+      longest = std::max(longest, static_cast<size_t>(pass.batch.seq_starts[i + 1] - pass.batch.seq_starts[i]));
+    }
+    const double t = static_cast<double>(tokens);
+    metrics_->batch_pairs.observe(static_cast<double>(pass.pairs.size()));
+    metrics_->batch_tokens.observe(t);
+    metrics_->padding.observe(1.0 - t / static_cast<double>(longest * pass.pairs.size()));
+    metrics_->inference.observe(outcome.seconds);
+    metrics_->tokens.inc(t);
+    metrics_->pairs.inc(static_cast<double>(pass.pairs.size()));
   }
-
-  std::vector<Ticket> completed;
   {
     std::lock_guard lock(mutex_);
-    const uint64_t batch_number = ++batches_run_;
-    for (size_t i = 0; i < batch.size(); ++i) {
-      Request& r = *batch[i].request;
-      r.logits[batch[i].index] = logits[i];
+    policy_.pass_done(tokens, outcome.seconds);
+    const uint64_t pass_number = ++passes_run_;
+    for (size_t i = 0; i < pass.pairs.size(); ++i) {
+      const auto it = admitted_.find(pass.pairs[i].request);
+      if (it == admitted_.end()) continue;  // cancelled while the pass ran
+      Request& r = *it->second;
+      r.logits[pass.pairs[i].index] = outcome.logits[i];
       if (!r.first_run) {
-        r.first_run = start;
-        if (metrics_) metrics_->queue.observe(std::chrono::duration<double>(start - r.admitted).count());
+        r.first_run = outcome.start;
+        if (metrics_) metrics_->queue.observe(seconds_between(r.accepted, outcome.start));
       }
-      if (r.last_batch != batch_number) r.inference_seconds += seconds;  // once per batch per request
-      r.last_batch = batch_number;
-      if (--r.unscored == 0) completed.push_back(batch[i].request);
+      if (r.last_pass != pass_number) r.inference_seconds += outcome.seconds;  // once per pass per request
+      r.last_pass = pass_number;
+      if (--r.unscored == 0) {
+        completed.push_back(std::move(it->second));
+        admitted_.erase(it);
+      }
     }
   }
   for (const Ticket& r : completed) {
     RerankOutput out;
     out.logits = std::move(r->logits);
     out.total_tokens = r->total_tokens;
-    out.queue_seconds = std::chrono::duration<double>(*r->first_run - r->admitted).count();
+    out.queue_seconds = seconds_between(r->accepted, *r->first_run);
     out.inference_seconds = r->inference_seconds;
     finish(r, std::move(out));
   }

@@ -1,43 +1,56 @@
 #pragma once
-// The scheduler: every request's pairs go into one queue, and a single compute thread runs them in
-// batches formed across requests. Threads and what each owns (see docs/architecture.md):
+// The scheduler: admission, tokenization and completion of rerank requests, around one
+// BatchPolicy (what runs next, and whether a request can make its deadline) and one BackendWorker
+// (the thread that runs the passes). Threads and what each owns (see docs/architecture.md):
 //   - callers (the server's network threads) call submit()/cancel() and never block on the model;
-//   - tokenizer threads turn a request's texts into token ids and admit it to the queue;
-//   - the compute thread owns the model, forms each batch from whatever is waiting (round-robin
-//     over requests, so a big request cannot starve a small one; each request's pairs longest
-//     first, so a batch's lengths are alike), drops cancelled or expired work before it reaches
-//     the model, runs the forward pass, and completes requests.
-// A request's completion callback runs exactly once, on a tokenizer or the compute thread: it
-// must hand off quickly (post to an executor), never block.
+//   - tokenizer threads turn a request's texts into token ids and admit it, or refuse it at once
+//     when the work the policy would put ahead of it leaves no time before its deadline;
+//   - the backend worker thread owns the model: it takes the policy's next pass (the policy drops
+//     work that expired or can no longer make its deadline before it reaches the model), runs it,
+//     and completes the requests whose last pair it scored.
+// A request's completion callback runs exactly once, on a tokenizer or the worker thread (or the
+// caller's, for cancel): it must hand off quickly (post to an executor), never block.
 #include <atomic>
-#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
 #include <functional>
-#include <list>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
 #include <thread>
+#include <unordered_map>
 #include <variant>
 #include <vector>
 
 #include "common/error.h"
 #include "common/metrics.h"
+#include "engine/backend_worker.h"
+#include "engine/batch_policy.h"
+#include "engine/clock.h"
 #include "engine/reranker.h"
 
 namespace rerankd {
 
-using Clock = std::chrono::steady_clock;
-
 struct SchedulerOptions {
-  size_t max_batch_tokens = BatchLimits{}.max_tokens;  // tokens per forward pass
-  size_t max_batch_pairs = BatchLimits{}.max_pairs;    // pairs per forward pass
-  size_t max_queued_tokens = 262144;  // admitted but not yet run; beyond it: 429
+  size_t max_batch_tokens = BatchLimits{}.max_tokens;  // upper bound; the budget in force is measured
+  size_t max_batch_pairs = BatchLimits{}.max_pairs;    // upper bound per forward pass
+  // The deadline a request gets unless it says otherwise (--request-timeout). The latency cap on
+  // one pass is a tenth of it, so a new request waits behind a running pass at most that long.
+  double default_timeout_seconds = 30;
+  double max_queue_seconds = 0;    // work a request may find ahead of it, and the aging bound; 0: see queue_seconds()
+  size_t max_queued_tokens = 0;    // optional hard cap on tokens waiting; 0: none (the queue is bounded in seconds)
   size_t max_concurrent_requests = 512;
   int tokenizer_threads = 2;  // two, so a small request is not tokenized after a huge one
+  bool warm_up = true;        // two passes of a short pair before any request: a first measurement for admission
+
+  // The queue bound in force: by default two thirds of the default deadline, so that under
+  // sustained overload an admitted request keeps a third of its time as margin for a change of
+  // speed, while 64 callers of 10-document requests on 2 cores (~12 s of work) are all admitted.
+  double queue_seconds() const {
+    return max_queue_seconds > 0 ? max_queue_seconds : default_timeout_seconds * 2 / 3;
+  }
 };
 
 struct RerankInput {
@@ -51,19 +64,31 @@ struct RerankInput {
 struct RerankOutput {
   std::vector<float> logits;  // one per document, in input order
   size_t total_tokens = 0;    // tokens of all pairs, special tokens included
-  double queue_seconds = 0;   // admission to the first batch that ran one of its pairs
-  double inference_seconds = 0;  // summed forward time of the batches that carried its pairs
+  double queue_seconds = 0;   // admission to the first pass that ran one of its pairs
+  double inference_seconds = 0;  // summed forward time of the passes that carried its pairs
 };
 
-// Either the scores or the error (kTimeout, kUnprocessable, kOverloaded, kUnavailable, kInternal).
+// Either the scores or the error (kTimeout, kUnprocessable, kOverloaded with a retry-after,
+// kTooLarge when it could not make its deadline even on an idle server, kUnavailable, kInternal).
 using RerankResult = std::variant<RerankOutput, Error>;
 using RerankCallback = std::function<void(RerankResult)>;
 
+// The batch size in force and what it was learnt from (/info, /metrics).
+struct BatchingState {
+  size_t token_budget = 0;
+  bool exploring = true;
+  double tokens_per_second = 0;  // measured at the budget; 0: nothing measured yet
+  double queued_seconds = 0;     // predicted model time of the admitted work
+};
+
 class Scheduler {
  public:
-  // The scheduler drives `reranker`'s model from its compute thread; nothing else may use that
+  // The scheduler drives `reranker`'s model from its worker thread; nothing else may use that
   // model while the scheduler runs. Metrics are registered in `metrics` (may be null).
   Scheduler(Reranker& reranker, const SchedulerOptions& options, MetricsRegistry* metrics);
+  // Any forward function and clock: tests run a fake backend against a virtual clock.
+  Scheduler(const XlmrTokenizer& tokenizer, size_t max_length, ForwardFn forward, const TimeSource& clock,
+            const SchedulerOptions& options, MetricsRegistry* metrics);
   ~Scheduler();  // stops the threads; requests still pending complete with kUnavailable
   Scheduler(const Scheduler&) = delete;
   Scheduler& operator=(const Scheduler&) = delete;
@@ -71,9 +96,9 @@ class Scheduler {
   class Request;
   using Ticket = std::shared_ptr<Request>;
 
-  // Admits a request or throws at once: Error(kOverloaded) past max_concurrent_requests,
-  // Error(kUnavailable) while draining. The token-budget check happens after tokenization and
-  // reports kOverloaded through the callback.
+  // Accepts a request or throws at once: Error(kOverloaded) past max_concurrent_requests,
+  // Error(kUnavailable) while draining. The deadline check needs the token count, so it runs
+  // right after tokenization and reports through the callback.
   Ticket submit(RerankInput input, RerankCallback done);
   // The client went away or its deadline passed: its pairs are dropped before they reach the
   // model and the callback runs with `reason` (kTimeout, or kUnavailable for a disconnect).
@@ -85,55 +110,55 @@ class Scheduler {
   // Waits until no request is in flight or the deadline passes; true if idle.
   bool wait_idle(Clock::time_point deadline);
 
-  // Seconds a client should wait before retrying, from the queue size and the measured drain rate.
+  // Seconds until the admitted work has run, at the measured speed (at least 1).
   int retry_after_seconds() const;
+  BatchingState batching() const;
   size_t queued_tokens() const { return queued_tokens_.load(); }
   size_t in_flight_requests() const { return in_flight_.load(); }
-  bool compute_alive() const { return compute_alive_.load(); }
+  bool compute_alive() const { return worker_ && worker_->alive(); }
   const SchedulerOptions& options() const { return options_; }
 
  private:
-  struct PendingPair {
-    Ticket request;
-    size_t index;  // into the request's documents
-    EncodedPair pair;
-  };
+  class Passes;  // the backend worker's PassSource
 
   void tokenizer_loop();
-  void compute_loop();
   void tokenize(const Ticket& request);
-  std::vector<PendingPair> take_batch();  // under mutex_
-  void run_batch(std::vector<PendingPair>& batch);
+  std::optional<PlannedPass> next_pass();
+  void pass_done(PlannedPass& pass, PassOutcome outcome);
   void finish(const Ticket& request, RerankResult result);
 
-  Reranker& reranker_;
+  const XlmrTokenizer& tokenizer_;
+  const size_t max_length_;
+  const TimeSource& clock_;
   SchedulerOptions options_;
 
-  // Tokenizer input: admitted requests waiting for their ids.
+  // Tokenizer input: accepted requests waiting for their ids.
   std::mutex tokenize_mutex_;
   std::condition_variable tokenize_cv_;
   std::deque<Ticket> to_tokenize_;
 
-  // Compute input: per request, its pairs not yet run. Guarded by mutex_.
-  std::mutex mutex_;
+  // Admitted work. Guarded by mutex_.
+  mutable std::mutex mutex_;
   std::condition_variable work_cv_;
   std::condition_variable idle_cv_;
-  std::list<Ticket> active_;  // round-robin order
-  uint64_t batches_run_ = 0;
-  std::vector<Ticket> expired_;  // found by take_batch, failed by the compute loop outside the lock
+  BatchPolicy policy_;
+  std::unordered_map<uint64_t, Ticket> admitted_;  // tokenized and admitted, not yet complete
+  PackedBatch warm_up_;
+  int warm_up_passes_ = 0;
+  uint64_t passes_run_ = 0;
   bool stopping_ = false;
 
+  std::atomic<uint64_t> next_id_{1};
   std::atomic<bool> draining_{false};
-  std::atomic<bool> compute_alive_{false};
   std::atomic<size_t> queued_tokens_{0};
   std::atomic<size_t> in_flight_{0};
-  std::atomic<double> tokens_per_second_{0};  // drain rate, smoothed
 
   struct Instruments;
   std::unique_ptr<Instruments> metrics_;
 
   std::vector<std::thread> tokenizer_threads_;
-  std::thread compute_thread_;
+  std::unique_ptr<Passes> passes_;
+  std::unique_ptr<BackendWorker> worker_;  // started last, stopped first
 };
 
 }  // namespace rerankd

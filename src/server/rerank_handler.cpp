@@ -3,6 +3,7 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 
@@ -132,7 +133,11 @@ void RerankHandler::finish(Call& call, RerankResult result) {
 void RerankHandler::respond_error(Exchange& exchange, const Error& error) {
   HttpResponse response = error_response(error);
   if (error.kind() == Error::Kind::kOverloaded) {
-    response.set(http::field::retry_after, std::to_string(scheduler_.retry_after_seconds()));
+    // When the admission check says a retry could make it; else when the queue will have run.
+    const double when = error.retry_after_seconds();
+    const int seconds = when > 0 ? static_cast<int>(std::clamp(std::ceil(when), 1.0, 3600.0))
+                                 : scheduler_.retry_after_seconds();
+    response.set(http::field::retry_after, std::to_string(seconds));
   }
   exchange.respond(std::move(response));
 }

@@ -33,6 +33,12 @@ ServerFacts gather_facts(Reranker& reranker) {
   return f;
 }
 
+// The scheduler's bounds in seconds follow the default deadline unless set on their own.
+ServerOptions with_derived_limits(ServerOptions o) {
+  o.scheduler.default_timeout_seconds = o.request_timeout_seconds;
+  return o;
+}
+
 HttpServerOptions transport_options(const ServerOptions& o) {
   HttpServerOptions t;
   t.host = o.host;
@@ -50,12 +56,11 @@ std::string show(const asio::ip::tcp::endpoint& endpoint) {
 }  // namespace
 
 RerankServer::RerankServer(const RerankerOptions& model, const ServerOptions& options)
-    : options_(options),
+    : options_(with_derived_limits(options)),
       metrics_(registry_),
       reranker_(std::make_unique<Reranker>(model)),
       facts_(gather_facts(*reranker_)),
       api_keys_(options_.api_keys),
-      info_(info_body(facts_, options_)),
       scheduler_(std::make_unique<Scheduler>(*reranker_, options_.scheduler, &registry_)),
       ioc_(std::max(1, options_.io_threads)),
       rerank_(*scheduler_, metrics_, options_, facts_.model_id),
@@ -69,7 +74,9 @@ RerankServer::RerankServer(const RerankerOptions& model, const ServerOptions& op
   router_.add(verb::post, "/v2/rerank", [this](const auto& e) { rerank_.handle(e, parse_cohere_request); });
   router_.add(verb::get, "/health", [this](const auto& e) { e->respond(health_response(*scheduler_)); },
               Router::Access::kOpen);
-  router_.add(verb::get, "/info", [this](const auto& e) { e->respond(info_response(info_)); });
+  router_.add(verb::get, "/info", [this](const auto& e) {
+    e->respond(info_response(info_body(facts_, options_, scheduler_->batching())));
+  });
   router_.add(verb::get, "/metrics", [this](const auto& e) { e->respond(metrics_response(registry_)); });
   for (const std::string& label : router_.labels()) metrics_.add_route(label);
   // Read from the transport's own count of unanswered exchanges rather than a second counter.

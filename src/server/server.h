@@ -49,7 +49,6 @@ class RerankServer : private HttpHandler {
   std::unique_ptr<Reranker> reranker_;
   ServerFacts facts_;
   ApiKeys api_keys_;
-  std::string info_;
   std::unique_ptr<Scheduler> scheduler_;
   // Declared after everything that pending handlers may reference, so that ~io_context (which
   // destroys those handlers) runs while it all still exists.

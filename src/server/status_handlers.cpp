@@ -6,7 +6,7 @@
 
 namespace rerankd::server {
 
-std::string info_body(const ServerFacts& f, const ServerOptions& o) {
+std::string info_body(const ServerFacts& f, const ServerOptions& o, const BatchingState& b) {
   const SchedulerOptions& s = o.scheduler;
   auto u = [](size_t v) { return static_cast<uint64_t>(v); };
   JsonWriter w;
@@ -30,6 +30,7 @@ std::string info_body(const ServerFacts& f, const ServerOptions& o) {
   w.key("max_batch_tokens").value(u(s.max_batch_tokens));
   w.key("max_batch_pairs").value(u(s.max_batch_pairs));
   w.key("max_queued_tokens").value(u(s.max_queued_tokens));
+  w.key("max_queue_seconds").value(s.queue_seconds());
   w.key("max_concurrent_requests").value(u(s.max_concurrent_requests));
   w.key("max_client_batch_size").value(u(o.max_client_batch_size));
   w.key("max_body_bytes").value(u(o.max_body_bytes));
@@ -37,6 +38,12 @@ std::string info_body(const ServerFacts& f, const ServerOptions& o) {
   w.key("drain_timeout_seconds").value(o.drain_timeout_seconds);
   w.key("io_threads").value(o.io_threads);
   w.key("tokenizer_threads").value(s.tokenizer_threads);
+  w.end_object();
+  w.key("batching").begin_object();
+  w.key("token_budget").value(u(b.token_budget));
+  w.key("exploring").value(b.exploring);
+  w.key("measured_tokens_per_second").value(b.tokens_per_second);
+  w.key("queued_seconds").value(b.queued_seconds);
   w.end_object();
   w.end_object();
   return w.take();

@@ -27,8 +27,9 @@ struct ServerFacts {
   int threads = 0;
 };
 
-// The /info body: the model's facts and the server's limits (the options the server runs with).
-std::string info_body(const ServerFacts& facts, const ServerOptions& options);
+// The /info body: the model's facts, the server's limits (the options the server runs with) and
+// the batch size in force with the throughput it was chosen from.
+std::string info_body(const ServerFacts& facts, const ServerOptions& options, const BatchingState& batching);
 
 // 200 {"status": "ok"} when the compute thread runs and the server admits work; 503 otherwise.
 HttpResponse health_response(const Scheduler& scheduler);

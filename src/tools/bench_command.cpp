@@ -247,6 +247,7 @@ int run_bench(BenchArgs args) {
     report.throughput_ok_pairs = run.window_ok_pairs.load();
   }
   report.latency = summarize(run.recorder.latencies());
+  report.rejected_latency = summarize(run.recorder.rejected_latencies());
   const client::ClientStats stats = client.stats();
   report.connections_opened = stats.connections_opened;
   report.retries = stats.retries;

@@ -62,7 +62,10 @@ void BenchRecorder::on_finished(Outcome outcome, double latency_seconds, size_t 
       counts_.ok_pairs += pairs;
       latencies_.push_back(latency_seconds);
       return;
-    case Outcome::kRejected: ++counts_.rejected; break;
+    case Outcome::kRejected:
+      ++counts_.rejected;
+      rejected_latencies_.push_back(latency_seconds);
+      break;
     case Outcome::kTimeout: ++counts_.timeout; break;
     case Outcome::kFailed: ++counts_.failed; break;
   }
@@ -87,6 +90,11 @@ std::vector<double> BenchRecorder::take_recent() {
 std::vector<double> BenchRecorder::latencies() const {
   std::lock_guard lock(mutex_);
   return latencies_;
+}
+
+std::vector<double> BenchRecorder::rejected_latencies() const {
+  std::lock_guard lock(mutex_);
+  return rejected_latencies_;
 }
 
 std::map<std::string, uint64_t> BenchRecorder::errors() const {
@@ -164,6 +172,12 @@ std::string report_json(const BenchReport& r) {
   w.key("p99_9").value(r.latency.p999 * 1000);
   w.key("max").value(r.latency.max * 1000);
   w.key("mean").value(r.latency.mean * 1000);
+  w.end_object();
+  w.key("rejected_latency_ms").begin_object();
+  w.key("count").value(static_cast<uint64_t>(r.rejected_latency.count));
+  w.key("p50").value(r.rejected_latency.p50 * 1000);
+  w.key("p99").value(r.rejected_latency.p99 * 1000);
+  w.key("max").value(r.rejected_latency.max * 1000);
   w.end_object();
   w.key("sent_per_s").value(r.sent_per_second());
   w.key("requests_per_s").value(r.ok_per_second());

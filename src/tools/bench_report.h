@@ -37,6 +37,8 @@ class BenchRecorder {
   // Latencies (seconds) of ok requests finished since the previous call, for the live line.
   std::vector<double> take_recent();
   std::vector<double> latencies() const;
+  // Of 429s: a refusal is only useful if it comes at once.
+  std::vector<double> rejected_latencies() const;
   std::map<std::string, uint64_t> errors() const;
 
  private:
@@ -44,6 +46,7 @@ class BenchRecorder {
   mutable std::mutex mutex_;
   BenchCounts counts_;
   std::vector<double> latencies_;
+  std::vector<double> rejected_latencies_;
   size_t recent_from_ = 0;
   std::map<std::string, uint64_t> errors_;
 };
@@ -72,6 +75,7 @@ struct BenchReport {
   uint64_t throughput_ok = 0, throughput_ok_pairs = 0;
   BenchCounts counts;
   LatencySummary latency;
+  LatencySummary rejected_latency;  // of the 429s
   uint64_t connections_opened = 0, retries = 0;
   std::map<std::string, uint64_t> errors;
 

@@ -36,11 +36,12 @@ void add_model_options(CLI::App& cmd, ModelOptions& options) {
       ->envname("RERANKD_MAX_LENGTH")
       ->check(CLI::Range(size_t{8}, size_t{1} << 20))
       ->capture_default_str();
-  cmd.add_option("--max-batch-tokens", options.max_batch_tokens, "Tokens per forward pass")
+  cmd.add_option("--max-batch-tokens", options.max_batch_tokens,
+                 "Upper bound on tokens per forward pass (the size in force is chosen from measured speed)")
       ->envname("RERANKD_MAX_BATCH_TOKENS")
       ->check(CLI::Range(size_t{16}, size_t{1} << 24))
       ->capture_default_str();
-  cmd.add_option("--max-batch-pairs", options.max_batch_pairs, "Pairs per forward pass")
+  cmd.add_option("--max-batch-pairs", options.max_batch_pairs, "Upper bound on pairs per forward pass")
       ->envname("RERANKD_MAX_BATCH_PAIRS")
       ->check(CLI::Range(size_t{1}, size_t{1} << 16))
       ->capture_default_str();

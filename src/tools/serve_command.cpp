@@ -50,10 +50,17 @@ void add_serve_command(CLI::App& app, int& exit_code) {
   cmd->add_option("--port", o.port, "Port to listen on (0: any free port, printed at startup)")
       ->envname("RERANKD_PORT")
       ->capture_default_str();
+  cmd->add_option("--max-queue-seconds", s.max_queue_seconds,
+                  "Seconds of model work a request may find queued ahead of it (measured speed); beyond it "
+                  "429 with Retry-After. 0: two thirds of the --request-timeout")
+      ->envname("RERANKD_MAX_QUEUE_SECONDS")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
   cmd->add_option("--max-queued-tokens", s.max_queued_tokens,
-                  "Tokens admitted and waiting for the model; beyond it requests get 429")
+                  "Optional hard cap on tokens admitted and waiting for the model; beyond it 429. 0: none "
+                  "(the queue is bounded in seconds)")
       ->envname("RERANKD_MAX_QUEUED_TOKENS")
-      ->check(CLI::PositiveNumber)
+      ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
   cmd->add_option("--max-concurrent-requests", s.max_concurrent_requests,
                   "Requests in flight at once; beyond it requests get 429")

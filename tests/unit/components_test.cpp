@@ -1,30 +1,13 @@
-// Small pieces with exact expected outputs: batch planning, the JSON writer, the metrics text.
+// Small pieces with exact expected outputs: the JSON writer, the metrics text.
 #include <gtest/gtest.h>
 
 #include <cmath>
 
 #include "common/json_writer.h"
 #include "common/metrics.h"
-#include "engine/batch_planner.h"
 
 namespace rerankd {
 namespace {
-
-TEST(BatchPlanner, LongestFirstUnderTokenAndPairLimits) {
-  const std::vector<size_t> lengths{10, 50, 30, 40, 20};
-  const auto batches = plan_batches(lengths, {.max_tokens = 80, .max_pairs = 2});
-  ASSERT_EQ(batches.size(), 3u);
-  EXPECT_EQ(batches[0], (std::vector<size_t>{1}));     // 50; 50 + 40 > 80
-  EXPECT_EQ(batches[1], (std::vector<size_t>{3, 2}));  // 40 + 30
-  EXPECT_EQ(batches[2], (std::vector<size_t>{4, 0}));  // 20 + 10
-}
-
-TEST(BatchPlanner, OversizedPairGetsItsOwnBatch) {
-  const std::vector<size_t> lengths{500, 5};
-  const auto batches = plan_batches(lengths, {.max_tokens = 100, .max_pairs = 8});
-  ASSERT_EQ(batches.size(), 2u);
-  EXPECT_EQ(batches[0], (std::vector<size_t>{0}));
-}
 
 TEST(JsonWriter, EscapesAndSeparates) {
   JsonWriter w;

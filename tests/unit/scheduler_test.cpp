@@ -1,6 +1,7 @@
 // The scheduler with a real (tiny/small) model: correct scores under concurrency, fairness between
-// a big and a small request, admission control, deadlines, cancellation and drain. Also built
-// under ThreadSanitizer (see docs/development.md).
+// a big and a small request, admission control, deadlines, cancellation and drain; and with a fake
+// backend on a virtual clock, how admission answers. Also built under ThreadSanitizer (see
+// docs/development.md). The batching policy itself is tested in batch_policy_test.cpp.
 #include <gtest/gtest.h>
 
 #include <future>
@@ -43,6 +44,14 @@ RerankInput input(std::string query, std::vector<std::string> documents) {
   return in;
 }
 
+// These tests are about order, cancellation and drain, not admission: a queue bound no machine
+// (a TSan build included) can reach, so that a slow one does not refuse their big requests.
+SchedulerOptions roomy() {
+  SchedulerOptions options;
+  options.max_queue_seconds = 1e6;
+  return options;
+}
+
 std::string long_text(int words) {
   std::string s;
   for (int i = 0; i < words; ++i) s += "The giant panda lives in the mountains of central China. ";
@@ -53,7 +62,7 @@ TEST(Scheduler, ConcurrentRequestsGetReferenceScores) {
   const auto expected = testing::expected_pairs("tiny");
   auto reranker = load("tiny");
   MetricsRegistry metrics;
-  Scheduler scheduler(*reranker, SchedulerOptions{}, &metrics);
+  Scheduler scheduler(*reranker, roomy(), &metrics);
 
   std::vector<std::unique_ptr<Outcome>> outcomes;
   std::vector<std::thread> clients;
@@ -79,7 +88,7 @@ TEST(Scheduler, ConcurrentRequestsGetReferenceScores) {
 
 TEST(Scheduler, SmallRequestIsNotStarvedByABigOne) {
   auto reranker = load("small");
-  SchedulerOptions options;
+  SchedulerOptions options = roomy();
   options.max_batch_tokens = 2048;
   Outcome big, small;
   Scheduler scheduler(*reranker, options, nullptr);
@@ -88,7 +97,8 @@ TEST(Scheduler, SmallRequestIsNotStarvedByABigOne) {
   std::this_thread::sleep_for(std::chrono::milliseconds(20));  // the big one is queued, and running
   scheduler.submit(input("where do pandas live?", {long_text(40)}), small.callback());
   ASSERT_TRUE(std::holds_alternative<RerankOutput>(big.get()));
-  ASSERT_TRUE(std::holds_alternative<RerankOutput>(small.get()));
+  const RerankResult first = small.get();
+  ASSERT_TRUE(std::holds_alternative<RerankOutput>(first)) << std::get<Error>(first).what();
   const double small_s = std::chrono::duration<double>(small.finished_at - start).count();
   const double big_s = std::chrono::duration<double>(big.finished_at - start).count();
   std::printf("[ fairness ] 1-document request done after %.3f s, 500-document request after %.3f s\n", small_s, big_s);
@@ -97,7 +107,7 @@ TEST(Scheduler, SmallRequestIsNotStarvedByABigOne) {
 
 TEST(Scheduler, RefusesPastTheConcurrencyLimitAtOnce) {
   auto reranker = load("small");
-  SchedulerOptions options;
+  SchedulerOptions options = roomy();
   options.max_concurrent_requests = 2;
   Outcome a, b;
   Scheduler scheduler(*reranker, options, nullptr);
@@ -116,7 +126,7 @@ TEST(Scheduler, RefusesPastTheConcurrencyLimitAtOnce) {
 
 TEST(Scheduler, RefusesPastTheQueuedTokenBudget) {
   auto reranker = load("small");
-  SchedulerOptions options;
+  SchedulerOptions options = roomy();
   options.max_queued_tokens = 6000;
   // One tokenizer thread admits in submission order, and small batches drain the first request
   // slowly, so the second arrives while most of the first is still queued: together they are over
@@ -140,7 +150,7 @@ TEST(Scheduler, RefusesPastTheQueuedTokenBudget) {
 TEST(Scheduler, ExpiredWorkNeverReachesTheModel) {
   auto reranker = load("small");
   MetricsRegistry metrics;
-  SchedulerOptions options;
+  SchedulerOptions options = roomy();
   options.max_batch_tokens = 1024;
   Outcome big, late;
   Scheduler scheduler(*reranker, options, &metrics);
@@ -161,7 +171,7 @@ TEST(Scheduler, ExpiredWorkNeverReachesTheModel) {
 TEST(Scheduler, CancelAnswersOnceWithTheReason) {
   auto reranker = load("small");
   Outcome big, gone;
-  Scheduler scheduler(*reranker, SchedulerOptions{}, nullptr);
+  Scheduler scheduler(*reranker, roomy(), nullptr);
   scheduler.submit(input("q", std::vector<std::string>(200, long_text(40))), big.callback());
   auto ticket = scheduler.submit(input("q", std::vector<std::string>(200, long_text(40))), gone.callback());
   scheduler.cancel(ticket, Error(Error::Kind::kUnavailable, "client disconnected"));
@@ -178,7 +188,7 @@ TEST(Scheduler, CancelAnswersOnceWithTheReason) {
 TEST(Scheduler, TooLongWithoutTruncationIsUnprocessable) {
   auto reranker = load("small");
   Outcome o;
-  Scheduler scheduler(*reranker, SchedulerOptions{}, nullptr);
+  Scheduler scheduler(*reranker, roomy(), nullptr);
   auto in = input("q", {"short", long_text(100)});
   in.truncate = false;
   scheduler.submit(std::move(in), o.callback());
@@ -191,7 +201,7 @@ TEST(Scheduler, TooLongWithoutTruncationIsUnprocessable) {
 TEST(Scheduler, DrainFinishesAdmittedWorkAndRefusesNew) {
   auto reranker = load("small");
   Outcome admitted;
-  Scheduler scheduler(*reranker, SchedulerOptions{}, nullptr);
+  Scheduler scheduler(*reranker, roomy(), nullptr);
   scheduler.submit(input("q", std::vector<std::string>(100, long_text(20))), admitted.callback());
   scheduler.begin_drain();
   EXPECT_THROW(scheduler.submit(input("q", {"d"}), [](RerankResult) {}), Error);
@@ -203,7 +213,7 @@ TEST(Scheduler, DestructionAnswersEveryPendingRequest) {
   auto reranker = load("small");
   std::vector<std::unique_ptr<Outcome>> outcomes;
   {
-    Scheduler scheduler(*reranker, SchedulerOptions{}, nullptr);
+    Scheduler scheduler(*reranker, roomy(), nullptr);
     for (int i = 0; i < 5; ++i) {
       outcomes.push_back(std::make_unique<Outcome>());
       scheduler.submit(input("q", std::vector<std::string>(100, long_text(20))), outcomes.back()->callback());
@@ -216,6 +226,75 @@ TEST(Scheduler, DestructionAnswersEveryPendingRequest) {
     }
     EXPECT_EQ(o->calls.load(), 1);
   }
+}
+
+// A fake backend: each pass advances a virtual clock by 1 ms per token, so the scheduler measures
+// exactly 1000 tokens/s whatever the machine.
+class VirtualClock final : public TimeSource {
+ public:
+  Clock::time_point now() const override { return Clock::time_point{} + std::chrono::nanoseconds(ns_.load()); }
+  void advance(double seconds) { ns_ += static_cast<int64_t>(seconds * 1e9); }
+
+ private:
+  std::atomic<int64_t> ns_{int64_t{3600} * 1000000000};
+};
+
+TEST(Scheduler, AdmissionAnswersFromTheMeasuredSpeedOfAFakeBackend) {
+  auto reranker = load("tiny");
+  VirtualClock clock;
+  std::mutex gate;  // held by the test: the fake backend's pass stays "running" until released
+  std::atomic<size_t> pairs_run{0};
+  auto forward = [&](const PackedBatch& batch) {
+    std::lock_guard hold(gate);
+    clock.advance(static_cast<double>(batch.num_tokens()) / 1000);
+    pairs_run += batch.num_sequences();
+    return std::vector<float>(batch.num_sequences(), 0.5f);
+  };
+  SchedulerOptions options = roomy();
+  options.tokenizer_threads = 1;  // admission in submission order
+  options.max_queue_seconds = 1e6;  // only the deadlines bound the queue here
+  Outcome big, late, hopeless, small;
+  std::unique_lock hold(gate);
+  Scheduler scheduler(reranker->tokenizer(), reranker->max_length(), forward, clock, options, nullptr);
+  hold.unlock();
+  for (int i = 0; i < 1000 && scheduler.batching().tokens_per_second == 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));  // the warm-up passes
+  }
+  ASSERT_NEAR(scheduler.batching().tokens_per_second, 1000, 1);
+
+  hold.lock();  // from here the virtual clock stands still unless a pass runs
+  auto in = [&](double seconds) { return after_seconds(clock.now(), seconds); };
+  auto with_deadline = [&](RerankInput i, double seconds) {
+    i.deadline = in(seconds);
+    return i;
+  };
+  // Deadlines in units of the big request's model time W (1 ms per token on this backend).
+  const std::vector<std::string> docs(100, long_text(5));
+  const double w = static_cast<double>(100 * reranker->encode("q", docs[0]).ids.size()) / 1000;
+  scheduler.submit(with_deadline(input("q", docs), 3 * w), big.callback());  // admitted
+  // One pair due in W / 2 goes ahead of the big request. (Submitted before the two below, so it
+  // is admitted by the time they are answered: one tokenizer thread, in order.)
+  scheduler.submit(with_deadline(input("q", {docs[0]}), w / 2), small.callback());
+  // The same work due in 1.5 W cannot finish behind it (at 2 W, past the 90% of 1.5 W that
+  // admission promises): 429 with when a retry could, 2 W - 1.35 W from now.
+  scheduler.submit(with_deadline(input("q", docs), 1.5 * w), late.callback());
+  // Due in W / 2, it cannot finish even alone: refused as such, not invited to retry.
+  scheduler.submit(with_deadline(input("q", docs), w / 2), hopeless.callback());
+
+  const RerankResult refused = late.get();
+  ASSERT_TRUE(std::holds_alternative<Error>(refused));
+  EXPECT_EQ(std::get<Error>(refused).kind(), Error::Kind::kOverloaded) << std::get<Error>(refused).what();
+  EXPECT_NEAR(std::get<Error>(refused).retry_after_seconds(), 0.65 * w, w / 10);
+  const RerankResult never = hopeless.get();
+  ASSERT_TRUE(std::holds_alternative<Error>(never));
+  EXPECT_EQ(std::get<Error>(never).kind(), Error::Kind::kTooLarge);
+  EXPECT_NE(std::string(std::get<Error>(never).what()).find("even on an idle server"), std::string::npos);
+  hold.unlock();
+  const RerankResult first = small.get();
+  ASSERT_TRUE(std::holds_alternative<RerankOutput>(first)) << std::get<Error>(first).what();
+  ASSERT_TRUE(std::holds_alternative<RerankOutput>(big.get()));
+  EXPECT_LT(small.finished_at, big.finished_at);
+  EXPECT_EQ(pairs_run.load(), 2u + 101u);  // the warm-up pass twice, then only what was admitted
 }
 
 }  // namespace

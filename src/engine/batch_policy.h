@@ -1,0 +1,99 @@
+#pragma once
+// The batching policy: which admitted work runs in the next forward pass, in what order requests
+// complete, and whether a new request can finish before its deadline. One object serves the server
+// (many requests, each with a deadline) and offline scoring (one request without one). It holds no
+// threads and reads no clock: the caller passes `now`, so it is driven by a virtual clock in tests.
+//
+// Order: shortest remaining work first (a request passes those with at least twice its work left;
+// similar sizes keep arrival order), so a small request that arrives behind a big one is answered
+// first, and requests complete one after another rather than all together. A request is
+// only put ahead of others whose deadlines still hold with its work added; each request's deadline
+// for this purpose is at most its admission time + `max_queue_seconds` (the aging bound), so a big
+// request is never postponed forever. Admission predicts a request's completion from the work ahead
+// of it and the measured throughput, and refuses what cannot make its deadline.
+// Within a pass a request's pairs run longest first, so a pass holds similar lengths.
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "engine/clock.h"
+#include "engine/forward_cost_model.h"
+
+namespace rerankd {
+
+struct BatchLimits {
+  size_t max_tokens = 65536;  // upper bounds only: the policy picks the size from measurement
+  size_t max_pairs = 1024;
+};
+
+struct PolicyOptions {
+  BatchLimits limits;
+  double max_pass_seconds = 3;    // latency cap on one pass
+  double max_queue_seconds = 30;  // work a request may find ahead of it, and the aging bound
+};
+
+class BatchPolicy {
+ public:
+  using RequestId = uint64_t;
+  struct PairRef {
+    RequestId request;
+    size_t index;  // into the lengths given at admission
+  };
+
+  explicit BatchPolicy(const PolicyOptions& options);
+
+  struct Admission {
+    enum class Outcome { kAdmitted, kQueueFull, kNeverInTime };
+    Outcome outcome = Outcome::kAdmitted;
+    double finish_seconds = 0;  // predicted completion, from now (0: nothing measured yet)
+    double alone_seconds = 0;   // its own model time on an idle server
+    double retry_after = 0;     // kQueueFull: seconds until the work ahead leaves room for it
+  };
+  // Without a measurement yet every request is admitted: nothing predicts it would be late.
+  Admission admit(RequestId id, std::span<const size_t> lengths, Clock::time_point deadline, Clock::time_point now);
+  // Cancelled: its pairs not yet run are dropped. Returns how many.
+  size_t remove(RequestId id);
+
+  struct Pass {
+    std::vector<PairRef> pairs;  // empty: nothing to run
+    size_t tokens = 0;
+    // Requests that expired or can no longer meet their deadline even if they ran alone from now:
+    // their pairs were dropped and the caller fails them.
+    std::vector<RequestId> hopeless;
+    size_t hopeless_pairs = 0;
+  };
+  // Plans the next pass; the pass is then in flight until pass_done.
+  Pass next_pass(Clock::time_point now);
+  void pass_done(size_t tokens, double seconds);
+  // A pass that ran outside the plan (a warm-up) still teaches the cost model.
+  void record(size_t tokens, double seconds) { cost_.record(tokens, seconds); }
+
+  bool has_work() const { return !queue_.empty(); }
+  size_t queued_tokens() const { return queued_tokens_; }
+  // Model time of the pass in flight (what is left of it) and everything queued.
+  double queued_seconds(Clock::time_point now) const;
+  const ForwardCostModel& cost() const { return cost_; }
+  std::vector<RequestId> order() const;
+
+ private:
+  struct Entry {
+    RequestId id = 0;
+    std::vector<PairRef> pending;   // longest first
+    std::vector<size_t> lengths;    // by pair index
+    size_t tokens = 0;              // of the pending pairs
+    Clock::time_point deadline;
+    Clock::time_point keep;         // min(deadline, admission + max_queue_seconds): what insertions must keep
+  };
+  double in_flight_left(Clock::time_point now) const;
+
+  PolicyOptions options_;
+  ForwardCostModel cost_;
+  std::vector<Entry> queue_;  // in completion order
+  size_t queued_tokens_ = 0;
+  bool in_flight_ = false;
+  Clock::time_point pass_started_{};
+  double pass_predicted_ = 0;  // seconds; 0: no pass in flight
+};
+
+}  // namespace rerankd
