@@ -650,10 +650,16 @@ class DrainTest(unittest.TestCase):
             self.assertEqual(server.wait(30), 0)
             self.assertLess(time.monotonic() - t0, 10)
             # The drain gave up on it, and says so: it once closed such connections with no answer.
+            # Admission may refuse some at once (429: they could not finish in time); every one
+            # admitted is still running when the drain gives up, and gets 503.
+            statuses = []
             for stuck in stuck_requests:
                 r, _ = stuck()
-                self.assertEqual(r.status, 503, r)
-                self.assertIn("drain timeout", r.json()["error"])
+                statuses.append(r.status)
+                self.assertIn(r.status, (429, 503), r)
+                if r.status == 503:
+                    self.assertIn("drain timeout", r.json()["error"])
+            self.assertIn(503, statuses)
             self.assertIn("drain timeout", server.log())
         finally:
             server.close()
