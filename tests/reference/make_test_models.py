@@ -3,7 +3,7 @@
 cross-encoders in Hugging Face's on-disk layout, malformed copies of them, and the float64
 reference's expected token ids and logits.
 
-    make_test_models.py OUTDIR [--bge-shaped]
+    make_test_models.py OUTDIR [--bge-shaped] [--mid-shaped]
 
 Deterministic (fixed seeds, single-threaded spm_train), numpy + sentencepiece only, runs in a few
 seconds. Writes under OUTDIR:
@@ -13,6 +13,7 @@ seconds. Writes under OUTDIR:
     models/tiny-f16, tiny-bf16      tiny's weights rounded to F16 / BF16
     models/small                    H=128, 4 layers, 8 heads, 128-token inputs, F32 in two shards
     models/bge-shaped               (--bge-shaped only) bge-reranker-v2-m3's shape, ~2.3 GB, random
+    models/mid-shaped               (--mid-shaped only) the same layout, 6 layers, hidden 384, random
     bad/<case>/, bad/manifest.json  copies of tiny with one defect each, and what the error must name
     expected/<model>.jsonl          per pair of tests/data/pairs.jsonl: max_length, ids, logit
     expected/tokenizer.jsonl        token ids of single texts and of truncated pairs
@@ -53,6 +54,10 @@ MODELS = {
 }
 BGE_SHAPE = dict(hidden_size=1024, num_hidden_layers=24, num_attention_heads=16, intermediate_size=4096,
                  max_position_embeddings=8194, vocab_size=250002)
+# bge's layout, narrower and shallower: for server benchmarks with many levels on a 2-core CPU,
+# where the bge-shaped model answers under one pair a second in float32.
+MID_SHAPE = dict(hidden_size=384, num_hidden_layers=6, num_attention_heads=6, intermediate_size=1536,
+                 max_position_embeddings=514, vocab_size=250002)
 
 
 def hf_config(shape, vocab_size, torch_dtype="float32"):
@@ -322,9 +327,10 @@ def check_read_back(model_dir, expected):
         assert got[n].shape == w.shape and np.array_equal(got[n], w.astype(np.float64)), (model_dir, n)
 
 
-def write_bge_shaped(path, spm_path, seed):
-    """bge-reranker-v2-m3's exact shapes with random F32 weights (benchmarks only), streamed in chunks."""
-    shape, vocab_size = BGE_SHAPE, BGE_SHAPE["vocab_size"]
+def write_bge_shaped(path, spm_path, seed, shape=BGE_SHAPE):
+    """bge-reranker-v2-m3's exact shapes (or another `shape` in its layout) with random F32 weights
+    (benchmarks only), streamed in chunks."""
+    vocab_size = shape["vocab_size"]
     write_model_dir(path, shape, vocab_size, spm_path, model_max_length=8192)
     shapes = dict(tensor_shapes(shape, vocab_size))
     names = sorted(shapes)
@@ -589,6 +595,8 @@ def main():
     parser.add_argument("outdir")
     parser.add_argument("--bge-shaped", action="store_true",
                         help="also write models/bge-shaped (bge-reranker-v2-m3's shape, ~2.3 GB; benchmarks only)")
+    parser.add_argument("--mid-shaped", action="store_true",
+                        help="also write models/mid-shaped (bge's layout, 6 layers, hidden 384, ~0.4 GB; benchmarks only)")
     args = parser.parse_args()
     t0 = time.time()
     out = os.path.abspath(args.outdir)
@@ -671,6 +679,9 @@ def main():
         t1 = time.time()
         nbytes = write_bge_shaped(os.path.join(out, "models", "bge-shaped"), spm_path, SEED + 2)
         print(f"bge-shaped {nbytes / 1e9:.2f} GB of F32 weights in {time.time() - t1:.1f} s")
+    if args.mid_shaped:
+        nbytes = write_bge_shaped(os.path.join(out, "models", "mid-shaped"), spm_path, SEED + 3, MID_SHAPE)
+        print(f"mid-shaped {nbytes / 1e9:.2f} GB of F32 weights")
     print(f"done in {time.time() - t0:.1f} s: {out}")
 
 
