@@ -11,8 +11,8 @@
 
 #include "kernels/backend.h"
 #include "kernels/cpu/dnnl_attention.h"
-#include "kernels/cpu/dtype_choice.h"
 #include "kernels/cpu/dnnl_linear.h"
+#include "kernels/cpu/dtype_choice.h"
 #include "kernels/cpu/int8_linear.h"
 
 namespace rerankd::cpu {

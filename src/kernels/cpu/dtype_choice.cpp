@@ -51,7 +51,7 @@ PrecisionChoice choose_precision(const std::string& dtype) {
   if (dtype == "float32") return {CpuPrecision::kFloat32, "requested", ""};
   if (dtype == "int8") {
     return {CpuPrecision::kInt8, "requested",
-            "int8 is faster but misses its accuracy budget: " + figures(kInt8Accuracy)};
+            "int8 misses its accuracy budget: " + figures(kInt8Accuracy)};
   }
   if (dtype == "bfloat16") {
     if (!cpu_has_bf16()) {

@@ -9,7 +9,7 @@
 namespace rerankd::cpu {
 namespace {
 
-// A tile is 2 rows x 4 columns of c (8 accumulators in registers; see tile()).
+// A tile is 2 rows x 4 columns of c (8 accumulators in registers; see tile_2x4).
 constexpr int64_t kTileRows = 2;
 constexpr int64_t kTileCols = 4;
 // Work is split into blocks of rows x columns: a block's weight panel (cols x depth bytes) stays in
