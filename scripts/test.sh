@@ -2,7 +2,7 @@
 # Installs what is missing, builds rerankd with its tests and runs the whole suite.
 #   scripts/test.sh                 # Release build in build/
 #   BUILD_DIR=build-asan RERANKD_SANITIZE=address scripts/test.sh   # ASan + UBSan
-#   BUILD_DIR=build-tsan RERANKD_SANITIZE=thread scripts/test.sh -R Scheduler   # TSan, scheduler tests
+#   BUILD_DIR=build-tsan RERANKD_SANITIZE=thread scripts/test.sh -R "Scheduler|BatchPolicy"   # TSan, scheduler tests
 # Extra arguments go to ctest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
