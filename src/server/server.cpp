@@ -176,8 +176,8 @@ void RerankServer::begin_drain(int signal) {
 
 // Scheduler::wait_idle blocks; the control strand must not, so it polls the same condition.
 void RerankServer::poll_drain() {
-  const bool idle = scheduler_->in_flight_requests() == 0 && http_.active_exchanges() == 0;
   const bool answers_written = http_.active_exchanges() == 0;
+  const bool idle = scheduler_->in_flight_requests() == 0 && answers_written;
   if (idle || (abandoned_answered_ && (answers_written || Clock::now() >= drain_deadline_))) {
     spdlog::info(idle ? "drained" : "stopping");
     stop();
