@@ -4,7 +4,7 @@
 set -euo pipefail
 
 packages=(
-  build-essential cmake ninja-build pkg-config git
+  build-essential cmake ninja-build pkg-config git ccache
   libboost-dev libboost-system-dev             # Beast / Asio (header-only in 1.74)
   libsimdjson-dev                              # request / config JSON parsing
   libsentencepiece-dev sentencepiece           # tokenizer library, spm_train for test models

@@ -8,6 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 build=${BUILD_DIR:-build}
+export CCACHE_BASEDIR=${CCACHE_BASEDIR:-$(dirname "$PWD")}
 type=Release
 [ -n "${RERANKD_SANITIZE:-}" ] && type=RelWithDebInfo
 cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE="$type" -DRERANKD_SANITIZE="${RERANKD_SANITIZE:-}" >/dev/null
