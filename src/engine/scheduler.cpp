@@ -396,6 +396,8 @@ void Scheduler::pass_done(PlannedPass& pass, PassOutcome outcome) {
   for (const Ticket& r : completed) {
     RerankOutput out;
     out.logits = std::move(r->logits);
+    out.usage.reserve(r->pairs.size());
+    for (const EncodedPair& p : r->pairs) out.usage.push_back({p.ids.size(), p.truncated});
     out.total_tokens = r->total_tokens;
     out.queue_seconds = seconds_between(r->accepted, *r->first_run);
     out.inference_seconds = r->inference_seconds;

@@ -61,8 +61,16 @@ struct RerankInput {
   Clock::time_point deadline = Clock::time_point::max();
 };
 
+// What one document's pair cost: its tokens as run (special tokens included, after truncation)
+// and whether truncation cut any of it.
+struct PairUsage {
+  size_t tokens = 0;
+  bool truncated = false;
+};
+
 struct RerankOutput {
   std::vector<float> logits;  // one per document, in input order
+  std::vector<PairUsage> usage;  // one per document, in input order
   size_t total_tokens = 0;    // tokens of all pairs, special tokens included
   double queue_seconds = 0;   // admission to the first pass that ran one of its pairs
   double inference_seconds = 0;  // summed forward time of the passes that carried its pairs

@@ -147,6 +147,7 @@ RerankRequest parse_tei_request(std::string_view body, size_t max_documents) {
   r.return_text = r.shape == ApiShape::kTei && optional_bool(object, "return_text", false);
   r.input.truncate = optional_bool(object, "truncate", true);
   r.input.truncation_side = truncation_side(object);
+  r.return_tokens = optional_bool(object, "return_tokens", false);
   return r;
 }
 
@@ -172,17 +173,32 @@ RerankRequest parse_cohere_request(std::string_view body, size_t max_documents) 
     }
   }
   r.return_text = optional_bool(object, "return_documents", false);
+  r.return_tokens = optional_bool(object, "return_tokens", false);
   return r;
 }
 
-std::string rerank_response_body(const RerankRequest& request, const std::vector<float>& logits,
-                                 size_t total_tokens, std::string_view response_id, std::string_view model_name) {
+std::string rerank_response_body(const RerankRequest& request, const RerankOutput& output,
+                                 std::string_view response_id, std::string_view model_name) {
+  const std::vector<float>& logits = output.logits;
+  const auto usage_of = [&](JsonWriter& w, size_t i) {
+    if (!request.return_tokens) return;
+    w.key("tokens").value(static_cast<uint64_t>(output.usage.at(i).tokens));
+    w.key("truncated").value(output.usage.at(i).truncated);
+  };
   JsonWriter w;
   switch (request.shape) {
     case ApiShape::kPlain: {
       w.begin_object().key("scores").begin_array();
       for (float logit : logits) w.value(request.raw_scores ? logit : sigmoid(logit));
-      w.end_array().end_object();
+      w.end_array();
+      if (request.return_tokens) {
+        w.key("tokens").begin_array();
+        for (const PairUsage& u : output.usage) w.value(static_cast<uint64_t>(u.tokens));
+        w.end_array().key("truncated").begin_array();
+        for (const PairUsage& u : output.usage) w.value(u.truncated);
+        w.end_array();
+      }
+      w.end_object();
       break;
     }
     case ApiShape::kTei: {
@@ -192,6 +208,7 @@ std::string rerank_response_body(const RerankRequest& request, const std::vector
         w.key("index").value(static_cast<uint64_t>(i));
         w.key("score").value(request.raw_scores ? logits[i] : sigmoid(logits[i]));
         if (request.return_text) w.key("text").value(request.texts.at(i));
+        usage_of(w, i);
         w.end_object();
       }
       w.end_array();
@@ -207,10 +224,11 @@ std::string rerank_response_body(const RerankRequest& request, const std::vector
         w.key("index").value(static_cast<uint64_t>(i));
         w.key("relevance_score").value(sigmoid(logits[i]));
         if (request.return_text) w.key("document").begin_object().key("text").value(request.texts.at(i)).end_object();
+        usage_of(w, i);
         w.end_object();
       }
       w.end_array();
-      w.key("usage").begin_object().key("total_tokens").value(static_cast<uint64_t>(total_tokens)).end_object();
+      w.key("usage").begin_object().key("total_tokens").value(static_cast<uint64_t>(output.total_tokens)).end_object();
       w.end_object();
       break;
     }

@@ -3,11 +3,14 @@
 // and validation (simdjson) on the way in, JSON text (JsonWriter) on the way out.
 //
 //   POST /rerank with "texts"      TEI:    {query, texts, raw_scores?, return_text?, truncate?,
-//                                           truncation_direction?} -> [{index, score, text?}] best first
-//   POST /rerank with "documents"  plain:  {query, documents} -> {scores: [...]} in input order
+//                                           truncation_direction?, return_tokens?}
+//                                  -> [{index, score, text?, tokens?, truncated?}] best first
+//   POST /rerank with "documents"  plain:  {query, documents, return_tokens?}
+//                                  -> {scores: [...], tokens?: [...], truncated?: [...]} in input order
 //   POST /v1|v2/rerank             Cohere/Jina: {model?, query, documents (strings or {text}),
-//                                           top_n?, return_documents?}
-//                                  -> {id, model, results: [{index, relevance_score, document?}], usage}
+//                                           top_n?, return_documents?, return_tokens?}
+//                                  -> {id, model, results: [{index, relevance_score, document?, tokens?,
+//                                      truncated?}], usage}
 //
 // Validation errors are thrown as Error: kInvalidInput (400) for malformed JSON, invalid UTF-8 and
 // missing or empty required fields; kUnprocessable (422) for fields of the wrong type or value;
@@ -29,6 +32,7 @@ struct RerankRequest {
   RerankInput input;
   bool raw_scores = false;      // report logits instead of sigmoid scores (TEI, plain)
   bool return_text = false;     // TEI return_text / Cohere return_documents
+  bool return_tokens = false;   // each document's tokens and whether truncation cut it
   std::optional<size_t> top_n;  // Cohere: keep the best n
   std::string model;            // Cohere: the model the client named (informational)
   // The documents again, for responses that echo them: input.documents moves into the scheduler.
@@ -38,8 +42,8 @@ struct RerankRequest {
 RerankRequest parse_tei_request(std::string_view body, size_t max_documents);
 RerankRequest parse_cohere_request(std::string_view body, size_t max_documents);
 
-// `logits` are per document in input order. `response_id` and `model_name` are for the Cohere shape.
-std::string rerank_response_body(const RerankRequest& request, const std::vector<float>& logits,
-                                 size_t total_tokens, std::string_view response_id, std::string_view model_name);
+// `response_id` and `model_name` are for the Cohere shape.
+std::string rerank_response_body(const RerankRequest& request, const RerankOutput& output,
+                                 std::string_view response_id, std::string_view model_name);
 
 }  // namespace rerankd::server

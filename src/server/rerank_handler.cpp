@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <charconv>
 #include <cmath>
+#include <cstdio>
 
 #include "common/error.h"
 #include "common/http_headers.h"
@@ -17,6 +18,23 @@ namespace rerankd::server {
 // Status for an answer nobody will read: nginx's "client closed request", so that logs and
 // requests_total tell disconnects apart from the 503s of draining.
 constexpr unsigned kClientClosedRequest = 499;
+
+namespace {
+
+// Server-Timing (W3C): where the request's time went, in milliseconds, for browsers' developer
+// tools and the page at /. queue: admission to the first pass that ran one of its pairs;
+// inference: the passes that carried its pairs; total: receipt to this answer.
+std::string server_timing(const RerankOutput& output, SteadyClock::duration total) {
+  const auto ms = [](double seconds) {
+    char text[32];
+    std::snprintf(text, sizeof text, "%.3f", seconds * 1e3);
+    return std::string(text);
+  };
+  return "queue;dur=" + ms(output.queue_seconds) + ", inference;dur=" + ms(output.inference_seconds) +
+         ", total;dur=" + ms(std::chrono::duration<double>(total).count());
+}
+
+}  // namespace
 
 struct RerankHandler::Call {
   explicit Call(std::shared_ptr<Exchange> e) : exchange(std::move(e)), timer(exchange->executor()) {}
@@ -123,8 +141,9 @@ void RerankHandler::finish(Call& call, RerankResult result) {
   stats.inference_seconds = output.inference_seconds;
   try {
     const std::string id = request.shape == ApiShape::kCohere ? new_request_id() : std::string();
-    exchange->respond(
-        json_response(http::status::ok, rerank_response_body(request, output.logits, output.total_tokens, id, model_name_)));
+    HttpResponse response = json_response(http::status::ok, rerank_response_body(request, output, id, model_name_));
+    response.set("Server-Timing", server_timing(output, SteadyClock::now() - exchange->received()));
+    exchange->respond(std::move(response));
   } catch (const std::exception& e) {
     respond_error(*exchange, Error(Error::Kind::kInternal, e.what()));
   }

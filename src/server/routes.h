@@ -17,7 +17,7 @@ using RouteHandler = std::function<void(const std::shared_ptr<Exchange>&)>;
 class Router {
  public:
   // Whether a route needs the API key (when keys are configured): every route but /health, which
-  // load balancers probe without one.
+  // load balancers probe without one, and the page at /, which asks a person for one.
   enum class Access { kKeyRequired, kOpen };
 
   void add(http::verb method, std::string path, RouteHandler handler, Access access = Access::kKeyRequired);

@@ -9,6 +9,7 @@
 #include "common/error.h"
 #include "server/access_log.h"
 #include "server/error_response.h"
+#include "server/static_pages.h"
 
 namespace rerankd::server {
 namespace {
@@ -78,6 +79,10 @@ RerankServer::RerankServer(const RerankerOptions& model, const ServerOptions& op
     e->respond(info_response(info_body(facts_, options_, scheduler_->batching())));
   });
   router_.add(verb::get, "/metrics", [this](const auto& e) { e->respond(metrics_response(registry_)); });
+  router_.add(verb::get, "/openapi.json", [](const auto& e) { e->respond(openapi_response()); });
+  // Open, so that a browser can load the page that then asks for a key; the page itself reaches
+  // nothing but the API's own routes, which still need one.
+  router_.add(verb::get, "/", [](const auto& e) { e->respond(page_response()); }, Router::Access::kOpen);
   for (const std::string& label : router_.labels()) metrics_.add_route(label);
   // Read from the transport's own count of unanswered exchanges rather than a second counter.
   registry_.gauge_callback("rerankd_http_requests_in_flight", "HTTP requests received and not yet answered",

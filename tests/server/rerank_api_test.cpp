@@ -118,11 +118,20 @@ simdjson::dom::element parse(const std::string& json) {
   return parser.parse(json);
 }
 
+// The scheduler's answer for `logits`; pair i used 10 + i tokens, and the odd ones were cut.
+RerankOutput output_of(std::vector<float> logits, size_t total_tokens = 0) {
+  RerankOutput out;
+  for (size_t i = 0; i < logits.size(); ++i) out.usage.push_back({10 + i, i % 2 == 1});
+  out.logits = std::move(logits);
+  out.total_tokens = total_tokens;
+  return out;
+}
+
 TEST(RerankApi, TeiResponseIsRankedBestFirstWithTiesInInputOrder) {
   RerankRequest r = parse_tei_request(R"({"query": "q", "texts": ["a", "b", "c", "d"], "return_text": true})", 10);
   r.texts = r.input.documents;
   const std::vector<float> logits{0.5f, 2.0f, std::nanf(""), 0.5f};
-  const std::string body = rerank_response_body(r, logits, 0, "", "");
+  const std::string body = rerank_response_body(r, output_of(logits), "", "");
   std::vector<int64_t> order;
   for (auto item : parse(body).get_array()) order.push_back(item["index"].get_int64());
   EXPECT_EQ(order, (std::vector<int64_t>{1, 0, 3, 2}));
@@ -132,7 +141,7 @@ TEST(RerankApi, TeiResponseIsRankedBestFirstWithTiesInInputOrder) {
 
 TEST(RerankApi, RawScoresArePlainLogits) {
   RerankRequest r = parse_tei_request(R"({"query": "q", "documents": ["a", "b"], "raw_scores": true})", 10);
-  const std::string body = rerank_response_body(r, {-1.5f, 3.25f}, 0, "", "");
+  const std::string body = rerank_response_body(r, output_of({-1.5f, 3.25f}), "", "");
   EXPECT_EQ(body, R"({"scores":[-1.5,3.25]})");
 }
 
@@ -140,7 +149,7 @@ TEST(RerankApi, CohereResponseCutsToTopN) {
   RerankRequest r =
       parse_cohere_request(R"({"query": "q", "documents": ["a", "b", "c"], "top_n": 2, "return_documents": true})", 10);
   r.texts = r.input.documents;
-  const std::string body = rerank_response_body(r, {0.f, 1.f, 2.f}, 42, "id-1", "tiny");
+  const std::string body = rerank_response_body(r, output_of({0.f, 1.f, 2.f}, 42), "id-1", "tiny");
   const auto doc = parse(body);
   EXPECT_EQ(std::string_view(doc["id"]), "id-1");
   EXPECT_EQ(std::string_view(doc["model"]), "tiny");
@@ -156,10 +165,36 @@ TEST(RerankApi, CohereTopNKeepsTheFullRankingsOrderWithTiesAndNan) {
   RerankRequest r = parse_cohere_request(R"({"query": "q", "documents": ["a", "b", "c", "d", "e", "f"], "top_n": 4})", 10);
   const std::vector<float> logits{0.5f, std::nanf(""), 2.0f, 0.5f, 1.0f, 0.5f};
   std::vector<int64_t> order;
-  for (auto item : parse(rerank_response_body(r, logits, 0, "", ""))["results"].get_array()) {
+  for (auto item : parse(rerank_response_body(r, output_of(logits), "", ""))["results"].get_array()) {
     order.push_back(item["index"].get_int64());
   }
   EXPECT_EQ(order, (std::vector<int64_t>{2, 4, 0, 3}));
+}
+
+TEST(RerankApi, ReturnTokensAddsEachPairsTokensAndTruncationInEveryShape) {
+  const RerankOutput out = output_of({0.f, 2.f, 1.f});
+  const std::string_view texts = R"({"query": "q", "texts": ["a", "b", "c"], "return_tokens": true})";
+  std::vector<std::pair<int64_t, bool>> tei;
+  for (auto item : parse(rerank_response_body(parse_tei_request(texts, 10), out, "", "")).get_array()) {
+    EXPECT_EQ(int64_t(item["tokens"]), 10 + int64_t(item["index"]));
+    tei.emplace_back(int64_t(item["index"]), bool(item["truncated"]));
+  }
+  EXPECT_EQ(tei, (std::vector<std::pair<int64_t, bool>>{{1, true}, {2, false}, {0, false}}));
+
+  const std::string_view plain = R"({"query": "q", "documents": ["a", "b", "c"], "raw_scores": true, "return_tokens": true})";
+  EXPECT_EQ(rerank_response_body(parse_tei_request(plain, 10), out, "", ""),
+            R"({"scores":[0,2,1],"tokens":[10,11,12],"truncated":[false,true,false]})");
+
+  const std::string_view cohere = R"({"query": "q", "documents": ["a", "b", "c"], "top_n": 1, "return_tokens": true})";
+  const auto results = parse(rerank_response_body(parse_cohere_request(cohere, 10), out, "id", "m"))["results"];
+  EXPECT_EQ(int64_t(results.at(0)["tokens"]), 11);
+  EXPECT_TRUE(bool(results.at(0)["truncated"]));
+
+  // Off by default: the shapes stay what TEI and Cohere clients expect.
+  EXPECT_EQ(rerank_response_body(parse_tei_request(R"({"query": "q", "documents": ["a"], "raw_scores": true})", 10),
+                                 output_of({0.f}), "", ""),
+            R"({"scores":[0]})");
+  EXPECT_THROW(parse_cohere_request(R"({"query": "q", "documents": ["a"], "return_tokens": 1})", 10), Error);
 }
 
 }  // namespace

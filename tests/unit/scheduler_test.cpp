@@ -86,6 +86,25 @@ TEST(Scheduler, ConcurrentRequestsGetReferenceScores) {
   EXPECT_NE(metrics.render().find("rerankd_pairs_processed_total"), std::string::npos);
 }
 
+// Each document's tokens and truncation mark, in input order: the reference's ids for a pair that
+// fits, the model's whole window for one that was cut.
+TEST(Scheduler, ReportsEachPairsTokensAndTruncation) {
+  const auto expected = testing::expected_pairs("tiny");
+  auto reranker = load("tiny");
+  Scheduler scheduler(*reranker, roomy(), nullptr);
+  Outcome outcome;
+  scheduler.submit(input(expected[1].query, {long_text(200), expected[1].document}), outcome.callback());
+  auto result = outcome.get();
+  ASSERT_TRUE(std::holds_alternative<RerankOutput>(result)) << std::get<Error>(result).what();
+  const RerankOutput& out = std::get<RerankOutput>(result);
+  ASSERT_EQ(out.usage.size(), 2u);
+  EXPECT_EQ(out.usage[0].tokens, reranker->max_length());
+  EXPECT_TRUE(out.usage[0].truncated);
+  EXPECT_EQ(out.usage[1].tokens, expected[1].ids.size());
+  EXPECT_FALSE(out.usage[1].truncated);
+  EXPECT_EQ(out.total_tokens, reranker->max_length() + expected[1].ids.size());
+}
+
 TEST(Scheduler, SmallRequestIsNotStarvedByABigOne) {
   auto reranker = load("small");
   SchedulerOptions options = roomy();
