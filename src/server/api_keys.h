@@ -1,6 +1,7 @@
 #pragma once
 // Optional bearer API keys. When any key is configured, every route but /health (which load
-// balancers and orchestrators probe without credentials) needs `Authorization: Bearer <key>`.
+// balancers and orchestrators probe without credentials) and the page at / (which then asks for a
+// key) needs `Authorization: Bearer <key>`.
 // Keys are compared in constant time, so response timing does not reveal how much of a guess
 // matched, and they never appear in logs or /info.
 #include <string>

@@ -31,7 +31,7 @@ int run_serve(ServeArgs& args) {
   if (!args.api_key_file.empty()) {
     for (auto& key : server::ApiKeys::read_file(args.api_key_file)) options.api_keys.push_back(std::move(key));
   }
-  if (!options.api_keys.empty()) spdlog::info("API keys required on every route but /health ({} keys)", options.api_keys.size());
+  if (!options.api_keys.empty()) spdlog::info("API keys required on every route but /health and / ({} keys)", options.api_keys.size());
   options.scheduler.max_batch_tokens = args.model.max_batch_tokens;
   options.scheduler.max_batch_pairs = args.model.max_batch_pairs;
   server::RerankServer server(args.model.reranker_options(), options);
@@ -102,7 +102,7 @@ void add_serve_command(CLI::App& app, int& exit_code) {
       ->check(CLI::IsMember({"text", "json"}))
       ->capture_default_str();
   cmd->add_option("--api-key", args->api_keys,
-                  "Require 'Authorization: Bearer KEY' on every route but /health (repeat for several keys; "
+                  "Require 'Authorization: Bearer KEY' on every route but /health and / (repeat for several keys; "
                   "prefer --api-key-file or the environment: command lines are visible to other users)")
       ->envname("RERANKD_API_KEYS")
       ->delimiter(',');
