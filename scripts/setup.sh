@@ -14,7 +14,12 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev   # tests and benchmarks
   python3 python3-numpy python3-sentencepiece  # test-model generator and float64 reference
   nginx-light prometheus openssl python3-yaml  # operations tests: load balancer, scraping, TLS, manifests
+  chromium                                     # the page at / in a headless browser (tests/web)
 )
+# Node.js for tests/web: Debian's unless one is already installed (NodeSource's nodejs bundles npm
+# and conflicts with Debian's npm package).
+command -v node >/dev/null || packages+=(nodejs)
+command -v npm >/dev/null || packages+=(npm)
 
 missing=()
 for p in "${packages[@]}"; do
@@ -28,3 +33,17 @@ if ((${#missing[@]})); then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 echo "setup: all build and test packages present"
+
+# The npm packages of the web tests (OpenAPI validator, browser driver, the Cohere and LangChain
+# clients), pinned by tests/web/package-lock.json, into tests/web/node_modules. Skipped when the
+# lock file is what was last installed; without the npm registry the web tests say "skipped".
+web="$(cd "$(dirname "$0")/.." && pwd)/tests/web"
+stamp=$web/node_modules/.rerankd-lock
+if cmp -s "$web/package-lock.json" "$stamp"; then
+  echo "setup: npm packages for tests/web present"
+elif npm ci --prefix "$web" --no-audit --no-fund --loglevel=error >/dev/null; then
+  cp "$web/package-lock.json" "$stamp"
+  echo "setup: installed the npm packages for tests/web"
+else
+  echo "setup: could not install the npm packages for tests/web (npm registry unreachable?); the web tests will be skipped"
+fi
