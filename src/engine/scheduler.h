@@ -69,10 +69,10 @@ struct PairUsage {
 };
 
 struct RerankOutput {
-  std::vector<float> logits;  // one per document, in input order
+  std::vector<float> logits;     // one per document, in input order
   std::vector<PairUsage> usage;  // one per document, in input order
-  size_t total_tokens = 0;    // tokens of all pairs, special tokens included
-  double queue_seconds = 0;   // admission to the first pass that ran one of its pairs
+  size_t total_tokens = 0;       // tokens of all pairs, special tokens included
+  double queue_seconds = 0;      // admission to the first pass that ran one of its pairs
   double inference_seconds = 0;  // summed forward time of the passes that carried its pairs
 };
 

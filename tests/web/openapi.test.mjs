@@ -119,6 +119,8 @@ test("the server serves docs/openapi.json as it is, and describes every route it
   assert.equal(served.status, 200);
   assert.ok(served.body === specText, "GET /openapi.json differs from docs/openapi.json (rebuild rerankd?)");
   checkAnswer("/openapi.json", "get", served);
+  const info = JSON.parse((await call(open.url, "/info", "get")).body);
+  assert.equal(spec().info.version, info.version, "docs/openapi.json's info.version is the server's");
   // Its routes, as it labels them in /metrics (every route from the start, and "other").
   const metrics = (await call(open.url, "/metrics", "get")).body;
   const routes = new Set([...metrics.matchAll(/rerankd_http_request_duration_seconds_count\{route="([^"]+)"\}/g)].map((m) => m[1]));
