@@ -1,6 +1,5 @@
 #include "engine/scheduler.h"
 
-#include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <cmath>
@@ -201,11 +200,7 @@ void Scheduler::finish(const Ticket& request, RerankResult result) {
   // Moved out, so the callback and what it captures (the caller's side of the request, which
   // holds this Ticket) are released here even if the Request lives on: no reference cycle.
   const RerankCallback done = std::move(request->done);
-  try {
-    done(std::move(result));
-  } catch (const std::exception& e) {
-    spdlog::error("scheduler: completion callback threw: {}", e.what());
-  }
+  [&]() noexcept { done(std::move(result)); }();
   {
     std::lock_guard lock(mutex_);  // pairs with wait_idle's predicate check
     in_flight_.fetch_sub(1);

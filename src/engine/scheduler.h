@@ -71,6 +71,9 @@ struct RerankOutput {
 // Either the scores or the error (kTimeout, kUnprocessable, kOverloaded with a retry-after,
 // kTooLarge when it could not make its deadline even on an idle server, kUnavailable, kInternal).
 using RerankResult = std::variant<RerankOutput, Error>;
+// Runs once, on a scheduler thread (or the caller's, for a cancel). It must not throw: the
+// scheduler could tell nobody (the callback is how the request is answered); one that does ends
+// the process (it runs in a noexcept frame).
 using RerankCallback = std::function<void(RerankResult)>;
 
 // The batch size in force and what it was learnt from (/info, /metrics).

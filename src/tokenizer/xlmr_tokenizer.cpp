@@ -11,11 +11,11 @@ namespace rerankd {
 XlmrTokenizer::XlmrTokenizer(const std::filesystem::path& spm_model)
     : sp_(std::make_unique<sentencepiece::SentencePieceProcessor>()) {
   if (!std::filesystem::exists(spm_model)) {
-    throw Error(Error::Kind::kModelFormat, spm_model.string() + ": missing (the tokenizer model is required)");
+    throw Error(Error::Kind::kIo, spm_model.string() + ": missing (the tokenizer model is required)");
   }
   // A directory gives sentencepiece's own message, naming no file; a FIFO would block the load.
   if (!std::filesystem::is_regular_file(spm_model)) {
-    throw Error(Error::Kind::kModelFormat, spm_model.string() + ": not a regular file");
+    throw Error(Error::Kind::kIo, spm_model.string() + ": not a regular file");
   }
   const auto status = sp_->Load(spm_model.string());
   if (!status.ok()) {
@@ -30,7 +30,7 @@ std::vector<int32_t> XlmrTokenizer::encode(std::string_view text) const {
   std::vector<int> pieces;
   const auto status = sp_->Encode(text, &pieces);
   if (!status.ok()) {
-    throw Error(Error::Kind::kInvalidInput, "tokenizer: cannot encode text (" + status.ToString() + ")");
+    throw Error(Error::Kind::kInternal, "tokenizer: cannot encode text (" + status.ToString() + ")");
   }
   std::vector<int32_t> ids;
   ids.reserve(pieces.size());

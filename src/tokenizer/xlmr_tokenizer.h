@@ -29,7 +29,8 @@ class XlmrTokenizer {
   static constexpr int32_t kUnk = 3;  // <unk>
   static constexpr int kPairSpecialTokens = 4;
 
-  // Throws Error(kModelFormat) naming the file when it is missing or not a sentencepiece model.
+  // Throws Error naming the file: kIo when it is missing or not a regular file, kModelFormat when
+  // it is not a sentencepiece model.
   explicit XlmrTokenizer(const std::filesystem::path& spm_model);
   ~XlmrTokenizer();
   XlmrTokenizer(const XlmrTokenizer&) = delete;
