@@ -231,21 +231,31 @@ void Scheduler::tokenizer_loop() {
 
 void Scheduler::tokenize(const Ticket& request) {
   const RerankInput& in = request->input;
-  const std::vector<int32_t> query = tokenizer_.encode(in.query);
+  // A text can keep at most the pair's budget; one token more says whether it had to be cut. So a
+  // request costs what it can use, however long its texts are.
+  const size_t keep =
+      max_length_ > XlmrTokenizer::kPairSpecialTokens ? max_length_ - XlmrTokenizer::kPairSpecialTokens + 1 : 1;
+  const std::vector<int32_t> query = tokenizer_.encode(in.query, keep, in.truncation_side);
 
   std::vector<EncodedPair> pairs;
   std::vector<size_t> lengths;
   pairs.reserve(in.documents.size());
   size_t tokens = 0;
   for (size_t i = 0; i < in.documents.size(); ++i) {
-    std::vector<int32_t> document = tokenizer_.encode(in.documents[i]);
+    std::vector<int32_t> document = tokenizer_.encode(in.documents[i], keep, in.truncation_side);
     const size_t full = XlmrTokenizer::pair_length(query.size(), document.size());
     if (!in.truncate && full > max_length_) {
+      const bool cut = query.size() == keep || document.size() == keep;
       throw Error(Error::Kind::kUnprocessable, "document " + std::to_string(i) + ": the pair has " +
-                                                   std::to_string(full) + " tokens but the model takes at most " +
+                                                   std::string(cut ? "more than " : "") +
+                                                   std::to_string(cut ? max_length_ : full) +
+                                                   " tokens but the model takes at most " +
                                                    std::to_string(max_length_) + "; send truncate: true to cut it");
     }
-    pairs.push_back(XlmrTokenizer::assemble_pair(query, std::move(document), max_length_, in.truncation_side));
+    const std::optional<bool> query_longer =
+        tokenizer_.query_is_longer(in.query, query.size(), in.documents[i], document.size(), max_length_);
+    pairs.push_back(
+        XlmrTokenizer::assemble_pair(query, std::move(document), max_length_, in.truncation_side, query_longer));
     lengths.push_back(pairs.back().ids.size());
     tokens += lengths.back();
   }
