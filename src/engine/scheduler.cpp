@@ -121,7 +121,7 @@ Scheduler::Scheduler(const XlmrTokenizer& tokenizer, size_t max_length, ForwardF
     // The first pass pays one-time set-up; the second is the first measurement admission can use.
     const std::string text = "warm up the model before the first request is admitted";
     warm_up_.add(tokenizer_.encode_pair(text, text + " " + text, max_length_).ids);
-    warm_up_passes_ = 2;
+    warm_up_passes_ = warm_up_pending_ = 2;
   }
   for (int i = 0; i < std::max(1, options_.tokenizer_threads); ++i) {
     tokenizer_threads_.emplace_back([this] { tokenizer_loop(); });
@@ -181,7 +181,7 @@ void Scheduler::begin_drain() { draining_ = true; }
 
 bool Scheduler::wait_idle(Clock::time_point deadline) {
   std::unique_lock lock(mutex_);
-  return idle_cv_.wait_until(lock, deadline, [this] { return in_flight_.load() == 0; });
+  return idle_cv_.wait_until(lock, deadline, [this] { return in_flight_.load() == 0 && warm_up_pending_ == 0; });
 }
 
 BatchingState Scheduler::batching() const {
@@ -343,8 +343,12 @@ std::optional<PlannedPass> Scheduler::next_pass() {
 void Scheduler::pass_done(PlannedPass& pass, PassOutcome outcome) {
   const size_t tokens = pass.batch.num_tokens();
   if (pass.pairs.empty()) {  // a warm-up pass
-    std::lock_guard lock(mutex_);
-    if (warm_up_passes_ == 0) policy_.record(tokens, outcome.seconds);
+    {
+      std::lock_guard lock(mutex_);
+      if (warm_up_passes_ == 0) policy_.record(tokens, outcome.seconds);
+      --warm_up_pending_;
+    }
+    idle_cv_.notify_all();
     return;
   }
   std::vector<Ticket> failed, completed;

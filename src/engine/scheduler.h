@@ -110,7 +110,8 @@ class Scheduler {
   // Stop admitting; requests already admitted run to completion.
   void begin_drain();
   bool draining() const { return draining_.load(); }
-  // Waits until no request is in flight or the deadline passes; true if idle.
+  // Waits until no request is in flight and the warm-up has been measured, or the deadline
+  // passes; true if idle.
   bool wait_idle(Clock::time_point deadline);
 
   // Seconds until the admitted work has run, at the measured speed (at least 1).
@@ -147,7 +148,8 @@ class Scheduler {
   BatchPolicy policy_;
   std::unordered_map<uint64_t, Ticket> admitted_;  // tokenized and admitted, not yet complete
   PackedBatch warm_up_;
-  int warm_up_passes_ = 0;
+  int warm_up_passes_ = 0;   // warm-up passes not yet planned
+  int warm_up_pending_ = 0;  // warm-up passes not yet done (wait_idle waits for them)
   uint64_t passes_run_ = 0;
   bool stopping_ = false;
 
