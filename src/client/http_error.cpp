@@ -9,21 +9,6 @@ HttpError::HttpError(unsigned status, std::string error_type, std::string server
     : Error(kind_for_status(status), std::move(what)), status_(status), error_type_(std::move(error_type)),
       server_message_(std::move(server_message)), retry_after_(retry_after), request_id_(std::move(request_id)) {}
 
-Error::Kind kind_for_status(unsigned status) noexcept {
-  switch (status) {
-    case 400:
-    case 404:
-    case 405: return Error::Kind::kInvalidInput;
-    case 413: return Error::Kind::kTooLarge;
-    case 422: return Error::Kind::kUnprocessable;
-    case 429: return Error::Kind::kOverloaded;
-    case 408:
-    case 504: return Error::Kind::kTimeout;
-    case 503: return Error::Kind::kUnavailable;
-    default: return status >= 400 && status < 500 ? Error::Kind::kInvalidInput : Error::Kind::kInternal;
-  }
-}
-
 HttpError make_http_error(std::string_view method, std::string_view url, unsigned status, std::string_view body,
                           std::optional<std::chrono::milliseconds> retry_after, std::string request_id) {
   std::string type, message;

@@ -1,7 +1,8 @@
 #pragma once
 // The client's failures, in rerankd's one error convention: everything thrown is a rerankd::Error
 // whose Kind says what went wrong. Two refinements carry the detail a caller may need:
-//   HttpError       the server answered with a 4xx/5xx: its status, its error_type and message
+//   HttpError       the server answered with a 4xx/5xx: its status, its error_type and message; its
+//                  Kind is the status read back through the server's own table (common/error_class.h)
 //   TransportError  no (complete) answer: connect failed, the connection broke, or a deadline passed
 #include <chrono>
 #include <optional>
@@ -9,6 +10,7 @@
 #include <string_view>
 
 #include "common/error.h"
+#include "common/error_class.h"
 
 namespace rerankd::client {
 
@@ -33,10 +35,6 @@ class HttpError : public Error {
   std::optional<std::chrono::milliseconds> retry_after_;
   std::string request_id_;
 };
-
-// The Kind a status maps to: 400/404/405 kInvalidInput, 413 kTooLarge, 422 kUnprocessable,
-// 429 kOverloaded, 408/504 kTimeout, 503 kUnavailable, anything else kInternal.
-Error::Kind kind_for_status(unsigned status) noexcept;
 
 // An HttpError from a non-2xx answer; `what` reads "POST <url>: 422 validation: <message>".
 HttpError make_http_error(std::string_view method, std::string_view url, unsigned status, std::string_view body,

@@ -4,10 +4,15 @@
 #include <cmath>
 #include <random>
 
+#include "common/error_class.h"
+
 namespace rerankd::client {
 
 bool is_retryable_status(unsigned status) noexcept {
-  return status == 429 || status == 502 || status == 503 || status == 504;
+  // 502 is no Kind of ours: a proxy's answer when a replica is gone, which another may serve.
+  if (status == 502) return true;
+  return std::ranges::any_of(error_classes(),
+                             [status](const ErrorClass& c) { return c.http_status == status && c.retryable; });
 }
 
 std::chrono::nanoseconds retry_delay(const RetryOptions& options, int retry,

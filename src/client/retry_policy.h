@@ -23,7 +23,8 @@ struct RetryOptions {
   double budget_burst = 10;   // retries allowed on top (and the bucket's size)
 };
 
-// 429 (overloaded), 502 (bad gateway), 503 (unavailable, e.g. draining), 504 (gateway timeout).
+// The statuses whose Kind is retryable in common/error_class.h (429 overloaded, 503 unavailable,
+// e.g. draining, 504 timeout), and a proxy's 502 (bad gateway).
 bool is_retryable_status(unsigned status) noexcept;
 
 // The wait before retry number `retry` (1 = the first resend). `uniform01` is a random draw in

@@ -1,6 +1,5 @@
 #include "engine/scheduler.h"
 
-#include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <cmath>
@@ -122,7 +121,7 @@ Scheduler::Scheduler(const XlmrTokenizer& tokenizer, size_t max_length, ForwardF
     // The first pass pays one-time set-up; the second is the first measurement admission can use.
     const std::string text = "warm up the model before the first request is admitted";
     warm_up_.add(tokenizer_.encode_pair(text, text + " " + text, max_length_).ids);
-    warm_up_passes_ = 2;
+    warm_up_passes_ = warm_up_pending_ = 2;
   }
   for (int i = 0; i < std::max(1, options_.tokenizer_threads); ++i) {
     tokenizer_threads_.emplace_back([this] { tokenizer_loop(); });
@@ -182,7 +181,7 @@ void Scheduler::begin_drain() { draining_ = true; }
 
 bool Scheduler::wait_idle(Clock::time_point deadline) {
   std::unique_lock lock(mutex_);
-  return idle_cv_.wait_until(lock, deadline, [this] { return in_flight_.load() == 0; });
+  return idle_cv_.wait_until(lock, deadline, [this] { return in_flight_.load() == 0 && warm_up_pending_ == 0; });
 }
 
 BatchingState Scheduler::batching() const {
@@ -201,11 +200,7 @@ void Scheduler::finish(const Ticket& request, RerankResult result) {
   // Moved out, so the callback and what it captures (the caller's side of the request, which
   // holds this Ticket) are released here even if the Request lives on: no reference cycle.
   const RerankCallback done = std::move(request->done);
-  try {
-    done(std::move(result));
-  } catch (const std::exception& e) {
-    spdlog::error("scheduler: completion callback threw: {}", e.what());
-  }
+  [&]() noexcept { done(std::move(result)); }();
   {
     std::lock_guard lock(mutex_);  // pairs with wait_idle's predicate check
     in_flight_.fetch_sub(1);
@@ -236,21 +231,31 @@ void Scheduler::tokenizer_loop() {
 
 void Scheduler::tokenize(const Ticket& request) {
   const RerankInput& in = request->input;
-  const std::vector<int32_t> query = tokenizer_.encode(in.query);
+  // A text can keep at most the pair's budget; one token more says whether it had to be cut. So a
+  // request costs what it can use, however long its texts are.
+  const size_t keep =
+      max_length_ > XlmrTokenizer::kPairSpecialTokens ? max_length_ - XlmrTokenizer::kPairSpecialTokens + 1 : 1;
+  const std::vector<int32_t> query = tokenizer_.encode(in.query, keep, in.truncation_side);
 
   std::vector<EncodedPair> pairs;
   std::vector<size_t> lengths;
   pairs.reserve(in.documents.size());
   size_t tokens = 0;
   for (size_t i = 0; i < in.documents.size(); ++i) {
-    std::vector<int32_t> document = tokenizer_.encode(in.documents[i]);
+    std::vector<int32_t> document = tokenizer_.encode(in.documents[i], keep, in.truncation_side);
     const size_t full = XlmrTokenizer::pair_length(query.size(), document.size());
     if (!in.truncate && full > max_length_) {
+      const bool cut = query.size() == keep || document.size() == keep;
       throw Error(Error::Kind::kUnprocessable, "document " + std::to_string(i) + ": the pair has " +
-                                                   std::to_string(full) + " tokens but the model takes at most " +
+                                                   std::string(cut ? "more than " : "") +
+                                                   std::to_string(cut ? max_length_ : full) +
+                                                   " tokens but the model takes at most " +
                                                    std::to_string(max_length_) + "; send truncate: true to cut it");
     }
-    pairs.push_back(XlmrTokenizer::assemble_pair(query, std::move(document), max_length_, in.truncation_side));
+    const std::optional<bool> query_longer =
+        tokenizer_.query_is_longer(in.query, query.size(), in.documents[i], document.size(), max_length_);
+    pairs.push_back(
+        XlmrTokenizer::assemble_pair(query, std::move(document), max_length_, in.truncation_side, query_longer));
     lengths.push_back(pairs.back().ids.size());
     tokens += lengths.back();
   }
@@ -338,8 +343,12 @@ std::optional<PlannedPass> Scheduler::next_pass() {
 void Scheduler::pass_done(PlannedPass& pass, PassOutcome outcome) {
   const size_t tokens = pass.batch.num_tokens();
   if (pass.pairs.empty()) {  // a warm-up pass
-    std::lock_guard lock(mutex_);
-    if (warm_up_passes_ == 0) policy_.record(tokens, outcome.seconds);
+    {
+      std::lock_guard lock(mutex_);
+      if (warm_up_passes_ == 0) policy_.record(tokens, outcome.seconds);
+      --warm_up_pending_;
+    }
+    idle_cv_.notify_all();
     return;
   }
   std::vector<Ticket> failed, completed;

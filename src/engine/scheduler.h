@@ -79,6 +79,9 @@ struct RerankOutput {
 // Either the scores or the error (kTimeout, kUnprocessable, kOverloaded with a retry-after,
 // kTooLarge when it could not make its deadline even on an idle server, kUnavailable, kInternal).
 using RerankResult = std::variant<RerankOutput, Error>;
+// Runs once, on a scheduler thread (or the caller's, for a cancel). It must not throw: the
+// scheduler could tell nobody (the callback is how the request is answered); one that does ends
+// the process (it runs in a noexcept frame).
 using RerankCallback = std::function<void(RerankResult)>;
 
 // The batch size in force and what it was learnt from (/info, /metrics).
@@ -115,7 +118,8 @@ class Scheduler {
   // Stop admitting; requests already admitted run to completion.
   void begin_drain();
   bool draining() const { return draining_.load(); }
-  // Waits until no request is in flight or the deadline passes; true if idle.
+  // Waits until no request is in flight and the warm-up has been measured, or the deadline
+  // passes; true if idle.
   bool wait_idle(Clock::time_point deadline);
 
   // Seconds until the admitted work has run, at the measured speed (at least 1).
@@ -152,7 +156,8 @@ class Scheduler {
   BatchPolicy policy_;
   std::unordered_map<uint64_t, Ticket> admitted_;  // tokenized and admitted, not yet complete
   PackedBatch warm_up_;
-  int warm_up_passes_ = 0;
+  int warm_up_passes_ = 0;   // warm-up passes not yet planned
+  int warm_up_pending_ = 0;  // warm-up passes not yet done (wait_idle waits for them)
   uint64_t passes_run_ = 0;
   bool stopping_ = false;
 

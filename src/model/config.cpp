@@ -3,10 +3,10 @@
 #include <simdjson.h>
 
 #include <array>
-#include <fstream>
-#include <sstream>
+#include <limits>
 
 #include "common/error.h"
+#include "model/mapped_file.h"
 
 namespace rerankd {
 namespace {
@@ -72,11 +72,9 @@ class ConfigReader {
 }  // namespace
 
 ModelConfig load_model_config(const std::filesystem::path& config_json) {
-  std::ifstream in(config_json, std::ios::binary);
-  if (!in) throw Error(Error::Kind::kIo, config_json.string() + ": cannot open");
-  std::stringstream buffer;
-  buffer << in.rdbuf();
-  const std::string text = buffer.str();
+  // MappedFile refuses what is missing or not a regular file (a directory, a FIFO) naming it.
+  const MappedFile file(config_json);
+  const std::string text(reinterpret_cast<const char*>(file.data()), file.size());
 
   simdjson::dom::parser parser;
   simdjson::dom::element doc;
@@ -141,6 +139,10 @@ ModelConfig load_model_config(const std::filesystem::path& config_json) {
   if (c.pad_token_id < 0 || c.pad_token_id >= c.vocab_size) {
     r.fail("pad_token_id", "must lie in [0, vocab_size)");
   }
+  // Token ids and positions are int32 in the kernels: a larger table would overflow them.
+  constexpr int64_t kMaxRows = std::numeric_limits<int32_t>::max();
+  if (c.vocab_size > kMaxRows) r.fail("vocab_size", "exceeds " + std::to_string(kMaxRows));
+  if (c.max_position_embeddings > kMaxRows) r.fail("max_position_embeddings", "exceeds " + std::to_string(kMaxRows));
   if (c.max_sequence_length() < 4) {
     r.fail("max_position_embeddings", "is too small for a query/document pair");
   }

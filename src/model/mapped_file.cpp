@@ -24,7 +24,7 @@ MappedFile::MappedFile(const std::filesystem::path& path) : path_(path) {
   }
   if (!S_ISREG(st.st_mode)) {
     ::close(fd);
-    throw Error(Error::Kind::kModelFormat, path.string() + ": not a regular file");
+    throw Error(Error::Kind::kIo, path.string() + ": not a regular file");
   }
   size_ = static_cast<size_t>(st.st_size);
   if (size_ > 0) {

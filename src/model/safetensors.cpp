@@ -4,8 +4,6 @@
 
 #include <algorithm>
 #include <cstring>
-#include <fstream>
-#include <sstream>
 
 #include "common/error.h"
 
@@ -135,12 +133,11 @@ Checkpoint Checkpoint::open(const std::filesystem::path& model_dir) {
   if (std::filesystem::exists(single)) {
     ckpt.files_.push_back(single);
   } else if (std::filesystem::exists(index)) {
-    std::ifstream in(index, std::ios::binary);
-    std::stringstream text;
-    text << in.rdbuf();
+    const MappedFile file(index);
+    const std::string text(reinterpret_cast<const char*>(file.data()), file.size());
     simdjson::dom::parser parser;
     simdjson::dom::object weight_map;
-    if (parser.parse(text.str()).get_object()["weight_map"].get_object().get(weight_map) != simdjson::SUCCESS) {
+    if (parser.parse(text).get_object()["weight_map"].get_object().get(weight_map) != simdjson::SUCCESS) {
       format_error(index, "field 'weight_map' is missing or not an object");
     }
     std::set<std::string> shard_names;
@@ -157,13 +154,14 @@ Checkpoint Checkpoint::open(const std::filesystem::path& model_dir) {
     for (const auto& name : shard_names) {
       const auto shard_path = model_dir / name;
       if (!std::filesystem::exists(shard_path)) {
-        format_error(index, "field 'weight_map' names shard '" + name + "', which does not exist");
+        throw Error(Error::Kind::kIo, shard_path.string() + ": missing (a shard that " + index.filename().string() +
+                                          " names in 'weight_map')");
       }
       ckpt.files_.push_back(shard_path);
     }
   } else {
-    throw Error(Error::Kind::kModelFormat,
-                model_dir.string() + ": no model.safetensors or model.safetensors.index.json");
+    throw Error(Error::Kind::kIo, (model_dir / "model.safetensors").string() +
+                                      ": missing (and no model.safetensors.index.json beside it)");
   }
 
   for (const auto& file : ckpt.files_) {

@@ -81,7 +81,7 @@ std::vector<float> XlmrModel::forward(const PackedBatch& batch) {
   for (size_t s = 0; s < batch.num_sequences(); ++s) {
     const int64_t length = batch.seq_starts[s + 1] - batch.seq_starts[s];
     if (length <= 0 || length > config_.max_sequence_length()) {
-      throw Error(Error::Kind::kInvalidInput, "sequence " + std::to_string(s) + " has " + std::to_string(length) +
+      throw Error(Error::Kind::kInternal, "sequence " + std::to_string(s) + " has " + std::to_string(length) +
                                                   " tokens; the model takes 1.." +
                                                   std::to_string(config_.max_sequence_length()));
     }

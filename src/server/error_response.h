@@ -1,6 +1,8 @@
 #pragma once
-// The HTTP edge of rerankd's error convention: an Error's Kind decides the status and the
-// TEI-style error_type, and every failure leaves as {"error": message, "error_type": type}.
+// The HTTP edge of rerankd's error convention: every failure leaves as
+// {"error": message, "error_type": type}, with the status, type and Retry-After that the Error's
+// Kind has in the one table (common/error_class.h). There is no other way to build an error answer.
+#include <string>
 #include <string_view>
 
 #include "common/error.h"
@@ -8,17 +10,11 @@
 
 namespace rerankd::server {
 
-struct ErrorStatus {
-  http::status status;
-  std::string_view type;  // TEI's error_type vocabulary: "validation", "overloaded", ...
-};
-
-ErrorStatus error_status(Error::Kind kind) noexcept;
-
 // {"error": message, "error_type": type}
 std::string error_body(std::string_view message, std::string_view type);
 
-HttpResponse error_response(http::status status, std::string_view type, std::string_view message);
+// Adds what the Kind implies besides the body: Retry-After (seconds rounded up, at least 1) where
+// the class has it and the error knows when; WWW-Authenticate: Bearer for kUnauthorized.
 HttpResponse error_response(const Error& error);
 
 }  // namespace rerankd::server

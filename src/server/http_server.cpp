@@ -98,7 +98,22 @@ class Session : public std::enable_shared_from_this<Session> {
     end_exchange();
   }
 
-  void close() {
+  // Every completion of this session runs through here. An exception from one (a bug) answers the
+  // client, a 500 naming it, rather than escaping into the io thread, where nobody could answer:
+  // the request under way, or the one being read (then the connection closes); with the answer
+  // already being written there is nothing left to say, and the connection closes.
+  template <typename Step>
+  void guarded(Step&& step) noexcept {
+    try {
+      step();
+    } catch (const std::exception& e) {
+      fail(e.what());
+    } catch (...) {
+      fail("unknown exception");
+    }
+  }
+
+  void close() noexcept {
     if (state_ == State::kClosed) return;
     state_ = State::kClosed;
     beast::error_code ignored;
@@ -120,11 +135,7 @@ class Session : public std::enable_shared_from_this<Session> {
     response.prepare_payload();
     // A HEAD response carries the headers the body would have, and no body (RFC 9110 9.3.2).
     if (request.method() == http::verb::head) response.body().clear();
-    try {
-      shared_->handler.completed(*exchange, response);
-    } catch (const std::exception& e) {
-      spdlog::error("http: completion hook threw: {}", e.what());
-    }
+    shared_->handler.completed(*exchange, response);
     if (state_ == State::kClosed || peer_gone_) {
       end_exchange();
       close();
@@ -136,12 +147,26 @@ class Session : public std::enable_shared_from_this<Session> {
     response_.emplace(std::move(response));
     stream_.expires_after(shared_->options.io_timeout);
     http::async_write(stream_, *response_, [self = shared_from_this(), keep_alive](beast::error_code ec, size_t) {
-      self->on_write(ec, keep_alive);
+      self->guarded([&] { self->on_write(ec, keep_alive); });
     });
   }
 
  private:
   enum class State { kIdle, kReading, kHandling, kWriting, kLingering, kClosed };
+
+  void fail(const std::string& what) noexcept {
+    const Error error(Error::Kind::kInternal, "internal error: " + what);
+    try {
+      if (state_ == State::kHandling && current_) {
+        close_after_ = true;
+        const std::shared_ptr<Exchange> exchange = current_;
+        return send(exchange, error_response(error));
+      }
+      if (state_ == State::kIdle || state_ == State::kReading) return refuse(error_response(error));
+    } catch (...) {  // answering failed too: closing is all that is left
+    }
+    close();
+  }
 
   void read_next() {
     if (state_ == State::kClosed) return;
@@ -154,8 +179,9 @@ class Session : public std::enable_shared_from_this<Session> {
     parser_->body_limit(shared_->options.max_body_bytes);
     parser_->header_limit(static_cast<std::uint32_t>(shared_->options.max_header_bytes));
     stream_.expires_after(shared_->options.idle_timeout);
-    http::async_read_header(stream_, buffer_, *parser_,
-                            [self = shared_from_this()](beast::error_code ec, size_t) { self->on_header(ec); });
+    http::async_read_header(stream_, buffer_, *parser_, [self = shared_from_this()](beast::error_code ec, size_t) {
+      self->guarded([&] { self->on_header(ec); });
+    });
   }
 
   // Beast's parser refuses a declared Content-Length over body_limit while finishing the header,
@@ -169,7 +195,7 @@ class Session : public std::enable_shared_from_this<Session> {
       auto interim = std::make_shared<http::response<http::empty_body>>(http::status::continue_, 11);
       http::async_write(stream_, *interim, [self = shared_from_this(), interim](beast::error_code wec, size_t) {
         if (wec) return self->close();
-        self->read_body();
+        self->guarded([&] { self->read_body(); });
       });
       return;
     }
@@ -177,8 +203,9 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   void read_body() {
-    http::async_read(stream_, buffer_, *parser_,
-                     [self = shared_from_this()](beast::error_code ec, size_t) { self->on_body(ec); });
+    http::async_read(stream_, buffer_, *parser_, [self = shared_from_this()](beast::error_code ec, size_t) {
+      self->guarded([&] { self->on_body(ec); });
+    });
   }
 
   void on_read_error(beast::error_code ec) {
@@ -191,12 +218,12 @@ class Session : public std::enable_shared_from_this<Session> {
                                       " bytes")));
     }
     if (ec == http::error::header_limit) {
-      return refuse(error_response(http::status::request_header_fields_too_large, "payload_too_large",
-                                   "request header exceeds " + std::to_string(shared_->options.max_header_bytes) +
-                                       " bytes"));
+      return refuse(error_response(Error(Error::Kind::kHeadersTooLarge, "request header exceeds " +
+                                                                             std::to_string(shared_->options.max_header_bytes) +
+                                                                             " bytes")));
     }
     if (is_http_parse_error(ec) && ec != http::error::end_of_stream && ec != http::error::partial_message) {
-      return refuse(error_response(http::status::bad_request, "validation", "malformed HTTP request: " + ec.message()));
+      return refuse(error_response(Error(Error::Kind::kInvalidInput, "malformed HTTP request: " + ec.message())));
     }
     close();  // EOF, reset or timeout: nobody to answer
   }
@@ -205,8 +232,8 @@ class Session : public std::enable_shared_from_this<Session> {
     if (ec) return on_read_error(ec);
     if (state_ == State::kClosed) return;
     if (parser_->get().version() >= 11 && parser_->get().find(http::field::host) == parser_->get().end()) {
-      return refuse(error_response(http::status::bad_request, "validation",
-                                   "malformed HTTP request: HTTP/1.1 requires a Host header"));
+      return refuse(
+          error_response(Error(Error::Kind::kInvalidInput, "malformed HTTP request: HTTP/1.1 requires a Host header")));
     }
     auto exchange = begin_exchange(parser_->release());
     try {
@@ -248,7 +275,7 @@ class Session : public std::enable_shared_from_this<Session> {
   void watch_peer(const std::shared_ptr<Exchange>& exchange) {
     stream_.socket().async_wait(tcp::socket::wait_read,
                                 [self = shared_from_this(), weak = std::weak_ptr<Exchange>(exchange)](beast::error_code ec) {
-                                  self->on_peer_readable(ec, weak.lock());
+                                  self->guarded([&] { self->on_peer_readable(ec, weak.lock()); });
                                 });
   }
 
@@ -325,7 +352,7 @@ std::string_view Exchange::path() const {
 void Exchange::respond(HttpResponse response) {
   if (responded_.exchange(true)) return;
   asio::dispatch(executor_, [session = session_, self = shared_from_this(), r = std::move(response)]() mutable {
-    session->send(self, std::move(r));
+    session->guarded([&] { session->send(self, std::move(r)); });
   });
 }
 

@@ -81,7 +81,8 @@ class HttpHandler {
   virtual void handle(const std::shared_ptr<Exchange>& exchange) = 0;
   // Every response passes here just before it is written, including the transport's own
   // refusals (oversized body, malformed HTTP): the place for access logs and request metrics.
-  virtual void completed(const Exchange& exchange, const HttpResponse& response) = 0;
+  // Must not throw: the answer is on its way whatever the bookkeeping does.
+  virtual void completed(const Exchange& exchange, const HttpResponse& response) noexcept = 0;
 };
 
 struct HttpServerOptions {

@@ -9,6 +9,7 @@
 #include <cstdio>
 
 #include "common/error.h"
+#include "common/error_class.h"
 #include "common/http_headers.h"
 #include "server/error_response.h"
 #include "server/request_id.h"
@@ -150,15 +151,13 @@ void RerankHandler::finish(Call& call, RerankResult result) {
 }
 
 void RerankHandler::respond_error(Exchange& exchange, const Error& error) {
-  HttpResponse response = error_response(error);
-  if (error.kind() == Error::Kind::kOverloaded) {
-    // When the admission check says a retry could make it; else when the queue will have run.
-    const double when = error.retry_after_seconds();
-    const int seconds = when > 0 ? static_cast<int>(std::clamp(std::ceil(when), 1.0, 3600.0))
-                                 : scheduler_.retry_after_seconds();
-    response.set(http::field::retry_after, std::to_string(seconds));
+  // Retry-After: when the admission check says a retry could make it; else when the queue will
+  // have run down.
+  if (error_class(error.kind()).retry_after && error.retry_after_seconds() <= 0) {
+    exchange.respond(error_response(Error(error.kind(), error.what(), scheduler_.retry_after_seconds())));
+    return;
   }
-  exchange.respond(std::move(response));
+  exchange.respond(error_response(error));
 }
 
 }  // namespace rerankd::server

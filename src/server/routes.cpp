@@ -44,9 +44,9 @@ void Router::dispatch(const std::shared_ptr<Exchange>& exchange) const {
   const Route* route = find(path);
   const http::verb method = exchange->request().method();
   if (route == nullptr) {
-    exchange->respond(error_response(http::status::not_found, "not_found",
-                                     "no route for " + std::string(exchange->request().method_string()) + " " +
-                                         std::string(path)));
+    exchange->respond(error_response(Error(Error::Kind::kNotFound, "no route for " +
+                                                                       std::string(exchange->request().method_string()) +
+                                                                       " " + std::string(path))));
     return;
   }
   std::string allow;
@@ -58,9 +58,9 @@ void Router::dispatch(const std::shared_ptr<Exchange>& exchange) const {
     if (!allow.empty()) allow += ", ";
     allow += std::string(http::to_string(verb));
   }
-  HttpResponse response = error_response(http::status::method_not_allowed, "method_not_allowed",
-                                         std::string(exchange->request().method_string()) + " is not allowed on " +
-                                             route->path + "; use " + allow);
+  HttpResponse response = error_response(Error(Error::Kind::kMethodNotAllowed,
+                                               std::string(exchange->request().method_string()) +
+                                                   " is not allowed on " + route->path + "; use " + allow));
   response.set(http::field::allow, allow);
   exchange->respond(std::move(response));
 }

@@ -3,6 +3,8 @@
 #include <spdlog/spdlog.h>
 
 #include <csignal>
+#include <exception>
+#include <mutex>
 #include <cstdio>
 #include <thread>
 
@@ -100,20 +102,35 @@ int RerankServer::run() {
                show(endpoint), options_.io_threads);
   wait_for_signal();
 
-  auto serve = [this] {
-    for (;;) {
-      try {
-        ioc_.run();
-        return;
-      } catch (const std::exception& e) {  // a handler bug must not take the whole server down
-        spdlog::error("io thread: {}", e.what());
+  // A connection's work answers its own failures (Session::guarded, the handlers' catches), so
+  // what still escapes run() is a bug in the server's own machinery (signals, drain, accept):
+  // it stops the server and reaches main, which exits with a bug's status, rather than being
+  // logged while the io thread runs on without it.
+  std::mutex failure_mutex;
+  std::exception_ptr failure;
+  auto serve = [&] {
+    try {
+      ioc_.run();
+    } catch (...) {
+      {
+        std::lock_guard lock(failure_mutex);
+        if (!failure) failure = std::current_exception();
       }
+      ioc_.stop();
     }
   };
   std::vector<std::thread> threads;
   for (int i = 1; i < options_.io_threads; ++i) threads.emplace_back(serve);
   serve();
   for (auto& t : threads) t.join();
+  if (failure) {
+    http_.release_all();
+    try {
+      std::rethrow_exception(failure);
+    } catch (const std::exception& e) {
+      throw Error(Error::Kind::kInternal, std::string("io thread: ") + e.what());
+    }
+  }
   // Whatever is still queued (a drain that timed out) completes with kUnavailable; the answers
   // go nowhere, the connections are already closed.
   http_.release_all();
@@ -125,16 +142,14 @@ int RerankServer::run() {
 void RerankServer::handle(const std::shared_ptr<Exchange>& exchange) {
   if (api_keys_.enabled() && router_.needs_key(exchange->path()) &&
       !api_keys_.allows(exchange->request()[http::field::authorization])) {
-    HttpResponse response = error_response(http::status::unauthorized, "unauthorized",
-                                           "missing or invalid API key: send 'Authorization: Bearer <key>'");
-    response.set(http::field::www_authenticate, "Bearer");
-    exchange->respond(std::move(response));
+    exchange->respond(error_response(
+        Error(Error::Kind::kUnauthorized, "missing or invalid API key: send 'Authorization: Bearer <key>'")));
     return;
   }
   router_.dispatch(exchange);
 }
 
-void RerankServer::completed(const Exchange& exchange, const HttpResponse& response) {
+void RerankServer::completed(const Exchange& exchange, const HttpResponse& response) noexcept {
   const std::string_view route = router_.label(exchange.path());
   const double seconds = std::chrono::duration<double>(SteadyClock::now() - exchange.received()).count();
   metrics_.request_answered(route, response.result_int(), seconds);

@@ -36,7 +36,7 @@ class RerankServer : private HttpHandler {
 
  private:
   void handle(const std::shared_ptr<Exchange>& exchange) override;
-  void completed(const Exchange& exchange, const HttpResponse& response) override;
+  void completed(const Exchange& exchange, const HttpResponse& response) noexcept override;
 
   void wait_for_signal();
   void begin_drain(int signal);

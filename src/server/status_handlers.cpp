@@ -51,17 +51,11 @@ std::string info_body(const ServerFacts& f, const ServerOptions& o, const Batchi
 
 HttpResponse health_response(const Scheduler& scheduler) {
   if (!scheduler.compute_alive()) {
-    return error_response(http::status::service_unavailable, "unhealthy", "the compute thread is not running");
+    return error_response(Error(Error::Kind::kUnavailable, "the compute thread is not running"));
   }
+  // Load balancers read the status; people read the message.
   if (scheduler.draining()) {
-    // Load balancers read the status; people read the body.
-    JsonWriter w;
-    w.begin_object();
-    w.key("status").value("draining");
-    w.key("error").value("the server is draining and admits no new requests");
-    w.key("error_type").value("unhealthy");
-    w.end_object();
-    return json_response(http::status::service_unavailable, w.take());
+    return error_response(Error(Error::Kind::kUnavailable, "the server is draining and admits no new requests"));
   }
   return json_response(http::status::ok, R"({"status":"ok"})");
 }

@@ -11,17 +11,18 @@ namespace rerankd {
 XlmrTokenizer::XlmrTokenizer(const std::filesystem::path& spm_model)
     : sp_(std::make_unique<sentencepiece::SentencePieceProcessor>()) {
   if (!std::filesystem::exists(spm_model)) {
-    throw Error(Error::Kind::kModelFormat, spm_model.string() + ": missing (the tokenizer model is required)");
+    throw Error(Error::Kind::kIo, spm_model.string() + ": missing (the tokenizer model is required)");
   }
   // A directory gives sentencepiece's own message, naming no file; a FIFO would block the load.
   if (!std::filesystem::is_regular_file(spm_model)) {
-    throw Error(Error::Kind::kModelFormat, spm_model.string() + ": not a regular file");
+    throw Error(Error::Kind::kIo, spm_model.string() + ": not a regular file");
   }
   const auto status = sp_->Load(spm_model.string());
   if (!status.ok()) {
     throw Error(Error::Kind::kModelFormat,
                 spm_model.string() + ": not a sentencepiece model (" + status.ToString() + ")");
   }
+  for (int i = 0; i < sp_->GetPieceSize(); ++i) longest_piece_bytes_ = std::max(longest_piece_bytes_, sp_->IdToPiece(i).size());
 }
 
 XlmrTokenizer::~XlmrTokenizer() = default;
@@ -30,7 +31,7 @@ std::vector<int32_t> XlmrTokenizer::encode(std::string_view text) const {
   std::vector<int> pieces;
   const auto status = sp_->Encode(text, &pieces);
   if (!status.ok()) {
-    throw Error(Error::Kind::kInvalidInput, "tokenizer: cannot encode text (" + status.ToString() + ")");
+    throw Error(Error::Kind::kInternal, "tokenizer: cannot encode text (" + status.ToString() + ")");
   }
   std::vector<int32_t> ids;
   ids.reserve(pieces.size());
@@ -40,8 +41,85 @@ std::vector<int32_t> XlmrTokenizer::encode(std::string_view text) const {
   return ids;
 }
 
+namespace {
+
+bool is_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
+bool is_continuation(char c) { return (static_cast<unsigned char>(c) & 0xC0) == 0x80; }
+
+}  // namespace
+
+// Why the window gives the same ids as the whole text. Sentencepiece splits its input at
+// whitespace before it segments (split_by_whitespace, on in XLM-R's model): a piece never spans a
+// space, and each word (with its leading "▁") is segmented on its own. So encode(text) is the
+// concatenation of its words' encodings, and a window that ends (kRight) or starts (kLeft) at an
+// ASCII space holds exactly the encodings of the words it contains: the first (last) ids of the
+// window's encoding are the first (last) ids of the text's. That holds whatever the window's size;
+// the size only decides whether the window holds enough ids. It starts at what max_tokens pieces of
+// the longest length could cover, and doubles until it holds more ids than asked for (so the ids
+// nearest the cut are never the ones returned) or is the whole text. Whitespace runs and characters
+// that normalization deletes cost bytes and no ids, which the doubling absorbs.
+// A window with no space in it (one word longer than the window, a hash or base64 blob) is cut at
+// a character boundary; there a word's segmentation near the cut may differ from the whole word's,
+// so kMidWordMargin ids next to the cut are left out. This part is argued, not proven: a word's
+// segmentation (unigram's best path as in XLM-R's model, BPE's merges as in the test model) is
+// decided in practice by the characters near each piece, not by those kilobytes away; the tests
+// compare with encode() on long unbroken words in several scripts, and on spaced text.
+XlmrTokenizer::Cut XlmrTokenizer::cut(std::string_view text, size_t window, TruncationSide side) {
+  // At the space nearest the window's far end if one lies in its far half (a space nearer would
+  // waste the window: "a " before an 8 MiB word), else at a character boundary.
+  if (side == TruncationSide::kRight) {
+    for (size_t i = window; i > window / 2; --i) {
+      if (is_space(text[i - 1])) return {0, i - 1, true};
+    }
+    size_t end = window;
+    while (end > 0 && is_continuation(text[end])) --end;
+    return {0, end, false};
+  }
+  const size_t begin = text.size() - window;
+  for (size_t i = begin; i < begin + window / 2; ++i) {
+    if (is_space(text[i])) return {i + 1, text.size(), true};
+  }
+  size_t b = begin;
+  while (b < text.size() && is_continuation(text[b])) ++b;
+  return {b, text.size(), false};
+}
+
+std::vector<int32_t> XlmrTokenizer::encode(std::string_view text, size_t max_tokens, TruncationSide side) const {
+  constexpr size_t kMidWordMargin = 8;
+  auto keep_end = [&](std::vector<int32_t> ids) {
+    if (ids.size() <= max_tokens) return ids;
+    if (side == TruncationSide::kLeft) ids.erase(ids.begin(), ids.end() - static_cast<std::ptrdiff_t>(max_tokens));
+    else ids.resize(max_tokens);
+    return ids;
+  };
+  for (size_t window = (max_tokens + kMidWordMargin + 1) * longest_piece_bytes_;; window *= 2) {
+    if (window >= text.size()) return keep_end(encode(text));
+    const auto [begin, end, at_space] = cut(text, window, side);
+    std::vector<int32_t> ids = encode(text.substr(begin, end - begin));
+    if (ids.size() > max_tokens + (at_space ? 0 : kMidWordMargin)) return keep_end(std::move(ids));
+  }
+}
+
+size_t XlmrTokenizer::count(std::string_view text) const {
+  const size_t window = 4096 * longest_piece_bytes_;
+  size_t ids = 0;
+  while (text.size() > window) {
+    const size_t end = std::max<size_t>(cut(text, window, TruncationSide::kRight).end, 1);  // 0: not UTF-8
+    ids += encode(text.substr(0, end)).size();
+    text.remove_prefix(end);
+  }
+  return ids + encode(text).size();
+}
+
+std::optional<bool> XlmrTokenizer::query_is_longer(std::string_view query, size_t query_ids, std::string_view document,
+                                                   size_t document_ids, size_t max_length) const {
+  const size_t budget = max_length > kPairSpecialTokens ? max_length - kPairSpecialTokens : 0;
+  if (budget % 2 == 0 || query_ids <= budget || document_ids <= budget) return std::nullopt;
+  return count(query) > count(document);
+}
+
 EncodedPair XlmrTokenizer::assemble_pair(std::vector<int32_t> query, std::vector<int32_t> document,
-                                         size_t max_length, TruncationSide side) {
+                                         size_t max_length, TruncationSide side, std::optional<bool> query_longer) {
   EncodedPair out;
   const size_t budget = max_length > kPairSpecialTokens ? max_length - kPairSpecialTokens : 0;
   if (query.size() + document.size() > budget) {
@@ -49,7 +127,7 @@ EncodedPair XlmrTokenizer::assemble_pair(std::vector<int32_t> query, std::vector
     // Hugging Face's longest_first as its fast (Rust) tokenizer does it, the one bge users run:
     // the shorter side stays whole when it fits in half the budget and the longer gives way;
     // otherwise both are cut to half, the longer side keeping the odd token (the document on a tie).
-    const bool query_is_longer = query.size() > document.size();
+    const bool query_is_longer = query_longer.value_or(query.size() > document.size());
     const size_t shorter = std::min(query.size(), document.size());
     size_t keep_short = shorter, keep_long = budget - shorter;
     if (shorter * 2 > budget) {
@@ -77,7 +155,10 @@ EncodedPair XlmrTokenizer::assemble_pair(std::vector<int32_t> query, std::vector
 
 EncodedPair XlmrTokenizer::encode_pair(std::string_view query, std::string_view document, size_t max_length,
                                        TruncationSide side) const {
-  return assemble_pair(encode(query), encode(document), max_length, side);
+  const size_t keep = max_length > kPairSpecialTokens ? max_length - kPairSpecialTokens + 1 : 1;
+  std::vector<int32_t> q = encode(query, keep, side), d = encode(document, keep, side);
+  const std::optional<bool> longer = query_is_longer(query, q.size(), document, d.size(), max_length);
+  return assemble_pair(std::move(q), std::move(d), max_length, side, longer);
 }
 
 int32_t XlmrTokenizer::max_id() const { return sp_->GetPieceSize() + 1; }

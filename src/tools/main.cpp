@@ -1,5 +1,7 @@
 // rerankd: one binary, one subcommand per job. Errors from any layer arrive here as exceptions
-// and leave as a one-line message and a non-zero exit status.
+// and leave as a one-line message and the exit status of their Kind (common/error_class.h):
+// 2 a usage error (flags, input data), 1 a failure of the environment (a model file, I/O, the
+// network, a busy server), 70 a bug.
 #include <CLI/CLI.hpp>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
@@ -10,6 +12,7 @@
 #include <string>
 
 #include "common/error.h"
+#include "common/error_class.h"
 #include "common/version.h"
 #include "tools/bench_command.h"
 #include "tools/score_command.h"
@@ -30,7 +33,7 @@ int main(int argc, char** argv) {
   const std::string config_default = config_env != nullptr ? config_env : "";
   if (!config_default.empty() && !std::filesystem::is_regular_file(config_default)) {
     std::fprintf(stderr, "rerankd: error: RERANKD_CONFIG=%s: no such file\n", config_default.c_str());
-    return 2;
+    return rerankd::error_class(rerankd::Error::Kind::kIo).exit_code;
   }
   app.set_config("--config", config_default,
                  "TOML/INI file of options, before the subcommand: rerankd --config FILE serve. Options go "
@@ -42,13 +45,14 @@ int main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    return app.exit(e);
+    // --help and --version end parsing this way too, with CLI11's success code.
+    return app.exit(e) == 0 ? 0 : rerankd::kExitUsage;
   } catch (const rerankd::Error& e) {
     std::fprintf(stderr, "rerankd: error: %s\n", e.what());
-    return e.kind() == rerankd::Error::Kind::kInvalidInput ? 2 : 1;
-  } catch (const std::exception& e) {
+    return rerankd::error_class(e.kind()).exit_code;
+  } catch (const std::exception& e) {  // from a dependency: most likely the environment (memory, files)
     std::fprintf(stderr, "rerankd: error: %s\n", e.what());
-    return 1;
+    return rerankd::kExitFailure;
   }
   return exit_code;
 }

@@ -214,11 +214,6 @@ TEST(HttpErrors, CarryTheServersMessageAndStatus) {
   EXPECT_EQ(raw.kind(), Error::Kind::kInternal);
   EXPECT_EQ(raw.server_message(), "<html>bad gateway</html>");
   EXPECT_EQ(raw.retry_after(), milliseconds(2000));
-  EXPECT_EQ(kind_for_status(429), Error::Kind::kOverloaded);
-  EXPECT_EQ(kind_for_status(504), Error::Kind::kTimeout);
-  EXPECT_EQ(kind_for_status(503), Error::Kind::kUnavailable);
-  EXPECT_EQ(kind_for_status(400), Error::Kind::kInvalidInput);
-  EXPECT_EQ(kind_for_status(413), Error::Kind::kTooLarge);
 }
 
 TEST(HttpErrors, RetryAfterParsing) {

@@ -367,10 +367,11 @@ def write_bad_models(bad_root, tiny_dir, weights, shape, vocab_size):
     manifest = []
     ST = "model.safetensors"
 
-    def case(name, file, mentions=()):
+    # kind: the Error kind the loader must give (a missing or unreadable file is "io" everywhere).
+    def case(name, file, mentions=(), kind="model_format"):
         d = os.path.join(bad_root, name)
         shutil.copytree(tiny_dir, d)
-        manifest.append({"case": name, "file": file, "mentions": list(mentions)})
+        manifest.append({"case": name, "file": file, "mentions": list(mentions), "kind": kind})
         return d
 
     def rewrite(d, entries_fn=None, header_fn=None):
@@ -472,24 +473,29 @@ def write_bad_models(bad_root, tiny_dir, weights, shape, vocab_size):
     WRAPPING_ROWS = 2 ** 64 // (4 * shape["hidden_size"])
     d = case("hostile_shape_overflow", ST, [name, "overflows"])
     rewrite(d, lambda es: replace_entry(es, name, (name, "F32", weights[name].shape, b"")), header_fn=wrapping_shape)
-    edit_config(d, lambda c: c.update(vocab_size=WRAPPING_ROWS))  # so that the shape agrees with the config
+    # Tables the kernels index with int32 ids and positions: a config that declares more rows
+    # (with a tensor header to match) is refused before any id could overflow.
+    d = case("config_vocab_overflow", "config.json", ["vocab_size"])
+    edit_config(d, lambda c: c.update(vocab_size=WRAPPING_ROWS))
+    d = case("config_position_overflow", "config.json", ["max_position_embeddings"])
+    edit_config(d, lambda c: c.update(max_position_embeddings=2 ** 31 + 1))
     name = "roberta.encoder.layer.1.attention.output.dense.weight"
     d = case("hostile_nan_weight", ST, [name, "NaN"])
     poisoned = weights[name].copy()
     poisoned[3, 5] = np.nan
     rewrite(d, lambda es: replace_entry(es, name, (name, "F32", list(poisoned.shape), to_bytes(poisoned, "F32"))))
-    d = case("hostile_fifo", ST, ["not a regular file"])
+    d = case("hostile_fifo", ST, ["not a regular file"], kind="io")
     os.remove(os.path.join(d, ST))
     os.mkfifo(os.path.join(d, ST))  # a reader that waits for a writer would hang here
 
     # Files that are not there.
-    d = case("shard_missing", "model-00002-of-00002.safetensors")
+    d = case("shard_missing", "model-00002-of-00002.safetensors", ["missing"], kind="io")
     os.remove(os.path.join(d, ST))
     write_sharded(d, weights, "F32", shape, vocab_size)
     os.remove(os.path.join(d, "model-00002-of-00002.safetensors"))
-    d = case("spm_missing", "sentencepiece.bpe.model")
+    d = case("spm_missing", "sentencepiece.bpe.model", ["missing"], kind="io")
     os.remove(os.path.join(d, "sentencepiece.bpe.model"))
-    d = case("spm_is_directory", "sentencepiece.bpe.model", ["not a regular file"])
+    d = case("spm_is_directory", "sentencepiece.bpe.model", ["not a regular file"], kind="io")
     os.remove(os.path.join(d, "sentencepiece.bpe.model"))
     os.mkdir(os.path.join(d, "sentencepiece.bpe.model"))
 

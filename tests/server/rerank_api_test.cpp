@@ -8,7 +8,6 @@
 #include <string>
 
 #include "common/error.h"
-#include "server/error_response.h"
 #include "server/rerank_api.h"
 
 namespace rerankd::server {
@@ -100,17 +99,6 @@ TEST(RerankApi, ErrorKinds) {
   EXPECT_EQ(cohere_error(R"({"query": "q", "documents": ["a"], "top_n": -3})"), K::kUnprocessable);
   EXPECT_EQ(cohere_error(R"({"query": "q", "documents": ["a"], "top_n": "2"})"), K::kUnprocessable);
   EXPECT_EQ(cohere_error(R"({"query": "q", "documents": ["a", "b"]})", 1), K::kTooLarge);
-}
-
-TEST(RerankApi, ErrorStatuses) {
-  EXPECT_EQ(error_status(Error::Kind::kInvalidInput).status, http::status::bad_request);
-  EXPECT_EQ(error_status(Error::Kind::kUnprocessable).status, http::status::unprocessable_entity);
-  EXPECT_EQ(error_status(Error::Kind::kTooLarge).status, http::status::payload_too_large);
-  EXPECT_EQ(error_status(Error::Kind::kOverloaded).status, http::status::too_many_requests);
-  EXPECT_EQ(error_status(Error::Kind::kUnavailable).status, http::status::service_unavailable);
-  EXPECT_EQ(error_status(Error::Kind::kTimeout).status, http::status::gateway_timeout);
-  EXPECT_EQ(error_status(Error::Kind::kInternal).status, http::status::internal_server_error);
-  EXPECT_EQ(error_status(Error::Kind::kOverloaded).type, "overloaded");
 }
 
 simdjson::dom::element parse(const std::string& json) {

@@ -309,6 +309,45 @@ class ApiTest(unittest.TestCase):
         # The connection survives routing errors.
         self.assertEqual(self.get("/health").status, 200)
 
+    def documented_error_types(self):
+        """status -> error_type, read from docs/api.md's Errors table (the contract)."""
+        types = {}
+        with open(os.path.join(SOURCE, "docs", "api.md"), encoding="utf-8") as f:
+            for line in f:
+                cells = [c.strip() for c in line.split("|")]
+                if len(cells) > 3 and cells[1].isdigit() and cells[2].startswith("`"):
+                    types[int(cells[1])] = cells[2].strip("`")
+        self.assertGreaterEqual(len(types), 10, types)
+        return types
+
+    def test_every_routes_errors_have_the_common_body(self):
+        types = self.documented_error_types()
+        post_routes = ["/rerank", "/v1/rerank", "/v2/rerank"]
+        get_routes = ["/health", "/info", "/metrics"]
+        cases = [("GET", p, None, {}) for p in post_routes]            # 405
+        cases += [("POST", p, {}, {}) for p in get_routes]             # 405
+        cases += [("POST", p, b"{not json", {}) for p in post_routes]  # 400
+        cases += [("POST", p, [], {}) for p in post_routes]            # 422
+        cases += [("POST", p, {"query": "q", "texts": ["a"]}, {"X-Request-Timeout": "soon"}) for p in post_routes]
+        cases += [("GET", "/nope", None, {}), ("DELETE", "/rerank", None, {})]
+        seen = set()
+        for method, path, body, headers in cases:
+            r = exchange(self.conn, method, path, body, headers)
+            with self.subTest(method=method, path=path, status=r.status):
+                self.assertIn(r.status, types)
+                self.assertEqual(set(r.json()), {"error", "error_type"}, r)
+                self.assert_error(r, r.status, types[r.status])
+                seen.add(r.status)
+        # The transport's own refusals, which close the connection.
+        for request, status in [(b"GET /health HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 20000 + b"\r\n\r\n", 431),
+                                (b"NOT HTTP AT ALL\r\n\r\n", 400),
+                                (b"GET /health HTTP/1.1\r\n\r\n", 400)]:
+            head, _, body = self.raw_exchange(request).partition(b"\r\n\r\n")
+            self.assertTrue(head.startswith(b"HTTP/1.1 %d" % status), head)
+            self.assertEqual(set(json.loads(body)), {"error", "error_type"}, body)
+            self.assertEqual(json.loads(body)["error_type"], types[status], body)
+        self.assertEqual(seen, {400, 404, 405, 422})
+
     def test_oversized_body_is_refused_before_it_is_read(self):
         # A 100 MiB declared body: the answer must come without a byte of it being sent.
         with self.server.raw_socket(timeout=10) as s:

@@ -1,8 +1,9 @@
-// Every malformed model directory the generator writes must fail to load with an Error whose
-// message names the file at fault and the tensor or field (as listed in bad/manifest.json).
+// Every malformed model directory the generator writes must fail to load with an Error of the
+// listed kind whose message names the file at fault and the tensor or field (bad/manifest.json).
 #include <gtest/gtest.h>
 
 #include "common/error.h"
+#include "common/error_class.h"
 #include "engine/reranker.h"
 #include "model/safetensors.h"
 #include "test_data.h"
@@ -27,6 +28,7 @@ TEST(Loader, EveryMalformedDirectoryGivesANamedError) {
       const std::string message = e.what();
       const std::string file{std::string_view(entry["file"])};
       EXPECT_NE(message.find(file), std::string::npos) << name << ": '" << message << "' does not name " << file;
+      EXPECT_EQ(error_class(e.kind()).name, std::string_view(entry["kind"])) << name << ": '" << message << "'";
       for (auto m : entry["mentions"].get_array()) {
         const std::string_view mention = m;
         EXPECT_NE(message.find(mention), std::string::npos)
@@ -47,10 +49,16 @@ TEST(Loader, GoodModelsLoadAndUseEveryTensor) {
   }
 }
 
-TEST(Loader, MissingDirectory) {
+TEST(Loader, MissingDirectoryIsAnIoErrorNamingIt) {
   RerankerOptions options;
   options.model_dir = "/nonexistent/model";
-  EXPECT_THROW(Reranker{options}, Error);
+  try {
+    Reranker reranker(options);
+    ADD_FAILURE() << "loaded";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), Error::Kind::kIo);
+    EXPECT_NE(std::string(e.what()).find("/nonexistent/model"), std::string::npos) << e.what();
+  }
 }
 
 }  // namespace

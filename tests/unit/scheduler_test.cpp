@@ -4,6 +4,7 @@
 // docs/development.md). The batching policy itself is tested in batch_policy_test.cpp.
 #include <gtest/gtest.h>
 
+#include <condition_variable>
 #include <future>
 #include <thread>
 
@@ -105,25 +106,6 @@ TEST(Scheduler, ReportsEachPairsTokensAndTruncation) {
   EXPECT_EQ(out.total_tokens, reranker->max_length() + expected[1].ids.size());
 }
 
-TEST(Scheduler, SmallRequestIsNotStarvedByABigOne) {
-  auto reranker = load("small");
-  SchedulerOptions options = roomy();
-  options.max_batch_tokens = 2048;
-  Outcome big, small;
-  Scheduler scheduler(*reranker, options, nullptr);
-  const auto start = Clock::now();
-  scheduler.submit(input("where do pandas live?", std::vector<std::string>(500, long_text(40))), big.callback());
-  std::this_thread::sleep_for(std::chrono::milliseconds(20));  // the big one is queued, and running
-  scheduler.submit(input("where do pandas live?", {long_text(40)}), small.callback());
-  ASSERT_TRUE(std::holds_alternative<RerankOutput>(big.get()));
-  const RerankResult first = small.get();
-  ASSERT_TRUE(std::holds_alternative<RerankOutput>(first)) << std::get<Error>(first).what();
-  const double small_s = std::chrono::duration<double>(small.finished_at - start).count();
-  const double big_s = std::chrono::duration<double>(big.finished_at - start).count();
-  std::printf("[ fairness ] 1-document request done after %.3f s, 500-document request after %.3f s\n", small_s, big_s);
-  EXPECT_LT(small_s * 4, big_s);
-}
-
 TEST(Scheduler, RefusesPastTheConcurrencyLimitAtOnce) {
   auto reranker = load("small");
   SchedulerOptions options = roomy();
@@ -175,8 +157,7 @@ TEST(Scheduler, ExpiredWorkNeverReachesTheModel) {
   Scheduler scheduler(*reranker, options, &metrics);
   scheduler.submit(input("q", std::vector<std::string>(100, long_text(40))), big.callback());
   auto in = input("q", std::vector<std::string>(50, long_text(40)));
-  in.deadline = Clock::now() + std::chrono::milliseconds(1);
-  std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  in.deadline = Clock::now() - std::chrono::milliseconds(1);  // already past when it is submitted
   scheduler.submit(std::move(in), late.callback());
   auto result = late.get();
   ASSERT_TRUE(std::holds_alternative<Error>(result));
@@ -258,6 +239,65 @@ class VirtualClock final : public TimeSource {
   std::atomic<int64_t> ns_{int64_t{3600} * 1000000000};
 };
 
+// A one-document request that arrives while a 500-document one is running finishes within a few
+// passes, not after the big one: counted in passes of a fake backend, not timed.
+TEST(Scheduler, SmallRequestIsNotStarvedByABigOne) {
+  auto reranker = load("small");  // its tokenizer
+  VirtualClock clock;
+  std::mutex mutex;
+  std::condition_variable cv;
+  size_t passes = 0;
+  bool open = false;  // the first pass waits until the small request has been submitted
+  auto forward = [&](const PackedBatch& batch) {
+    {
+      std::unique_lock lock(mutex);
+      ++passes;
+      cv.notify_all();
+      cv.wait(lock, [&] { return open; });
+    }
+    clock.advance(static_cast<double>(batch.num_tokens()) / 1000);
+    return std::vector<float>(batch.num_sequences(), 0.5f);
+  };
+  SchedulerOptions options = roomy();
+  options.max_batch_tokens = 2048;
+  options.warm_up = false;
+  options.tokenizer_threads = 1;  // tokenization and admission in submission order
+  Outcome big, small, marker;
+  const RerankCallback done = small.callback();
+  size_t passes_when_small_done = 0;
+  Scheduler scheduler(reranker->tokenizer(), reranker->max_length(), forward, clock, options, nullptr);
+  scheduler.submit(input("where do pandas live?", std::vector<std::string>(500, long_text(40))), big.callback());
+  {
+    std::unique_lock lock(mutex);
+    cv.wait(lock, [&] { return passes >= 1; });  // the big one is running
+  }
+  scheduler.submit(input("where do pandas live?", {long_text(40)}), [&](RerankResult r) {
+    {
+      std::lock_guard lock(mutex);
+      passes_when_small_done = passes;
+    }
+    done(std::move(r));
+  });
+  // A request the tokenizer refuses, submitted after the small one: its answer says the small
+  // one has been tokenized and admitted, all while the first pass still runs.
+  RerankInput refused = input("q", {long_text(200)});
+  refused.truncate = false;
+  scheduler.submit(std::move(refused), marker.callback());
+  ASSERT_TRUE(std::holds_alternative<Error>(marker.get()));
+  {
+    std::lock_guard lock(mutex);
+    open = true;
+  }
+  cv.notify_all();
+  const RerankResult first = small.get();
+  ASSERT_TRUE(std::holds_alternative<RerankOutput>(first)) << std::get<Error>(first).what();
+  ASSERT_TRUE(std::holds_alternative<RerankOutput>(big.get()));
+  std::printf("[ fairness ] 1-document request done after pass %zu of %zu\n", passes_when_small_done, passes);
+  EXPECT_GT(passes, 100u);  // 500 pairs of 512 tokens in passes of at most 2048
+  // It goes ahead of the big one's remaining pairs: the pass after the one that was running.
+  EXPECT_LE(passes_when_small_done, 2u);
+}
+
 TEST(Scheduler, AdmissionAnswersFromTheMeasuredSpeedOfAFakeBackend) {
   auto reranker = load("tiny");
   VirtualClock clock;
@@ -276,9 +316,7 @@ TEST(Scheduler, AdmissionAnswersFromTheMeasuredSpeedOfAFakeBackend) {
   std::unique_lock hold(gate);
   Scheduler scheduler(reranker->tokenizer(), reranker->max_length(), forward, clock, options, nullptr);
   hold.unlock();
-  for (int i = 0; i < 1000 && scheduler.batching().tokens_per_second == 0; ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(1));  // the warm-up passes
-  }
+  ASSERT_TRUE(scheduler.wait_idle(Clock::now() + std::chrono::seconds(60)));  // the warm-up passes
   ASSERT_NEAR(scheduler.batching().tokens_per_second, 1000, 1);
 
   hold.lock();  // from here the virtual clock stands still unless a pass runs

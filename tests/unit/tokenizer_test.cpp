@@ -91,6 +91,47 @@ TEST_F(TokenizerTest, VeryLongTextsRespectMaxLength) {
   }
 }
 
+// encode(text, K, side) reads only a window of the text; its ids must be the first (last) K of
+// the whole text's, which MatchesReferenceIds ties to the reference tokenizer.
+TEST_F(TokenizerTest, BoundedEncodingKeepsTheWholeTextsIds) {
+  std::string spaced, unbroken_ascii, unbroken_cjk, unbroken_mixed, spaced_then_word;
+  for (int i = 0; i < 2000; ++i) {
+    spaced += (i % 7 == 0 ? "The giant panda, 熊猫 🐼 Привет  мир\n" : "is a bear species endemic to China. ");
+    unbroken_ascii += "pandabamboo" + std::to_string(i % 13);
+    unbroken_cjk += "大熊猫是一种熊";
+    unbroken_mixed += "панда熊猫🐼e\u0301";
+  }
+  spaced_then_word = "a " + unbroken_ascii;  // a space too near the start to cut at
+  for (const std::string* text : {&spaced, &unbroken_ascii, &unbroken_cjk, &unbroken_mixed, &spaced_then_word}) {
+    const std::vector<int32_t> whole = tokenizer.encode(*text);
+    for (size_t k : {1u, 5u, 29u, 509u, 2000u}) {
+      ASSERT_GT(whole.size(), k);
+      const std::vector<int32_t> first(whole.begin(), whole.begin() + static_cast<std::ptrdiff_t>(k));
+      const std::vector<int32_t> last(whole.end() - static_cast<std::ptrdiff_t>(k), whole.end());
+      EXPECT_EQ(tokenizer.encode(*text, k, TruncationSide::kRight), first) << text->substr(0, 40) << " k=" << k;
+      EXPECT_EQ(tokenizer.encode(*text, k, TruncationSide::kLeft), last) << text->substr(0, 40) << " k=" << k;
+    }
+    EXPECT_EQ(tokenizer.encode(*text, whole.size() + 1, TruncationSide::kRight), whole);
+    EXPECT_EQ(tokenizer.count(*text), whole.size()) << text->substr(0, 40);
+  }
+}
+
+// longest_first gives an odd budget's extra token to the longer text: with both texts past the
+// budget, only their whole lengths say which, and encode_pair must still agree with the ids of
+// the whole texts.
+TEST_F(TokenizerTest, OddBudgetWithBothTextsCutKeepsTheLongerSide) {
+  std::string shorter, longer;
+  for (int i = 0; i < 300; ++i) shorter += "panda bamboo ";
+  longer = shorter + shorter;
+  for (size_t max_length : {9u, 17u, 33u}) {
+    for (const auto& [q, d] : {std::pair{&shorter, &longer}, std::pair{&longer, &shorter}}) {
+      const EncodedPair bounded = tokenizer.encode_pair(*q, *d, max_length);
+      const EncodedPair whole = XlmrTokenizer::assemble_pair(tokenizer.encode(*q), tokenizer.encode(*d), max_length);
+      EXPECT_EQ(bounded.ids, whole.ids) << max_length;
+    }
+  }
+}
+
 TEST(TokenizerFile, MissingModelNamesTheFile) {
   try {
     XlmrTokenizer t("/nonexistent/sentencepiece.bpe.model");

@@ -140,7 +140,7 @@ void CpuBackend::embed(const EmbeddingTables& tables_base, const NormWeights& no
   for (int64_t t = 0; t < tokens; ++t) {
     const int32_t id = batch_->ids[static_cast<size_t>(t)];
     if (id < 0 || id >= tables.vocab || positions_[static_cast<size_t>(t)] >= tables.positions) {
-      throw Error(Error::Kind::kInvalidInput, "token id or position outside the model's tables");
+      throw Error(Error::Kind::kInternal, "token id or position outside the model's tables");
     }
   }
   // The rows past `tokens` up to the matmuls' rounding keep what they held (finite), in both forms.
