@@ -14,6 +14,7 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev   # tests and benchmarks
   python3 python3-numpy python3-sentencepiece  # test-model generator and float64 reference
   nginx-light prometheus openssl python3-yaml  # operations tests: load balancer, scraping, TLS, manifests
+  clang-14 libclang-rt-14-dev                  # libFuzzer targets (tests/fuzz)
 )
 
 missing=()
