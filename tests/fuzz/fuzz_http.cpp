@@ -3,8 +3,8 @@
 // transport's own refusals), in-process on a loopback socket, behind a handler that answers
 // every request 200. Each input is one connection: the bytes are sent, the sending side is shut,
 // and everything the server writes is read until it closes. The server must close (no hang),
-// what it wrote must parse as a sequence of HTTP responses, and no request may be left counted
-// as in flight. (HttpServer owns its sockets from accept on, so a socket it is: loopback only.)
+// what it wrote must parse as a sequence of HTTP responses, and no request may stay counted as
+// in flight. (HttpServer owns its sockets from accept on, so a socket it is: loopback only.)
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/beast/http/parser.hpp>
