@@ -75,7 +75,10 @@ std::string exchange(std::string_view input) {
   addr.sin_family = AF_INET;
   addr.sin_port = htons(in_process().port);
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) fail("connect");
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    std::perror("fuzz_http: connect");
+    fail("cannot connect to the in-process server");
+  }
   const timeval timeout{10, 0};  // past it the server has hung: its own timeouts are longer
   ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
   // The server may close early (a refusal): what it did not read is then lost, as for any client.
@@ -96,6 +99,10 @@ std::string exchange(std::string_view input) {
     }
     out.append(buf, static_cast<size_t>(n));
   }
+  // Closed with a reset: this side shut down first, and a TIME_WAIT per input would exhaust the
+  // ephemeral ports within a minute at a thousand inputs a second (connect then fails).
+  const linger reset{1, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_LINGER, &reset, sizeof reset);
   ::close(fd);
   return out;
 }
