@@ -15,6 +15,7 @@ packages=(
   python3 python3-numpy python3-sentencepiece  # test-model generator and float64 reference
   nginx-light prometheus openssl python3-yaml  # operations tests: load balancer, scraping, TLS, manifests
   chromium                                     # the page at / in a headless browser (tests/web)
+  clang-14 libclang-rt-14-dev                  # libFuzzer targets (tests/fuzz)
 )
 # Node.js for tests/web: Debian's unless one is already installed (NodeSource's nodejs bundles npm
 # and conflicts with Debian's npm package).

@@ -3,7 +3,8 @@
 #   scripts/test.sh                 # Release build in build/
 #   BUILD_DIR=build-asan RERANKD_SANITIZE=address scripts/test.sh   # ASan + UBSan
 #   BUILD_DIR=build-tsan RERANKD_SANITIZE=thread scripts/test.sh -R "Scheduler|BatchPolicy"   # TSan, scheduler tests
-# Extra arguments go to ctest.
+# Extra arguments go to ctest. Without any, the fuzzers' short runs follow (in $BUILD_DIR-fuzz, built
+# with clang-14; skipped where it is absent, or with RERANKD_SKIP_FUZZ=1).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -17,5 +18,14 @@ cmake --build "$build" --parallel 2
 if [ "${RERANKD_SANITIZE:-}" = thread ]; then
   export TSAN_OPTIONS="suppressions=$PWD/tests/tsan.supp history_size=7 ${TSAN_OPTIONS:-}"
 fi
-cd "$build"
-ctest --output-on-failure --timeout 600 "$@"
+(cd "$build" && ctest --output-on-failure --timeout 600 "$@")
+if [ $# -eq 0 ] && [ -z "${RERANKD_SANITIZE:-}" ] && [ -z "${RERANKD_SKIP_FUZZ:-}" ]; then
+  if command -v clang++-14 >/dev/null && compgen -G "/usr/lib/llvm-14/lib/clang/*/lib/linux/libclang_rt.fuzzer-x86_64.a" >/dev/null; then
+    cmake -S . -B "$build-fuzz" -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_CXX_COMPILER=clang++-14 -DRERANKD_FUZZ=ON \
+          -DRERANKD_FUZZ_TESTDATA="$(cd "$build" && pwd)/testdata" >/dev/null
+    cmake --build "$build-fuzz" --parallel 2
+    (cd "$build-fuzz" && ctest --output-on-failure -L fuzz)
+  else
+    echo "test.sh: clang-14 with libFuzzer not found: fuzzers skipped (scripts/setup.sh installs them)"
+  fi
+fi

@@ -3,7 +3,6 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
-#include <cmath>
 #include <limits>
 
 #include "common/error.h"
@@ -16,8 +15,6 @@ namespace {
 // Offline, only throughput matters: the latency cap is there to keep one pass from growing huge.
 constexpr double kOfflinePassSeconds = 60;
 }  // namespace
-
-float sigmoid(float logit) { return 1.f / (1.f + std::exp(-logit)); }
 
 Reranker::Reranker(const RerankerOptions& options) : options_(options) {
   if (!std::filesystem::is_directory(options.model_dir)) {

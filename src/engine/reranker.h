@@ -2,6 +2,7 @@
 // A loaded reranker: tokenizer + model graph + the backend that runs it, and the offline scoring
 // path (tokenize, batch with the same BatchPolicy as the server, forward). The server's scheduler drives the same parts
 // from its own threads. Construction throws Error naming the file and field at fault.
+#include <cmath>
 #include <filesystem>
 #include <functional>
 #include <memory>
@@ -69,6 +70,7 @@ class Reranker {
   size_t max_length_ = 0;
 };
 
-float sigmoid(float logit);
+// Inline so that code that only formats scores (the request parsers' fuzzer) needs no engine.
+inline float sigmoid(float logit) { return 1.f / (1.f + std::exp(-logit)); }
 
 }  // namespace rerankd

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <system_error>
 
 namespace rerankd {
 
@@ -123,11 +124,24 @@ Scheduler::Scheduler(const XlmrTokenizer& tokenizer, size_t max_length, ForwardF
     warm_up_.add(tokenizer_.encode_pair(text, text + " " + text, max_length_).ids);
     warm_up_passes_ = warm_up_pending_ = 2;
   }
-  for (int i = 0; i < std::max(1, options_.tokenizer_threads); ++i) {
-    tokenizer_threads_.emplace_back([this] { tokenizer_loop(); });
+  try {
+    for (int i = 0; i < std::max(1, options_.tokenizer_threads); ++i) {
+      tokenizer_threads_.emplace_back([this] { tokenizer_loop(); });
+    }
+    passes_ = std::make_unique<Passes>(*this);
+    worker_ = std::make_unique<BackendWorker>(*passes_, std::move(forward), clock_);
+  } catch (const std::system_error& e) {
+    // A thread that cannot start (no memory for its stack under `ulimit -v`, a process limit):
+    // stop those that did, whose joinable std::threads would otherwise terminate the process.
+    {
+      std::scoped_lock lock(tokenize_mutex_, mutex_);
+      stopping_ = true;
+    }
+    tokenize_cv_.notify_all();
+    for (auto& t : tokenizer_threads_) t.join();
+    throw Error(Error::Kind::kUnavailable, std::string("cannot start the scheduler's threads: ") + e.what() +
+                                               " (out of memory or a process limit)");
   }
-  passes_ = std::make_unique<Passes>(*this);
-  worker_ = std::make_unique<BackendWorker>(*passes_, std::move(forward), clock_);
 }
 
 Scheduler::~Scheduler() {

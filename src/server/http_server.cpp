@@ -395,13 +395,18 @@ void HttpServer::accept() {
   acceptor_.async_accept(asio::make_strand(shared_->ioc), [this](beast::error_code ec, tcp::socket socket) {
     if (ec == asio::error::operation_aborted || !acceptor_.is_open()) return;
     if (ec) {
-      // Out of file descriptors and the like: retrying at once would spin on the same error.
-      spdlog::warn("http: accept failed: {}", ec.message());
+      // Out of file descriptors and the like: retrying at once would spin on the same error, and
+      // logging every retry would flood the log while it lasts.
+      if (accept_failures_++ == 0) spdlog::warn("http: accept failed: {}; retrying every 100 ms", ec.message());
       accept_backoff_.expires_after(std::chrono::milliseconds(100));
       accept_backoff_.async_wait([this](beast::error_code wec) {
         if (!wec && acceptor_.is_open()) accept();
       });
       return;
+    }
+    if (accept_failures_ != 0) {
+      spdlog::warn("http: accepting connections again after {} failed attempts", accept_failures_);
+      accept_failures_ = 0;
     }
     beast::error_code ignored;
     socket.set_option(tcp::no_delay(true), ignored);

@@ -129,6 +129,7 @@ class HttpServer {
   std::shared_ptr<Shared> shared_;
   asio::ip::tcp::acceptor acceptor_;     // on its own strand: signals may close it from any thread
   asio::steady_timer accept_backoff_;    // same strand
+  size_t accept_failures_ = 0;           // in a row, on the same strand: logged once, and the recovery
 };
 
 }  // namespace rerankd::server

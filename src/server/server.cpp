@@ -2,10 +2,12 @@
 
 #include <spdlog/spdlog.h>
 
+#include <cmath>
 #include <csignal>
 #include <exception>
 #include <mutex>
 #include <cstdio>
+#include <system_error>
 #include <thread>
 
 #include "common/error.h"
@@ -47,6 +49,7 @@ HttpServerOptions transport_options(const ServerOptions& o) {
   t.host = o.host;
   t.port = o.port;
   t.max_body_bytes = o.max_body_bytes;
+  t.io_timeout = std::chrono::seconds(static_cast<int64_t>(std::ceil(o.io_timeout_seconds)));
   return t;
 }
 
@@ -120,7 +123,14 @@ int RerankServer::run() {
     }
   };
   std::vector<std::thread> threads;
-  for (int i = 1; i < options_.io_threads; ++i) threads.emplace_back(serve);
+  try {
+    for (int i = 1; i < options_.io_threads; ++i) threads.emplace_back(serve);
+  } catch (const std::system_error& e) {
+    ioc_.stop();  // the threads that did start return, and are joined rather than left to terminate()
+    for (auto& t : threads) t.join();
+    throw Error(Error::Kind::kUnavailable,
+                std::string("cannot start the io threads: ") + e.what() + " (out of memory or a process limit)");
+  }
   serve();
   for (auto& t : threads) t.join();
   if (failure) {

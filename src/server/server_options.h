@@ -18,6 +18,9 @@ struct ServerOptions {
   size_t max_body_bytes = size_t{8} << 20;
   double request_timeout_seconds = 30;  // default deadline; X-Request-Timeout overrides it per request
   double drain_timeout_seconds = 30;
+  // Reading a started request or writing a response: past it the connection is closed, so that a
+  // client that stops reading its answer (or sending its request) cannot hold it for ever.
+  double io_timeout_seconds = 60;
   int io_threads = 2;
   // Bearer keys; empty: no authentication. Never reported in /info or logs.
   std::vector<std::string> api_keys;

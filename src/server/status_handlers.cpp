@@ -36,6 +36,7 @@ std::string info_body(const ServerFacts& f, const ServerOptions& o, const Batchi
   w.key("max_body_bytes").value(u(o.max_body_bytes));
   w.key("request_timeout_seconds").value(o.request_timeout_seconds);
   w.key("drain_timeout_seconds").value(o.drain_timeout_seconds);
+  w.key("io_timeout_seconds").value(o.io_timeout_seconds);
   w.key("io_threads").value(o.io_threads);
   w.key("tokenizer_threads").value(s.tokenizer_threads);
   w.end_object();

@@ -85,6 +85,11 @@ void add_serve_command(CLI::App& app, int& exit_code) {
       ->envname("RERANKD_DRAIN_TIMEOUT")
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
+  cmd->add_option("--io-timeout", o.io_timeout_seconds,
+                  "Seconds to read a started request or write a response (a client that stops reading)")
+      ->envname("RERANKD_IO_TIMEOUT")
+      ->check(CLI::Range(1.0, 86400.0))
+      ->capture_default_str();
   cmd->add_option("--io-threads", o.io_threads, "Network threads")
       ->envname("RERANKD_IO_THREADS")
       ->check(CLI::Range(1, 256))

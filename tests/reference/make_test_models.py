@@ -488,6 +488,40 @@ def write_bad_models(bad_root, tiny_dir, weights, shape, vocab_size):
     os.remove(os.path.join(d, ST))
     os.mkfifo(os.path.join(d, ST))  # a reader that waits for a writer would hang here
 
+    # More overflow and offset classes (issue 14's fault injection): arithmetic a loader could get
+    # wrong, each refused with the tensor or field named.
+    bias = "classifier.dense.bias"  # [32] F32, 128 bytes
+
+    def offsets_near_2_64(header, data_size):
+        header[bias]["data_offsets"] = [2 ** 64 - 129, 2 ** 64 - 1]  # the right span; begin + size wraps
+    d = case("hostile_offsets_near_2_64", ST, [bias, "past the data section"])
+    rewrite(d, header_fn=offsets_near_2_64)
+    name = "roberta.encoder.layer.0.attention.self.key.weight"  # [32, 32]
+
+    def product_overflow(header, data_size):
+        header[name]["shape"] = [2 ** 33, 2 ** 31]  # 2^64 elements: each dim alone fits
+    d = case("hostile_shape_product_overflow", ST, [name, "overflows"])
+    rewrite(d, header_fn=product_overflow)
+
+    def negative_dim(header, data_size):
+        header[name]["shape"] = [-1, 32]
+    d = case("hostile_negative_dim", ST, [name, "non-negative"])
+    rewrite(d, header_fn=negative_dim)
+
+    def three_offsets(header, data_size):
+        header[name]["data_offsets"] = header[name]["data_offsets"] + [data_size]
+    d = case("hostile_three_offsets", ST, [name, "data_offsets"])
+    rewrite(d, header_fn=three_offsets)
+    d = case("hostile_header_length_max", ST, ["header length"])
+    with open(os.path.join(d, ST), "wb") as f:
+        f.write(struct.pack("<Q", 2 ** 64 - 1) + good_bytes[8:])  # 8 + length wraps to 7
+    d = case("hostile_empty_file", ST, ["truncated"])
+    open(os.path.join(d, ST), "wb").close()
+    d = case("hostile_vocab_size_huge", ST, ["word_embeddings", "shape"])
+    edit_config(d, lambda c: c.update(vocab_size=2 ** 62))  # the table stays [1002, 32]
+    d = case("hostile_position_count_huge", ST, ["position_embeddings", "shape"])
+    edit_config(d, lambda c: c.update(max_position_embeddings=2 ** 40))
+
     # Files that are not there.
     d = case("shard_missing", "model-00002-of-00002.safetensors", ["missing"], kind="io")
     os.remove(os.path.join(d, ST))

@@ -105,7 +105,7 @@ class ApiTest(unittest.TestCase):
         self.assertEqual(limits["max_client_batch_size"], self.MAX_DOCS)
         self.assertEqual(limits["max_body_bytes"], self.MAX_BODY)
         for key in ("max_batch_tokens", "max_batch_pairs", "max_queue_seconds", "max_concurrent_requests",
-                    "request_timeout_seconds", "drain_timeout_seconds", "io_threads", "tokenizer_threads"):
+                    "request_timeout_seconds", "drain_timeout_seconds", "io_timeout_seconds", "io_threads", "tokenizer_threads"):
             self.assertGreater(limits[key], 0, key)
         self.assertEqual(limits["max_queued_tokens"], 0)  # no token cap unless set: the queue is bounded in seconds
         self.assertAlmostEqual(limits["max_queue_seconds"], limits["request_timeout_seconds"] * 2 / 3)
