@@ -73,9 +73,11 @@ void RepoCache::link(const std::string& commit, const std::string& file, const s
   std::error_code ec;
   fs::create_directories(target.parent_path(), ec);
   if (ec) fail_io(target.parent_path(), "cannot create", ec.value());
-  fs::path relative = "..";
-  for (auto it = fs::path(file).begin(); std::next(it) != fs::path(file).end(); ++it) relative /= "..";
-  relative = relative / ".." / "blobs" / etag;
+  // From snapshots/<commit>/<dirs of file>/ back up to the repository folder.
+  const fs::path in_repo(file);
+  fs::path relative = "../..";
+  for (auto it = in_repo.begin(); std::next(it) != in_repo.end(); ++it) relative /= "..";
+  relative = relative / "blobs" / etag;
   const fs::path temporary = hidden_sibling(target, ".link");
   fs::remove(temporary, ec);
   fs::create_symlink(relative, temporary, ec);
