@@ -1,6 +1,5 @@
 #include "hub/http_fetch.h"
 
-#include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 #include <openssl/x509_vfy.h>

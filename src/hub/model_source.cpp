@@ -55,8 +55,8 @@ fs::path download_model(const std::string& repo_id, const std::string& revision,
   if (auto single = client.metadata(commit, kWeightsFile, true)) {
     files.push_back(std::move(*single));
   } else if (auto index = client.metadata(commit, kWeightsIndexFile, true)) {
-    DownloadProgress quiet(false);
-    client.fetch(*index, cache, quiet);
+    DownloadProgress log_lines(false);  // a few kilobytes: no progress line
+    client.fetch(*index, cache, log_lines);
     cache.link(commit, index->name, index->etag);
     for (const auto& shard : index_shards(cache.snapshot(commit) / kWeightsIndexFile)) {
       files.push_back(*client.metadata(commit, shard, false));
