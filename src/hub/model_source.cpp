@@ -99,16 +99,13 @@ fs::path resolve_model(const std::string& model, const std::string& revision, co
     throw Error(Error::Kind::kUnavailable, "HF_HUB_OFFLINE is set and " + model + " (revision " + revision +
                                                ") is not complete in the cache " + cache.dir().string() +
                                                "; fetch it once online (rerankd download " + model +
-                                               "), or unset HF_HUB_OFFLINE (and no directory " + model + " exists)");
+                                               "), or unset HF_HUB_OFFLINE; and no directory " + model + " exists");
   }
   try {
     return download_model(model, revision, settings);
   } catch (const Error& e) {
     // A user who meant a directory and mistyped it should hear that too.
-    if (e.kind() == Error::Kind::kInvalidInput && model.find('/') != std::string::npos) {
-      throw Error(e.kind(), std::string(e.what()) + "; no directory " + model + " exists either");
-    }
-    throw;
+    throw Error(e.kind(), std::string(e.what()) + " (and no directory " + model + " exists)");
   }
 }
 
