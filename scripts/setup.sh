@@ -6,6 +6,7 @@ set -euo pipefail
 packages=(
   build-essential cmake ninja-build pkg-config git ccache
   libboost-dev libboost-system-dev             # Beast / Asio (header-only in 1.74)
+  libssl-dev                                   # HTTPS to the Hugging Face hub (--model ORG/NAME)
   libsimdjson-dev                              # request / config JSON parsing
   libsentencepiece-dev sentencepiece           # tokenizer library, spm_train for test models
   libdnnl-dev                                  # oneDNN matmuls

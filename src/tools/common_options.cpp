@@ -1,15 +1,16 @@
 #include "tools/common_options.h"
 
 #include "common/error.h"
+#include "hub/model_source.h"
 
 namespace rerankd::tools {
 
 RerankerOptions ModelOptions::reranker_options() const {
-  if (model_dir.empty()) {
-    throw Error(Error::Kind::kInvalidInput, "no model: pass --model DIR or set RERANKD_MODEL");
+  if (model.empty()) {
+    throw Error(Error::Kind::kInvalidInput, "no model: pass --model DIR (or ORG/NAME) or set RERANKD_MODEL");
   }
   RerankerOptions o;
-  o.model_dir = model_dir;
+  o.model_dir = hub::resolve_model(model, revision, hub::HubSettings::from_environment());
   o.threads = threads;
   o.dtype = dtype;
   o.max_length = max_length;
@@ -19,9 +20,14 @@ RerankerOptions ModelOptions::reranker_options() const {
 }
 
 void add_model_options(CLI::App& cmd, ModelOptions& options) {
-  cmd.add_option("-m,--model", options.model_dir, "Hugging Face model directory (config.json, model.safetensors, "
-                                                  "sentencepiece.bpe.model)")
+  cmd.add_option("-m,--model", options.model,
+                 "Hugging Face model directory (config.json, model.safetensors, sentencepiece.bpe.model), or a "
+                 "hub id ORG/NAME: from the Hugging Face cache, else downloaded into it (HF_ENDPOINT, HF_TOKEN, "
+                 "HF_HUB_OFFLINE, HF_HUB_CACHE: docs/models.md)")
       ->envname("RERANKD_MODEL");
+  cmd.add_option("--revision", options.revision, "Of a hub id: branch, tag or commit")
+      ->envname("RERANKD_REVISION")
+      ->capture_default_str();
   cmd.add_option("--threads", options.threads, "Compute threads (0 = one per physical core)")
       ->envname("RERANKD_THREADS")
       ->check(CLI::NonNegativeNumber)
