@@ -8,6 +8,7 @@ packages=(
   libboost-dev libboost-system-dev             # Beast / Asio (header-only in 1.74)
   libsimdjson-dev                              # request / config JSON parsing
   libsentencepiece-dev sentencepiece           # tokenizer library, spm_train for test models
+  libicu-dev                                   # BERT's tokenizer: Unicode categories and normalization
   libdnnl-dev                                  # oneDNN matmuls
   libspdlog-dev libfmt-dev                     # logging
   libcli11-dev                                 # command line

@@ -101,7 +101,7 @@ Scheduler::Scheduler(Reranker& reranker, const SchedulerOptions& options, Metric
                 [&reranker](const PackedBatch& batch) { return reranker.model().forward(batch); },
                 steady_clock_source(), options, metrics) {}
 
-Scheduler::Scheduler(const XlmrTokenizer& tokenizer, size_t max_length, ForwardFn forward, const TimeSource& clock,
+Scheduler::Scheduler(const PairTokenizer& tokenizer, size_t max_length, ForwardFn forward, const TimeSource& clock,
                      const SchedulerOptions& options, MetricsRegistry* metrics)
     : tokenizer_(tokenizer), max_length_(max_length), clock_(clock), options_(options),
       policy_(policy_options(options)) {
@@ -121,7 +121,8 @@ Scheduler::Scheduler(const XlmrTokenizer& tokenizer, size_t max_length, ForwardF
   if (options_.warm_up) {
     // The first pass pays one-time set-up; the second is the first measurement admission can use.
     const std::string text = "warm up the model before the first request is admitted";
-    warm_up_.add(tokenizer_.encode_pair(text, text + " " + text, max_length_).ids);
+    const EncodedPair pair = tokenizer_.encode_pair(text, text + " " + text, max_length_);
+    warm_up_.add(pair.ids, pair.type_ids);
     warm_up_passes_ = 2;
   }
   for (int i = 0; i < std::max(1, options_.tokenizer_threads); ++i) {
@@ -244,13 +245,13 @@ void Scheduler::tokenize(const Ticket& request) {
   size_t tokens = 0;
   for (size_t i = 0; i < in.documents.size(); ++i) {
     std::vector<int32_t> document = tokenizer_.encode(in.documents[i]);
-    const size_t full = XlmrTokenizer::pair_length(query.size(), document.size());
+    const size_t full = tokenizer_.pair_length(query.size(), document.size());
     if (!in.truncate && full > max_length_) {
       throw Error(Error::Kind::kUnprocessable, "document " + std::to_string(i) + ": the pair has " +
                                                    std::to_string(full) + " tokens but the model takes at most " +
                                                    std::to_string(max_length_) + "; send truncate: true to cut it");
     }
-    pairs.push_back(XlmrTokenizer::assemble_pair(query, std::move(document), max_length_, in.truncation_side));
+    pairs.push_back(tokenizer_.assemble_pair(query, std::move(document), max_length_, in.truncation_side));
     lengths.push_back(pairs.back().ids.size());
     tokens += lengths.back();
   }
@@ -322,7 +323,10 @@ std::optional<PlannedPass> Scheduler::next_pass() {
     if (metrics_) metrics_->dropped_deadline.inc(static_cast<double>(pass.hopeless_pairs));
     PlannedPass planned;
     planned.pairs = pass.pairs;
-    for (const BatchPolicy::PairRef& p : pass.pairs) planned.batch.add(admitted_.at(p.request)->pairs[p.index].ids);
+    for (const BatchPolicy::PairRef& p : pass.pairs) {
+      const EncodedPair& pair = admitted_.at(p.request)->pairs[p.index];
+      planned.batch.add(pair.ids, pair.type_ids);
+    }
     if (!hopeless.empty()) {
       lock.unlock();
       for (const Ticket& r : hopeless) {

@@ -1,11 +1,16 @@
 #pragma once
 // XLM-RoBERTa's tokenizer: sentencepiece.bpe.model through libsentencepiece, with fairseq's id
-// mapping and the cross-encoder pair template <s> query </s></s> document </s>.
+// mapping, Hugging Face's added tokens cut out first, and the cross-encoder pair template
+// <s> query </s></s> document </s>.
 #include <cstdint>
 #include <filesystem>
 #include <memory>
 #include <string_view>
 #include <vector>
+
+#include "tokenizer/added_tokens.h"
+#include "tokenizer/pair_tokenizer.h"
+#include "tokenizer/tokenizer_files.h"
 
 namespace sentencepiece {
 class SentencePieceProcessor;
@@ -13,48 +18,35 @@ class SentencePieceProcessor;
 
 namespace rerankd {
 
-// Which end of a text gives way when a pair is too long (TEI's truncation_direction).
-enum class TruncationSide { kRight, kLeft };
-
-struct EncodedPair {
-  std::vector<int32_t> ids;  // with the special tokens
-  bool truncated = false;    // tokens were dropped to fit max_length
-};
-
-class XlmrTokenizer {
+class XlmrTokenizer final : public PairTokenizer {
  public:
   static constexpr int32_t kBos = 0;  // <s>
   static constexpr int32_t kPad = 1;  // <pad>
   static constexpr int32_t kEos = 2;  // </s>
   static constexpr int32_t kUnk = 3;  // <unk>
-  static constexpr int kPairSpecialTokens = 4;
+  static constexpr size_t kPairSpecialTokens = 4;
 
   // Throws Error(kModelFormat) naming the file when it is missing or not a sentencepiece model.
-  explicit XlmrTokenizer(const std::filesystem::path& spm_model);
-  ~XlmrTokenizer();
+  // `files` gives the added tokens; without any, XLM-R's five (<s> <pad> </s> <unk> and <mask>,
+  // which swallows the whitespace on its left) with special_tokens_map.json's flags.
+  explicit XlmrTokenizer(const std::filesystem::path& spm_model, const TokenizerFiles& files = {});
+  ~XlmrTokenizer() override;
   XlmrTokenizer(const XlmrTokenizer&) = delete;
   XlmrTokenizer& operator=(const XlmrTokenizer&) = delete;
 
-  // Fairseq ids of `text` alone, no special tokens. Thread-safe (sentencepiece encode is const).
-  std::vector<int32_t> encode(std::string_view text) const;
-
-  // The pair with Hugging Face's `longest_first` truncation to max_length tokens in all, special
-  // tokens included.
-  EncodedPair encode_pair(std::string_view query, std::string_view document, size_t max_length,
-                          TruncationSide side = TruncationSide::kRight) const;
-
-  // Length of the pair before any truncation: used to refuse over-long input when truncation is off.
-  static size_t pair_length(size_t query_tokens, size_t document_tokens) {
-    return query_tokens + document_tokens + kPairSpecialTokens;
-  }
-  static EncodedPair assemble_pair(std::vector<int32_t> query, std::vector<int32_t> document, size_t max_length,
-                                   TruncationSide side = TruncationSide::kRight);
-
-  // Largest fairseq id this tokenizer emits (<mask> = piece count + 1); must be < vocab_size.
-  int32_t max_id() const;
+  // Fairseq ids; each piece of text between added tokens is encoded on its own, as Hugging Face does.
+  std::vector<int32_t> encode(std::string_view text) const override;
+  size_t pair_special_tokens() const override { return kPairSpecialTokens; }
+  EncodedPair assemble_pair(std::vector<int32_t> query, std::vector<int32_t> document, size_t max_length,
+                            TruncationSide side = TruncationSide::kRight) const override;
+  // <mask> = piece count + 1 unless an added token has a larger id.
+  int32_t max_id() const override;
 
  private:
+  void encode_piece(std::string_view text, std::vector<int32_t>& ids) const;
+
   std::unique_ptr<sentencepiece::SentencePieceProcessor> sp_;
+  std::unique_ptr<AddedTokenSplitter> added_;
 };
 
 }  // namespace rerankd
