@@ -46,8 +46,8 @@ Reranker::Reranker(const RerankerOptions& options) : options_(options) {
                                                std::to_string(tokenizer_->max_id() + 1) + ")");
   }
   spdlog::info("model {}: {}, {} layers, hidden {}, stored {}; computing in {} ({}); resident {} MiB",
-               options.model_dir.string(), c.architecture, c.num_layers, c.hidden_size, dtype_name(model_->stored_dtype()),
-               backend_->precision(), precision_reason_, resident_memory_bytes() >> 20);
+               options.model_dir.string(), c.architecture, c.num_layers, c.hidden_size,
+               dtype_name(model_->stored_dtype()), backend_->precision(), precision_reason_, resident_memory_bytes() >> 20);
   spdlog::info("backend: {}", backend_->describe());
   max_length_ = std::min<size_t>(options.max_length, static_cast<size_t>(c.max_sequence_length()));
   if (tokenizer_files.max_length) max_length_ = std::min(max_length_, *tokenizer_files.max_length);

@@ -79,7 +79,8 @@ TEST(Loader, TokenizerFilesCapMaxLength) {
   options.model_dir = dir;
   rewrite("tokenizer_config.json", "\"model_max_length\": 512", "\"model_max_length\": 64");
   EXPECT_EQ(Reranker(options).max_length(), 64u);
-  rewrite("tokenizer.json", "\"truncation\": null", "\"truncation\": {\"max_length\": 40, \"strategy\": \"LongestFirst\"}");
+  rewrite("tokenizer.json", "\"truncation\": null",
+          "\"truncation\": {\"max_length\": 40, \"strategy\": \"LongestFirst\"}");
   EXPECT_EQ(Reranker(options).max_length(), 40u);
   rewrite("tokenizer_config.json", "\"model_max_length\": 64", "\"model_max_length\": 1000000000000000019884624838656");
   options.max_length = 30;

@@ -72,9 +72,9 @@ TEST_P(ParityTest, SmallBatchBudgetsGiveTheSameScores) {
   for (size_t i = 0; i < expected.size(); ++i) EXPECT_NEAR(logits[i], expected[i].logit, kTolerance) << i;
 }
 
-INSTANTIATE_TEST_SUITE_P(Models, ParityTest, ::testing::Values("tiny", "tiny-f16", "tiny-bf16", "small", "bert-tiny", "bert-cased",
-                                                            "special-tiny", "special-small", "special-bert-tiny",
-                                                            "special-bert-cased"),
+INSTANTIATE_TEST_SUITE_P(Models, ParityTest,
+                         ::testing::Values("tiny", "tiny-f16", "tiny-bf16", "small", "bert-tiny", "bert-cased",
+                                           "special-tiny", "special-small", "special-bert-tiny", "special-bert-cased"),
                          [](const auto& param_info) {
                            std::string name = param_info.param;
                            std::replace(name.begin(), name.end(), '-', '_');
