@@ -9,6 +9,7 @@ packages=(
   libssl-dev                                   # HTTPS to the Hugging Face hub (--model ORG/NAME)
   libsimdjson-dev                              # request / config JSON parsing
   libsentencepiece-dev sentencepiece           # tokenizer library, spm_train for test models
+  libicu-dev                                   # BERT's tokenizer: Unicode categories and normalization
   libdnnl-dev                                  # oneDNN matmuls
   libspdlog-dev libfmt-dev                     # logging
   libcli11-dev                                 # command line

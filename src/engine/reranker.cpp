@@ -8,6 +8,7 @@
 #include "common/error.h"
 #include "common/process_stats.h"
 #include "kernels/cpu/cpu_backend.h"
+#include "tokenizer/load_tokenizer.h"
 
 namespace rerankd {
 
@@ -20,12 +21,14 @@ Reranker::Reranker(const RerankerOptions& options) : options_(options) {
   if (!std::filesystem::is_directory(options.model_dir)) {
     throw Error(Error::Kind::kIo, options.model_dir.string() + ": not a model directory");
   }
-  tokenizer_ = std::make_unique<XlmrTokenizer>(options.model_dir / "sentencepiece.bpe.model");
+  ModelConfig config = load_model_config(options.model_dir / "config.json");
+  const TokenizerFiles tokenizer_files = read_tokenizer_files(options.model_dir);
+  tokenizer_ = load_tokenizer(options.model_dir, config.family, tokenizer_files);
   const cpu::PrecisionChoice choice = cpu::choose_precision(options.dtype);
   if (!choice.warning.empty()) spdlog::warn("dtype {}: {}", options.dtype, choice.warning);
   backend_ = std::make_unique<cpu::CpuBackend>(choice.precision, options.threads);
   precision_reason_ = choice.reason;
-  model_ = std::make_unique<XlmrModel>(options.model_dir, *backend_);
+  model_ = load_cross_encoder(options.model_dir, std::move(config), *backend_);
 
   const ModelConfig& c = model_->config();
   if (c.num_labels != 1) {
@@ -39,14 +42,15 @@ Reranker::Reranker(const RerankerOptions& options) : options_(options) {
                                                ") is smaller than the tokenizer's vocabulary (" +
                                                std::to_string(tokenizer_->max_id() + 1) + ")");
   }
-  spdlog::info("model {}: {} layers, hidden {}, stored {}; computing in {} ({}); resident {} MiB",
-               options.model_dir.string(), c.num_layers, c.hidden_size, dtype_name(model_->stored_dtype()),
-               backend_->precision(), precision_reason_, resident_memory_bytes() >> 20);
+  spdlog::info("model {}: {}, {} layers, hidden {}, stored {}; computing in {} ({}); resident {} MiB",
+               options.model_dir.string(), c.architecture, c.num_layers, c.hidden_size,
+               dtype_name(model_->stored_dtype()), backend_->precision(), precision_reason_, resident_memory_bytes() >> 20);
   spdlog::info("backend: {}", backend_->describe());
   max_length_ = std::min<size_t>(options.max_length, static_cast<size_t>(c.max_sequence_length()));
-  if (max_length_ < XlmrTokenizer::kPairSpecialTokens) {
+  if (tokenizer_files.max_length) max_length_ = std::min(max_length_, *tokenizer_files.max_length);
+  if (max_length_ < tokenizer_->pair_special_tokens()) {
     throw Error(Error::Kind::kInvalidInput, "max_length must be at least " +
-                                                std::to_string(XlmrTokenizer::kPairSpecialTokens));
+                                                std::to_string(tokenizer_->pair_special_tokens()));
   }
 }
 
@@ -69,7 +73,7 @@ std::vector<float> Reranker::logits(std::span<const EncodedPair> pairs,
   while (policy.has_work()) {
     const BatchPolicy::Pass pass = policy.next_pass(clock.now());
     PackedBatch batch;
-    for (const auto& p : pass.pairs) batch.add(pairs[p.index].ids);
+    for (const auto& p : pass.pairs) batch.add(pairs[p.index].ids, pairs[p.index].type_ids);
     const auto start = clock.now();
     const std::vector<float> logits = model_->forward(batch);
     policy.pass_done(pass.tokens, seconds_between(start, clock.now()));

@@ -12,8 +12,8 @@
 
 #include "engine/batch_policy.h"
 #include "kernels/backend.h"
-#include "model/xlmr_model.h"
-#include "tokenizer/xlmr_tokenizer.h"
+#include "model/cross_encoder.h"
+#include "tokenizer/pair_tokenizer.h"
 
 namespace rerankd {
 
@@ -21,7 +21,8 @@ struct RerankerOptions {
   std::filesystem::path model_dir;
   int threads = 0;           // compute threads; 0 = one per physical core
   std::string dtype = "auto";  // auto | float32 | bfloat16 | int8
-  size_t max_length = 512;   // tokens per pair, clamped to what the model's positions allow
+  size_t max_length = 512;   // tokens per pair, clamped to the tokenizer files' model_max_length and
+                             // to what the model's positions allow
   BatchLimits batch;
 };
 
@@ -38,8 +39,8 @@ class Reranker {
   ~Reranker();
 
   const ModelConfig& config() const { return model_->config(); }
-  const XlmrTokenizer& tokenizer() const { return *tokenizer_; }
-  XlmrModel& model() { return *model_; }
+  const PairTokenizer& tokenizer() const { return *tokenizer_; }
+  CrossEncoder& model() { return *model_; }
   size_t max_length() const { return max_length_; }
   const RerankerOptions& options() const { return options_; }
   std::string precision() const { return backend_->precision(); }  // what `dtype` resolved to
@@ -64,8 +65,8 @@ class Reranker {
  private:
   RerankerOptions options_;
   std::unique_ptr<Backend> backend_;
-  std::unique_ptr<XlmrModel> model_;
-  std::unique_ptr<XlmrTokenizer> tokenizer_;
+  std::unique_ptr<CrossEncoder> model_;
+  std::unique_ptr<PairTokenizer> tokenizer_;
   std::string precision_reason_;
   size_t max_length_ = 0;
 };

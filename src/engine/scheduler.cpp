@@ -101,7 +101,7 @@ Scheduler::Scheduler(Reranker& reranker, const SchedulerOptions& options, Metric
                 [&reranker](const PackedBatch& batch) { return reranker.model().forward(batch); },
                 steady_clock_source(), options, metrics) {}
 
-Scheduler::Scheduler(const XlmrTokenizer& tokenizer, size_t max_length, ForwardFn forward, const TimeSource& clock,
+Scheduler::Scheduler(const PairTokenizer& tokenizer, size_t max_length, ForwardFn forward, const TimeSource& clock,
                      const SchedulerOptions& options, MetricsRegistry* metrics)
     : tokenizer_(tokenizer), max_length_(max_length), clock_(clock), options_(options),
       policy_(policy_options(options)) {
@@ -121,7 +121,8 @@ Scheduler::Scheduler(const XlmrTokenizer& tokenizer, size_t max_length, ForwardF
   if (options_.warm_up) {
     // The first pass pays one-time set-up; the second is the first measurement admission can use.
     const std::string text = "warm up the model before the first request is admitted";
-    warm_up_.add(tokenizer_.encode_pair(text, text + " " + text, max_length_).ids);
+    const EncodedPair pair = tokenizer_.encode_pair(text, text + " " + text, max_length_);
+    warm_up_.add(pair.ids, pair.type_ids);
     warm_up_passes_ = warm_up_pending_ = 2;
   }
   try {
@@ -247,8 +248,8 @@ void Scheduler::tokenize(const Ticket& request) {
   const RerankInput& in = request->input;
   // A text can keep at most the pair's budget; one token more says whether it had to be cut. So a
   // request costs what it can use, however long its texts are.
-  const size_t keep =
-      max_length_ > XlmrTokenizer::kPairSpecialTokens ? max_length_ - XlmrTokenizer::kPairSpecialTokens + 1 : 1;
+  const size_t specials = tokenizer_.pair_special_tokens();
+  const size_t keep = max_length_ > specials ? max_length_ - specials + 1 : 1;
   const std::vector<int32_t> query = tokenizer_.encode(in.query, keep, in.truncation_side);
 
   std::vector<EncodedPair> pairs;
@@ -257,7 +258,7 @@ void Scheduler::tokenize(const Ticket& request) {
   size_t tokens = 0;
   for (size_t i = 0; i < in.documents.size(); ++i) {
     std::vector<int32_t> document = tokenizer_.encode(in.documents[i], keep, in.truncation_side);
-    const size_t full = XlmrTokenizer::pair_length(query.size(), document.size());
+    const size_t full = tokenizer_.pair_length(query.size(), document.size());
     if (!in.truncate && full > max_length_) {
       const bool cut = query.size() == keep || document.size() == keep;
       throw Error(Error::Kind::kUnprocessable, "document " + std::to_string(i) + ": the pair has " +
@@ -269,7 +270,7 @@ void Scheduler::tokenize(const Ticket& request) {
     const std::optional<bool> query_longer =
         tokenizer_.query_is_longer(in.query, query.size(), in.documents[i], document.size(), max_length_);
     pairs.push_back(
-        XlmrTokenizer::assemble_pair(query, std::move(document), max_length_, in.truncation_side, query_longer));
+        tokenizer_.assemble_pair(query, std::move(document), max_length_, in.truncation_side, query_longer));
     lengths.push_back(pairs.back().ids.size());
     tokens += lengths.back();
   }
@@ -341,7 +342,10 @@ std::optional<PlannedPass> Scheduler::next_pass() {
     if (metrics_) metrics_->dropped_deadline.inc(static_cast<double>(pass.hopeless_pairs));
     PlannedPass planned;
     planned.pairs = pass.pairs;
-    for (const BatchPolicy::PairRef& p : pass.pairs) planned.batch.add(admitted_.at(p.request)->pairs[p.index].ids);
+    for (const BatchPolicy::PairRef& p : pass.pairs) {
+      const EncodedPair& pair = admitted_.at(p.request)->pairs[p.index];
+      planned.batch.add(pair.ids, pair.type_ids);
+    }
     if (!hopeless.empty()) {
       lock.unlock();
       for (const Ticket& r : hopeless) {

@@ -98,7 +98,7 @@ class Scheduler {
   // model while the scheduler runs. Metrics are registered in `metrics` (may be null).
   Scheduler(Reranker& reranker, const SchedulerOptions& options, MetricsRegistry* metrics);
   // Any forward function and clock: tests run a fake backend against a virtual clock.
-  Scheduler(const XlmrTokenizer& tokenizer, size_t max_length, ForwardFn forward, const TimeSource& clock,
+  Scheduler(const PairTokenizer& tokenizer, size_t max_length, ForwardFn forward, const TimeSource& clock,
             const SchedulerOptions& options, MetricsRegistry* metrics);
   ~Scheduler();  // stops the threads; requests still pending complete with kUnavailable
   Scheduler(const Scheduler&) = delete;
@@ -139,7 +139,7 @@ class Scheduler {
   void pass_done(PlannedPass& pass, PassOutcome outcome);
   void finish(const Ticket& request, RerankResult result);
 
-  const XlmrTokenizer& tokenizer_;
+  const PairTokenizer& tokenizer_;
   const size_t max_length_;
   const TimeSource& clock_;
   SchedulerOptions options_;

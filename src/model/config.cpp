@@ -11,8 +11,26 @@
 namespace rerankd {
 namespace {
 
-constexpr std::array kSupportedArchitectures = {"XLMRobertaForSequenceClassification",
-                                                "RobertaForSequenceClassification"};
+struct Architecture {
+  const char* name;
+  ModelFamily family;
+  const char* model_type;  // the model_type transformers writes beside it
+};
+constexpr std::array<Architecture, 3> kArchitectures = {{
+    {"XLMRobertaForSequenceClassification", ModelFamily::kRoberta, "xlm-roberta"},
+    {"RobertaForSequenceClassification", ModelFamily::kRoberta, "roberta"},
+    {"BertForSequenceClassification", ModelFamily::kBert, "bert"},
+}};
+
+std::string supported_list(bool model_types) {
+  std::string out;
+  for (const Architecture& a : kArchitectures) {
+    if (!out.empty()) out.append(", ");
+    if (model_types) out.append("'").append(a.model_type).append("'");
+    else out.append(a.name);
+  }
+  return out;
+}
 
 class ConfigReader {
  public:
@@ -90,10 +108,12 @@ ModelConfig load_model_config(const std::filesystem::path& config_json) {
 
   ModelConfig c;
   c.model_type = r.string("model_type");
-  if (c.model_type != "xlm-roberta" && c.model_type != "roberta") {
-    r.fail("model_type", "is '" + c.model_type + "'; supported: 'xlm-roberta', 'roberta'");
+  const Architecture* by_type = nullptr;
+  for (const Architecture& a : kArchitectures) {
+    if (c.model_type == a.model_type) by_type = &a;
   }
-  if (r.has("architectures")) {
+  const Architecture* chosen = by_type;
+  if (r.has("architectures")) {  // what transformers builds, so it decides
     simdjson::dom::array archs;
     if (r.element("architectures").get_array().get(archs) != simdjson::SUCCESS || archs.size() == 0) {
       r.fail("architectures", "must be a non-empty array of strings");
@@ -102,17 +122,21 @@ ModelConfig load_model_config(const std::filesystem::path& config_json) {
     if ((*archs.begin()).get_string().get(arch) != simdjson::SUCCESS) {
       r.fail("architectures", "must be a non-empty array of strings");
     }
-    c.architecture = std::string(arch);
-    bool supported = false;
-    for (const char* a : kSupportedArchitectures) supported = supported || c.architecture == a;
-    if (!supported) {
-      r.fail("architectures", "is '" + c.architecture +
-                                  "'; supported: XLMRobertaForSequenceClassification, "
-                                  "RobertaForSequenceClassification");
+    chosen = nullptr;
+    for (const Architecture& a : kArchitectures) {
+      if (arch == a.name) chosen = &a;
     }
-  } else {
-    c.architecture = "XLMRobertaForSequenceClassification";
+    if (chosen == nullptr) {
+      r.fail("architectures", "is '" + std::string(arch) + "'; supported: " + supported_list(false));
+    }
   }
+  if (by_type == nullptr) r.fail("model_type", "is '" + c.model_type + "'; supported: " + supported_list(true));
+  if (chosen->family != by_type->family) {
+    r.fail("model_type", "is '" + c.model_type + "' but architectures names " + chosen->name);
+  }
+  c.family = chosen->family;
+  c.architecture = chosen->name;
+  const bool bert = c.family == ModelFamily::kBert;
 
   c.hidden_size = r.positive("hidden_size");
   c.num_layers = r.positive("num_hidden_layers");
@@ -120,8 +144,8 @@ ModelConfig load_model_config(const std::filesystem::path& config_json) {
   c.intermediate_size = r.positive("intermediate_size");
   c.vocab_size = r.positive("vocab_size");
   c.max_position_embeddings = r.positive("max_position_embeddings");
-  c.type_vocab_size = r.positive("type_vocab_size", 1);
-  c.pad_token_id = r.integer("pad_token_id", 1);
+  c.type_vocab_size = r.positive("type_vocab_size", bert ? 2 : 1);
+  c.pad_token_id = r.integer("pad_token_id", bert ? 0 : 1);
   c.layer_norm_eps = r.number("layer_norm_eps", 1e-12);
   c.hidden_act = r.string("hidden_act", "gelu");
   c.torch_dtype = r.string("torch_dtype", "float32");

@@ -1,13 +1,20 @@
 #pragma once
-// config.json of a Hugging Face XLM-RoBERTa / RoBERTa sequence-classification checkpoint.
+// config.json of a Hugging Face sequence-classification checkpoint: XLM-RoBERTa / RoBERTa or BERT.
 #include <cstdint>
 #include <filesystem>
 #include <string>
 
 namespace rerankd {
 
+// Which graph and tokenizer a checkpoint needs, from its `architectures` (or `model_type`).
+enum class ModelFamily {
+  kRoberta,  // XLMRobertaForSequenceClassification, RobertaForSequenceClassification
+  kBert,     // BertForSequenceClassification
+};
+
 struct ModelConfig {
-  std::string model_type;    // "xlm-roberta" or "roberta"
+  ModelFamily family = ModelFamily::kRoberta;
+  std::string model_type;    // "xlm-roberta", "roberta" or "bert"
   std::string architecture;  // e.g. "XLMRobertaForSequenceClassification"
   int64_t hidden_size = 0;
   int64_t num_layers = 0;
@@ -23,8 +30,10 @@ struct ModelConfig {
   std::string torch_dtype;   // informational: the dtype the checkpoint was saved in
 
   int64_t head_dim() const { return hidden_size / num_heads; }
-  // Longest token sequence the position table allows: RoBERTa positions start at pad_token_id + 1.
-  int64_t max_sequence_length() const { return max_position_embeddings - pad_token_id - 1; }
+  // Position id of a sequence's first token: RoBERTa counts from pad_token_id + 1, BERT from 0.
+  int64_t first_position() const { return family == ModelFamily::kRoberta ? pad_token_id + 1 : 0; }
+  // Longest token sequence the position table allows.
+  int64_t max_sequence_length() const { return max_position_embeddings - first_position(); }
 };
 
 // Reads and validates config.json; throws Error(kModelFormat) naming the file and the field.

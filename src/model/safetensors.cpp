@@ -23,9 +23,10 @@ DType parse_dtype(const std::filesystem::path& file, const std::string& tensor, 
 }
 
 bool is_harmless_extra(const std::string& name) {
-  // Buffers and heads that XLMRobertaForSequenceClassification itself ignores when loading.
-  return name == "roberta.embeddings.position_ids" || name.rfind("roberta.pooler.", 0) == 0 ||
-         name.rfind("lm_head.", 0) == 0;
+  // Buffers and heads that XLMRobertaForSequenceClassification and BertForSequenceClassification
+  // themselves ignore when loading.
+  return name == "roberta.embeddings.position_ids" || name == "bert.embeddings.position_ids" ||
+         name.rfind("roberta.pooler.", 0) == 0 || name.rfind("lm_head.", 0) == 0 || name.rfind("cls.", 0) == 0;
 }
 
 }  // namespace

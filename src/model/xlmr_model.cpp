@@ -1,110 +1,33 @@
 #include "model/xlmr_model.h"
 
-#include <array>
-
 #include "common/error.h"
 
 namespace rerankd {
 
 XlmrModel::XlmrModel(const std::filesystem::path& model_dir, Backend& backend)
+    : XlmrModel(model_dir, load_model_config(model_dir / "config.json"), backend) {}
+
+XlmrModel::XlmrModel(const std::filesystem::path& model_dir, ModelConfig config, Backend& backend)
     : backend_(backend),
-      config_(load_model_config(model_dir / "config.json")),
+      config_(std::move(config)),
       checkpoint_(Checkpoint::open(model_dir)),
       stored_dtype_(checkpoint_.dominant_dtype()) {
-  const ModelConfig& c = config_;
-  const int64_t H = c.hidden_size, I = c.intermediate_size;
-  const std::string emb = "roberta.embeddings.";
-  auto& ck = checkpoint_;
-
-  embeddings_ = backend_.load_embeddings(ck.get(emb + "word_embeddings.weight", {c.vocab_size, H}),
-                                         ck.get(emb + "position_embeddings.weight", {c.max_position_embeddings, H}),
-                                         ck.get(emb + "token_type_embeddings.weight", {c.type_vocab_size, H}),
-                                         static_cast<int32_t>(c.pad_token_id));
-  embedding_norm_ =
-      backend_.load_norm(ck.get(emb + "LayerNorm.weight", {H}), ck.get(emb + "LayerNorm.bias", {H}), c.layer_norm_eps);
-
-  auto linear = [&](const std::string& prefix, int64_t out, int64_t in, LinearUse use = LinearUse::kEncoder) {
-    const std::array<const TensorView*, 1> w{&ck.get(prefix + ".weight", {out, in})};
-    const std::array<const TensorView*, 1> b{&ck.get(prefix + ".bias", {out})};
-    return backend_.load_linear(w, b, use);
-  };
-  auto norm = [&](const std::string& prefix) {
-    return backend_.load_norm(ck.get(prefix + ".weight", {H}), ck.get(prefix + ".bias", {H}), c.layer_norm_eps);
-  };
-
-  for (int64_t i = 0; i < c.num_layers; ++i) {
-    const std::string p = "roberta.encoder.layer." + std::to_string(i) + ".";
-    Layer layer;
-    // Query, key and value run as one [3H, H] matmul.
-    const std::array<const TensorView*, 3> qkv_w{&ck.get(p + "attention.self.query.weight", {H, H}),
-                                                 &ck.get(p + "attention.self.key.weight", {H, H}),
-                                                 &ck.get(p + "attention.self.value.weight", {H, H})};
-    const std::array<const TensorView*, 3> qkv_b{&ck.get(p + "attention.self.query.bias", {H}),
-                                                 &ck.get(p + "attention.self.key.bias", {H}),
-                                                 &ck.get(p + "attention.self.value.bias", {H})};
-    layer.qkv = backend_.load_linear(qkv_w, qkv_b, LinearUse::kEncoder);
-    layer.attention_out = linear(p + "attention.output.dense", H, H);
-    layer.attention_norm = norm(p + "attention.output.LayerNorm");
-    layer.intermediate = linear(p + "intermediate.dense", I, H);
-    layer.output = linear(p + "output.dense", H, I);
-    layer.output_norm = norm(p + "output.LayerNorm");
-    layers_.push_back(std::move(layer));
+  if (config_.family != ModelFamily::kRoberta) {
+    throw Error(Error::Kind::kInternal, "XlmrModel built for " + config_.architecture);
   }
-  classifier_dense_ = linear("classifier.dense", H, H, LinearUse::kHead);
-  classifier_out_ = linear("classifier.out_proj", c.num_labels, H, LinearUse::kHead);
+  const int64_t H = config_.hidden_size;
+  encoder_ = std::make_unique<EncoderStack>(checkpoint_, config_, backend_, "roberta.");
+  head_ = std::make_unique<TanhHead>(
+      backend_, load_linear(checkpoint_, backend_, "classifier.dense", H, H, LinearUse::kHead),
+      load_linear(checkpoint_, backend_, "classifier.out_proj", config_.num_labels, H, LinearUse::kHead));
   checkpoint_.check_all_used();
 }
 
 XlmrModel::~XlmrModel() = default;
 
-void XlmrModel::ensure_workspace(int64_t tokens, int64_t sequences) {
-  if (tokens > ws_.tokens) {
-    const int64_t H = config_.hidden_size;
-    ws_.hidden = backend_.new_matrix(tokens, H, MatrixUse::kGeneral);
-    ws_.qkv = backend_.new_matrix(tokens, 3 * H, MatrixUse::kGeneral);
-    ws_.context = backend_.new_matrix(tokens, H, MatrixUse::kGeneral);
-    ws_.intermediate = backend_.new_matrix(tokens, config_.intermediate_size, MatrixUse::kLinearInput);
-    ws_.tokens = tokens;
-  }
-  if (sequences > ws_.sequences) {
-    ws_.first_tokens = backend_.new_matrix(sequences, config_.hidden_size, MatrixUse::kGeneral);
-    ws_.pooled = backend_.new_matrix(sequences, config_.hidden_size, MatrixUse::kGeneral);
-    ws_.logits = backend_.new_matrix(sequences, config_.num_labels, MatrixUse::kGeneral);
-    ws_.sequences = sequences;
-  }
-}
-
 std::vector<float> XlmrModel::forward(const PackedBatch& batch) {
-  const auto tokens = static_cast<int64_t>(batch.num_tokens());
-  const auto sequences = static_cast<int64_t>(batch.num_sequences());
-  if (sequences == 0) return {};
-  for (size_t s = 0; s < batch.num_sequences(); ++s) {
-    const int64_t length = batch.seq_starts[s + 1] - batch.seq_starts[s];
-    if (length <= 0 || length > config_.max_sequence_length()) {
-      throw Error(Error::Kind::kInternal, "sequence " + std::to_string(s) + " has " + std::to_string(length) +
-                                                  " tokens; the model takes 1.." +
-                                                  std::to_string(config_.max_sequence_length()));
-    }
-  }
-  ensure_workspace(tokens, sequences);
-  Workspace& w = ws_;
-
-  backend_.set_batch(batch);
-  backend_.embed(*embeddings_, *embedding_norm_, *w.hidden);
-  for (const Layer& layer : layers_) {
-    backend_.linear(*w.hidden, *layer.qkv, Epilogue::kNone, *w.qkv);
-    backend_.attention(*w.qkv, config_.num_heads, *w.context);
-    backend_.linear_residual_norm(*w.context, *layer.attention_out, *layer.attention_norm, *w.hidden);
-    backend_.linear(*w.hidden, *layer.intermediate, Epilogue::kGelu, *w.intermediate);
-    backend_.linear_residual_norm(*w.intermediate, *layer.output, *layer.output_norm, *w.hidden);
-  }
-  backend_.gather_sequence_starts(*w.hidden, *w.first_tokens);
-  backend_.linear(*w.first_tokens, *classifier_dense_, Epilogue::kTanh, *w.pooled);
-  backend_.linear(*w.pooled, *classifier_out_, Epilogue::kNone, *w.logits);
-
-  std::vector<float> logits(static_cast<size_t>(sequences * config_.num_labels));
-  backend_.read(*w.logits, logits);
-  return logits;
+  if (batch.num_sequences() == 0) return {};
+  return head_->run(encoder_->first_tokens(batch));
 }
 
 }  // namespace rerankd

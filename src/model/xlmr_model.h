@@ -1,52 +1,36 @@
 #pragma once
-// The XLM-RoBERTa cross-encoder graph (XLMRobertaForSequenceClassification): embeddings, N
-// post-LayerNorm encoder layers, and the classification head on each sequence's first token.
-// It holds weight handles made by a Backend and expresses the forward pass in the Backend's ops;
-// it does not know which hardware runs it. Not thread-safe: one compute thread owns a model.
+// The XLM-RoBERTa cross-encoder graph (XLMRobertaForSequenceClassification, and RoBERTa's):
+// the shared encoder stack under "roberta.", then RobertaClassificationHead on each sequence's
+// first token (<s>): classifier.dense, tanh, classifier.out_proj.
 #include <filesystem>
 #include <memory>
 #include <vector>
 
-#include "kernels/backend.h"
-#include "model/config.h"
+#include "model/cross_encoder.h"
+#include "model/encoder_stack.h"
 #include "model/safetensors.h"
 
 namespace rerankd {
 
-class XlmrModel {
+class XlmrModel final : public CrossEncoder {
  public:
   // Reads config.json and the safetensors weights of `model_dir` and hands them to `backend`.
   // Throws Error(kModelFormat) naming the file and field/tensor on any mismatch.
   XlmrModel(const std::filesystem::path& model_dir, Backend& backend);
-  ~XlmrModel();
+  XlmrModel(const std::filesystem::path& model_dir, ModelConfig config, Backend& backend);
+  ~XlmrModel() override;
 
-  const ModelConfig& config() const { return config_; }
-  DType stored_dtype() const { return stored_dtype_; }
-  Backend& backend() { return backend_; }
-
-  // One logit row per sequence (config().num_labels each), in batch order.
-  std::vector<float> forward(const PackedBatch& batch);
+  const ModelConfig& config() const override { return config_; }
+  DType stored_dtype() const override { return stored_dtype_; }
+  std::vector<float> forward(const PackedBatch& batch) override;
 
  private:
-  struct Layer {
-    std::unique_ptr<LinearWeights> qkv, attention_out, intermediate, output;
-    std::unique_ptr<NormWeights> attention_norm, output_norm;
-  };
-  struct Workspace {
-    int64_t tokens = 0, sequences = 0;
-    std::unique_ptr<DeviceMatrix> hidden, qkv, context, intermediate, first_tokens, pooled, logits;
-  };
-  void ensure_workspace(int64_t tokens, int64_t sequences);
-
   Backend& backend_;
   ModelConfig config_;
   Checkpoint checkpoint_;  // keeps memory-mapped tables alive for backends that use them in place
   DType stored_dtype_;
-  std::unique_ptr<EmbeddingTables> embeddings_;
-  std::unique_ptr<NormWeights> embedding_norm_;
-  std::vector<Layer> layers_;
-  std::unique_ptr<LinearWeights> classifier_dense_, classifier_out_;
-  Workspace ws_;
+  std::unique_ptr<EncoderStack> encoder_;
+  std::unique_ptr<TanhHead> head_;
 };
 
 }  // namespace rerankd

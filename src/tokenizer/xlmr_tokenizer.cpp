@@ -7,8 +7,28 @@
 #include "common/error.h"
 
 namespace rerankd {
+namespace {
 
-XlmrTokenizer::XlmrTokenizer(const std::filesystem::path& spm_model)
+std::vector<AddedToken> default_added_tokens(int32_t mask_id, const std::vector<AddedToken>& special_tokens_map) {
+  std::vector<AddedToken> tokens = {{"<s>", XlmrTokenizer::kBos},
+                                    {"<pad>", XlmrTokenizer::kPad},
+                                    {"</s>", XlmrTokenizer::kEos},
+                                    {"<unk>", XlmrTokenizer::kUnk},
+                                    {"<mask>", mask_id, /*lstrip=*/true}};
+  for (AddedToken& t : tokens) {
+    for (const AddedToken& listed : special_tokens_map) {
+      if (listed.content == t.content) {
+        t.lstrip = listed.lstrip;
+        t.rstrip = listed.rstrip;
+      }
+    }
+  }
+  return tokens;
+}
+
+}  // namespace
+
+XlmrTokenizer::XlmrTokenizer(const std::filesystem::path& spm_model, const TokenizerFiles& files)
     : sp_(std::make_unique<sentencepiece::SentencePieceProcessor>()) {
   if (!std::filesystem::exists(spm_model)) {
     throw Error(Error::Kind::kIo, spm_model.string() + ": missing (the tokenizer model is required)");
@@ -23,21 +43,32 @@ XlmrTokenizer::XlmrTokenizer(const std::filesystem::path& spm_model)
                 spm_model.string() + ": not a sentencepiece model (" + status.ToString() + ")");
   }
   for (int i = 0; i < sp_->GetPieceSize(); ++i) longest_piece_bytes_ = std::max(longest_piece_bytes_, sp_->IdToPiece(i).size());
+  added_ = std::make_unique<AddedTokenSplitter>(
+      files.added_tokens.empty() ? default_added_tokens(sp_->GetPieceSize() + 1, files.special_tokens_map)
+                                 : files.added_tokens);
 }
 
 XlmrTokenizer::~XlmrTokenizer() = default;
 
-std::vector<int32_t> XlmrTokenizer::encode(std::string_view text) const {
+void XlmrTokenizer::encode_piece(std::string_view text, std::vector<int32_t>& ids) const {
   std::vector<int> pieces;
   const auto status = sp_->Encode(text, &pieces);
   if (!status.ok()) {
     throw Error(Error::Kind::kInternal, "tokenizer: cannot encode text (" + status.ToString() + ")");
   }
-  std::vector<int32_t> ids;
-  ids.reserve(pieces.size());
   // fairseq reserves 0..3 for <s> <pad> </s> <unk>; sentencepiece's own ids shift up by one, and its
   // unknown piece (id 0) becomes fairseq's <unk>.
   for (int piece : pieces) ids.push_back(piece == sp_->unk_id() ? kUnk : piece + 1);
+}
+
+std::vector<int32_t> XlmrTokenizer::encode(std::string_view text) const {
+  std::vector<int32_t> ids;
+  // Each piece gets sentencepiece's leading "▁" and loses its own edge whitespace, as in
+  // XLMRobertaTokenizer (and the fast one, whose normalizer strips each piece's right end).
+  for (const TextSegment& s : added_->split(text)) {
+    if (s.token_id >= 0) ids.push_back(s.token_id);
+    else encode_piece(s.text, ids);
+  }
   return ids;
 }
 
@@ -111,38 +142,12 @@ size_t XlmrTokenizer::count(std::string_view text) const {
   return ids + encode(text).size();
 }
 
-std::optional<bool> XlmrTokenizer::query_is_longer(std::string_view query, size_t query_ids, std::string_view document,
-                                                   size_t document_ids, size_t max_length) const {
-  const size_t budget = max_length > kPairSpecialTokens ? max_length - kPairSpecialTokens : 0;
-  if (budget % 2 == 0 || query_ids <= budget || document_ids <= budget) return std::nullopt;
-  return count(query) > count(document);
-}
-
 EncodedPair XlmrTokenizer::assemble_pair(std::vector<int32_t> query, std::vector<int32_t> document,
-                                         size_t max_length, TruncationSide side, std::optional<bool> query_longer) {
+                                         size_t max_length, TruncationSide side,
+                                         std::optional<bool> query_is_longer) const {
   EncodedPair out;
   const size_t budget = max_length > kPairSpecialTokens ? max_length - kPairSpecialTokens : 0;
-  if (query.size() + document.size() > budget) {
-    out.truncated = true;
-    // Hugging Face's longest_first as its fast (Rust) tokenizer does it, the one bge users run:
-    // the shorter side stays whole when it fits in half the budget and the longer gives way;
-    // otherwise both are cut to half, the longer side keeping the odd token (the document on a tie).
-    const bool query_is_longer = query_longer.value_or(query.size() > document.size());
-    const size_t shorter = std::min(query.size(), document.size());
-    size_t keep_short = shorter, keep_long = budget - shorter;
-    if (shorter * 2 > budget) {
-      keep_short = budget / 2;
-      keep_long = budget - keep_short;
-    }
-    const size_t q = query_is_longer ? keep_long : keep_short;
-    const size_t d = query_is_longer ? keep_short : keep_long;
-    auto keep = [side](std::vector<int32_t>& ids, size_t n) {
-      if (side == TruncationSide::kLeft) ids.erase(ids.begin(), ids.end() - static_cast<std::ptrdiff_t>(n));
-      else ids.resize(n);
-    };
-    keep(query, q);
-    keep(document, d);
-  }
+  out.truncated = truncate_longest_first(query, document, budget, side, query_is_longer);
   out.ids.reserve(query.size() + document.size() + kPairSpecialTokens);
   out.ids.push_back(kBos);
   out.ids.insert(out.ids.end(), query.begin(), query.end());
@@ -153,14 +158,6 @@ EncodedPair XlmrTokenizer::assemble_pair(std::vector<int32_t> query, std::vector
   return out;
 }
 
-EncodedPair XlmrTokenizer::encode_pair(std::string_view query, std::string_view document, size_t max_length,
-                                       TruncationSide side) const {
-  const size_t keep = max_length > kPairSpecialTokens ? max_length - kPairSpecialTokens + 1 : 1;
-  std::vector<int32_t> q = encode(query, keep, side), d = encode(document, keep, side);
-  const std::optional<bool> longer = query_is_longer(query, q.size(), document, d.size(), max_length);
-  return assemble_pair(std::move(q), std::move(d), max_length, side, longer);
-}
-
-int32_t XlmrTokenizer::max_id() const { return sp_->GetPieceSize() + 1; }
+int32_t XlmrTokenizer::max_id() const { return std::max(sp_->GetPieceSize() + 1, added_->max_id()); }
 
 }  // namespace rerankd

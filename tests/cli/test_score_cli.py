@@ -78,5 +78,25 @@ class ScoreCli(unittest.TestCase):
         self.assertNotEqual(out.returncode, 0)
 
 
+    def test_bert_model_scores_match_the_reference(self):
+        ref = [r for r in expected("bert-tiny") if r["query"] == "Héllo WÖRLD"][:6]
+        args = ["score", "--model", model("bert-tiny"), "--query", ref[0]["query"]]
+        for r in ref:
+            args += ["--doc", r["document"]]
+        out = run(*args)
+        self.assertEqual(out.returncode, 0, out.stderr)
+        logits = [float(line.split("\t")[0]) for line in out.stdout.splitlines()]
+        self.assertEqual(len(logits), len(ref))
+        for logit, r in zip(logits, ref):
+            self.assertAlmostEqual(logit, r["logit"], delta=1e-4)
+
+    def test_unsupported_architecture_names_it_and_the_file(self):
+        out = run("score", "--model", os.path.join(os.environ["RERANKD_TESTDATA"], "bad",
+                                                   "config_architecture_unsupported"), "--query", "q", "--doc", "d")
+        self.assertNotEqual(out.returncode, 0)
+        self.assertIn("DebertaV2ForSequenceClassification", out.stderr)
+        self.assertIn("config.json", out.stderr)
+
+
 if __name__ == "__main__":
     unittest.main()

@@ -92,20 +92,61 @@ def hf_config(shape, vocab_size, torch_dtype="float32"):
     return config
 
 
-def tokenizer_files(model_max_length, mask_id):
-    """tokenizer_config.json and special_tokens_map.json as transformers writes them for XLM-R."""
-    def token(content, lstrip=False):
-        return {"content": content, "lstrip": lstrip, "normalized": False, "rstrip": False, "single_word": False}
+def hf_token(content, lstrip=False, rstrip=False):
+    return {"content": content, "lstrip": lstrip, "normalized": False, "rstrip": rstrip, "single_word": False}
 
+
+# An added token of the `small` model's files that is no XLM-R default (id, content, rstrip): the
+# engine must take added tokens and their ids from the files.
+SMALL_EXTRA_TOKEN = (5, "<doc/>", True)
+
+
+def xlmr_tokenizer_json(spm_path, added):
+    """tokenizer.json as the tokenizers library saves XLMRobertaTokenizerFast: added_tokens with
+    their flags, XLM-R's normalizer, Metaspace pre-tokenizer and pair template, and the vocabulary
+    in fairseq order (listed for the layout; the test models' sentencepiece is BPE, and rerankd and
+    the reference read only added_tokens and truncation from this file)."""
+    import sentencepiece
+    sp = sentencepiece.SentencePieceProcessor(model_file=spm_path)
+    vocab = [["<s>", 0.0], ["<pad>", 0.0], ["</s>", 0.0], ["<unk>", 0.0]]
+    vocab += [[sp.id_to_piece(i), float(sp.get_score(i))] for i in range(1, sp.get_piece_size())]
+    vocab.append(["<mask>", 0.0])
     return {
+        "version": "1.0",
+        "truncation": None,
+        "padding": None,
+        "added_tokens": [dict(id=i, special=special, **hf_token(c, lstrip, rstrip))
+                         for i, c, lstrip, rstrip, special in added],
+        "normalizer": {"type": "Sequence", "normalizers": [
+            {"type": "Strip", "strip_left": False, "strip_right": True},
+            {"type": "Replace", "pattern": {"Regex": " {2,}"}, "content": "▁"}]},
+        "pre_tokenizer": {"type": "Metaspace", "replacement": "▁", "prepend_scheme": "always", "split": True},
+        "post_processor": {"type": "TemplateProcessing",
+                           "single": [{"SpecialToken": {"id": "<s>", "type_id": 0}}, {"Sequence": {"id": "A", "type_id": 0}},
+                                      {"SpecialToken": {"id": "</s>", "type_id": 0}}],
+                           "pair": [{"SpecialToken": {"id": "<s>", "type_id": 0}}, {"Sequence": {"id": "A", "type_id": 0}},
+                                    {"SpecialToken": {"id": "</s>", "type_id": 0}}, {"SpecialToken": {"id": "</s>", "type_id": 0}},
+                                    {"Sequence": {"id": "B", "type_id": 0}}, {"SpecialToken": {"id": "</s>", "type_id": 0}}],
+                           "special_tokens": {t: {"id": t, "ids": [i], "tokens": [t]}
+                                              for t, i in [("<s>", 0), ("</s>", 2)]}},
+        "decoder": {"type": "Metaspace", "replacement": "▁", "prepend_scheme": "always", "split": True},
+        "model": {"type": "Unigram", "unk_id": 3, "vocab": vocab, "byte_fallback": False},
+    }
+
+
+def tokenizer_files(model_max_length, mask_id, spm_path, extra=None):
+    """tokenizer.json, tokenizer_config.json and special_tokens_map.json as transformers writes them
+    for XLM-R; `extra` (id, content, rstrip) adds a non-special added token."""
+    token = hf_token
+    added = [(0, "<s>", False, False, True), (1, "<pad>", False, False, True), (2, "</s>", False, False, True),
+             (3, "<unk>", False, False, True), (mask_id, "<mask>", True, False, True)]
+    if extra:
+        added.append((extra[0], extra[1], False, extra[2], False))
+    return {
+        "tokenizer.json": xlmr_tokenizer_json(spm_path, added),
         "tokenizer_config.json": {
-            "added_tokens_decoder": {
-                "0": dict(token("<s>"), special=True),
-                "1": dict(token("<pad>"), special=True),
-                "2": dict(token("</s>"), special=True),
-                "3": dict(token("<unk>"), special=True),
-                str(mask_id): dict(token("<mask>", lstrip=True), special=True),
-            },
+            "added_tokens_decoder": {str(i): dict(token(c, lstrip, rstrip), special=special)
+                                     for i, c, lstrip, rstrip, special in added},
             "bos_token": "<s>",
             "clean_up_tokenization_spaces": True,
             "cls_token": "<s>",
@@ -172,7 +213,7 @@ def init_rule(name, shape):
     std = fan_in ** -0.5
     if ".attention.self.query." in name or ".attention.self.key." in name:
         std *= QK_GAIN
-    if name == "classifier.out_proj.weight":
+    if name in ("classifier.out_proj.weight", "classifier.weight"):
         std *= OUT_PROJ_GAIN
     return 0.0, std
 
@@ -278,12 +319,12 @@ def train_spm(out_path):
 TORCH_DTYPES = {"F32": "float32", "F16": "float16", "BF16": "bfloat16"}
 
 
-def write_model_dir(path, shape, vocab_size, spm_path, model_max_length, dtype="F32"):
+def write_model_dir(path, shape, vocab_size, spm_path, model_max_length, dtype="F32", extra_token=None):
     if os.path.exists(path):
         shutil.rmtree(path)
     os.makedirs(path)
     write_json(os.path.join(path, "config.json"), hf_config(shape, vocab_size, TORCH_DTYPES[dtype]))
-    for fname, obj in tokenizer_files(model_max_length, mask_id=vocab_size - 1).items():
+    for fname, obj in tokenizer_files(model_max_length, vocab_size - 1, spm_path, extra_token).items():
         write_json(os.path.join(path, fname), obj)
     shutil.copy(spm_path, os.path.join(path, "sentencepiece.bpe.model"))
 
@@ -357,10 +398,149 @@ def write_bge_shaped(path, spm_path, seed, shape=BGE_SHAPE):
 
 
 # --------------------------------------------------------------------------------------------------
+# BERT cross-encoders (BertForSequenceClassification, the ms-marco MiniLM layout)
+# --------------------------------------------------------------------------------------------------
+
+BERT_MODELS = {
+    # uncased (do_lower_case, accents stripped), 512 positions
+    "bert-tiny": (dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=64,
+                       max_position_embeddings=512), True),
+    # cased, 128 positions: pairs.jsonl's long documents are cut
+    "bert-cased": (dict(hidden_size=64, num_hidden_layers=3, num_attention_heads=4, intermediate_size=128,
+                        max_position_embeddings=128), False),
+}
+BERT_SPECIALS = ["[PAD]"] + [f"[unused{i}]" for i in range(99)] + ["[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+
+
+def bert_vocab(lower, extra_texts):
+    """vocab.txt's tokens: BERT's special layout ([PAD] 0, [UNK] 100, [CLS] 101, [SEP] 102, [MASK] 103),
+    every character of the corpus and the test texts alone and as "##" continuation (except symbols
+    such as emoji and fullwidth forms, which stay [UNK]), the corpus's most frequent words and word
+    endings. Words outside it split into pieces, so WordPiece's greedy match is exercised."""
+    import collections
+    corpus = [line.strip() for line in open(os.path.join(DATA, "corpus.txt"), encoding="utf-8") if line.strip()]
+    words = collections.Counter(w for t in corpus for w in reference.bert_basic_tokenize(t, lower))
+    chars = {c for t in corpus + extra_texts for w in reference.bert_basic_tokenize(t, lower) for c in w}
+    chars = sorted(c for c in chars if reference.unicodedata.category(c) != "So" and not 0xFF00 <= ord(c) <= 0xFFEF)
+    endings = collections.Counter(w[k:] for w in words for k in range(1, len(w)) if 2 <= len(w) - k <= 4)
+    tokens = BERT_SPECIALS + chars + ["##" + c for c in chars]
+    tokens += sorted(w for w, n in words.most_common(400) if len(w) > 1 and w != "panda")
+    tokens += sorted("##" + e for e, n in endings.most_common(150))
+    return list(dict.fromkeys(tokens))
+
+
+def bert_config(shape, vocab_size):
+    """config.json as transformers writes it for a BertForSequenceClassification cross-encoder."""
+    return {
+        "_name_or_path": "rerankd-test-bert",
+        "architectures": ["BertForSequenceClassification"],
+        "attention_probs_dropout_prob": 0.1,
+        "classifier_dropout": None,
+        "gradient_checkpointing": False,
+        "hidden_act": "gelu",
+        "hidden_dropout_prob": 0.1,
+        "hidden_size": shape["hidden_size"],
+        "id2label": {"0": "LABEL_0"},
+        "initializer_range": 0.02,
+        "intermediate_size": shape["intermediate_size"],
+        "label2id": {"LABEL_0": 0},
+        "layer_norm_eps": 1e-12,
+        "max_position_embeddings": shape["max_position_embeddings"],
+        "model_type": "bert",
+        "num_attention_heads": shape["num_attention_heads"],
+        "num_hidden_layers": shape["num_hidden_layers"],
+        "pad_token_id": 0,
+        "position_embedding_type": "absolute",
+        "torch_dtype": "float32",
+        "transformers_version": "4.38.1",
+        "type_vocab_size": 2,
+        "use_cache": True,
+        "vocab_size": vocab_size,
+    }
+
+
+def bert_tokenizer_files(lower, model_max_length, vocab):
+    """tokenizer_config.json and special_tokens_map.json as transformers writes them for BertTokenizer."""
+    ids = {t: i for i, t in enumerate(vocab)}
+    specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    return {
+        "tokenizer_config.json": {
+            "added_tokens_decoder": {str(ids[t]): dict(hf_token(t), special=True) for t in specials},
+            "clean_up_tokenization_spaces": True,
+            "cls_token": "[CLS]",
+            "do_basic_tokenize": True,
+            "do_lower_case": lower,
+            "mask_token": "[MASK]",
+            "model_max_length": model_max_length,
+            "never_split": None,
+            "pad_token": "[PAD]",
+            "sep_token": "[SEP]",
+            "strip_accents": None,
+            "tokenize_chinese_chars": True,
+            "tokenizer_class": "BertTokenizer",
+            "unk_token": "[UNK]",
+        },
+        "special_tokens_map.json": {"cls_token": "[CLS]", "mask_token": "[MASK]", "pad_token": "[PAD]",
+                                    "sep_token": "[SEP]", "unk_token": "[UNK]"},
+    }
+
+
+def bert_tensor_shapes(shape, vocab_size):
+    """(name, shape) of every tensor of BertForSequenceClassification, in module order."""
+    H, I, P = shape["hidden_size"], shape["intermediate_size"], shape["max_position_embeddings"]
+    e = "bert.embeddings."
+    out = [(e + "word_embeddings.weight", [vocab_size, H]), (e + "position_embeddings.weight", [P, H]),
+           (e + "token_type_embeddings.weight", [2, H]), (e + "LayerNorm.weight", [H]), (e + "LayerNorm.bias", [H])]
+    for i in range(shape["num_hidden_layers"]):
+        p = f"bert.encoder.layer.{i}."
+        for m in ("query", "key", "value"):
+            out += [(p + f"attention.self.{m}.weight", [H, H]), (p + f"attention.self.{m}.bias", [H])]
+        out += [(p + "attention.output.dense.weight", [H, H]), (p + "attention.output.dense.bias", [H]),
+                (p + "attention.output.LayerNorm.weight", [H]), (p + "attention.output.LayerNorm.bias", [H]),
+                (p + "intermediate.dense.weight", [I, H]), (p + "intermediate.dense.bias", [I]),
+                (p + "output.dense.weight", [H, I]), (p + "output.dense.bias", [H]),
+                (p + "output.LayerNorm.weight", [H]), (p + "output.LayerNorm.bias", [H])]
+    out += [("bert.pooler.dense.weight", [H, H]), ("bert.pooler.dense.bias", [H]),
+            ("classifier.weight", [1, H]), ("classifier.bias", [1])]
+    return out
+
+
+def write_bert_model(path, shape, lower, seed):
+    if os.path.exists(path):
+        shutil.rmtree(path)
+    os.makedirs(path)
+    vocab = bert_vocab(lower, BERT_TEXTS)
+    with open(os.path.join(path, "vocab.txt"), "w", encoding="utf-8") as f:
+        f.write("".join(t + "\n" for t in vocab))
+    write_json(os.path.join(path, "config.json"), bert_config(shape, len(vocab)))
+    for fname, obj in bert_tokenizer_files(lower, min(512, shape["max_position_embeddings"]), vocab).items():
+        write_json(os.path.join(path, fname), obj)
+    rng = np.random.default_rng(seed)
+    weights = {}
+    for name, dims in bert_tensor_shapes(shape, len(vocab)):
+        mean, std = init_rule(name, dims)
+        weights[name] = (mean + std * rng.standard_normal(dims)).astype(np.float32)
+    write_safetensors(os.path.join(path, "model.safetensors"), weights, "F32")
+    check_read_back(path, weights)
+
+
+def bert_tokenizer_cases(tok, pairs):
+    rows = [{"kind": "text", "text": t, "ids": tok.encode(t)}
+            for t in dict.fromkeys(BERT_TEXTS + EXTRA_TEXTS + [p["document"] for p in pairs])]
+    assert any(tok.unk in r["ids"] for r in rows) and any(len(r["ids"]) > 1 and r["text"].isalpha() for r in rows)
+    for q, d in [("Héllo WÖRLD!", "北京大学很好。 naïve café"), ("what is panda?", "PANDA pandas " * 20),
+                 ("[CLS] x [SEP]", "don't stop—believe…")]:
+        for m in (3, 4, 7, 12, 512):
+            ids, types = tok.encode_pair(q, d, m)
+            rows.append({"kind": "pair", "query": q, "document": d, "max_length": m, "ids": ids, "type_ids": types})
+    return rows
+
+
+# --------------------------------------------------------------------------------------------------
 # Malformed models: each a copy of tiny with one defect, and what the loader's error must name.
 # --------------------------------------------------------------------------------------------------
 
-def write_bad_models(bad_root, tiny_dir, weights, shape, vocab_size):
+def write_bad_models(bad_root, tiny_dir, weights, shape, vocab_size, bert_dir):
     if os.path.exists(bad_root):
         shutil.rmtree(bad_root)
     os.makedirs(bad_root)
@@ -368,9 +548,9 @@ def write_bad_models(bad_root, tiny_dir, weights, shape, vocab_size):
     ST = "model.safetensors"
 
     # kind: the Error kind the loader must give (a missing or unreadable file is "io" everywhere).
-    def case(name, file, mentions=(), kind="model_format"):
+    def case(name, file, mentions=(), kind="model_format", source=tiny_dir):
         d = os.path.join(bad_root, name)
-        shutil.copytree(tiny_dir, d)
+        shutil.copytree(source, d)
         manifest.append({"case": name, "file": file, "mentions": list(mentions), "kind": kind})
         return d
 
@@ -461,6 +641,26 @@ def write_bad_models(bad_root, tiny_dir, weights, shape, vocab_size):
     edit_config(d, lambda c: c.pop("hidden_size"))
     d = case("config_heads_not_dividing", "config.json", ["num_attention_heads"])
     edit_config(d, lambda c: c.update(num_attention_heads=5))  # 32 % 5 != 0
+    d = case("config_architecture_unsupported", "config.json", ["architectures", "DebertaV2ForSequenceClassification"])
+    edit_config(d, lambda c: c.update(architectures=["DebertaV2ForSequenceClassification"]))
+
+    # Tokenizer files.
+    d = case("tokenizer_json_bad_json", "tokenizer.json", ["not valid JSON"])
+    with open(os.path.join(d, "tokenizer.json"), "w", encoding="utf-8") as f:
+        f.write('{"added_tokens": [')
+    d = case("tokenizer_config_bad_max_length", "tokenizer_config.json", ["model_max_length"])
+    path = os.path.join(d, "tokenizer_config.json")
+    with open(path, encoding="utf-8") as f:
+        tc = json.load(f)
+    tc["model_max_length"] = "long"
+    write_json(path, tc)
+    d = case("bert_vocab_missing", "vocab.txt", kind="io", source=bert_dir)
+    os.remove(os.path.join(d, "vocab.txt"))
+    d = case("bert_vocab_without_cls", "vocab.txt", ["[CLS]"], source=bert_dir)
+    with open(os.path.join(d, "vocab.txt"), encoding="utf-8") as f:
+        lines = f.read().split("\n")
+    with open(os.path.join(d, "vocab.txt"), "w", encoding="utf-8") as f:
+        f.write("\n".join("[cls]" if t == "[CLS]" else t for t in lines))
 
     # Hostile files (issue 14): each once crashed, hung or served garbage.
     name = "roberta.embeddings.word_embeddings.weight"
@@ -565,12 +765,30 @@ EXTRA_TEXTS = [
     "ＦＵＬＬＷＩＤＴＨ", "ﬁ", "①②③", "café", "cafe\u0301", "a\u200bb", "x\u0000y", "\u3000全角スペース\u3000",
     "Tab\tseparated\tvalues", "line one\nline two\r\nline three",
     "<tag> & \"quotes\" 'single' `back`", "\\ / | ~ ^ _ {} []",
+    # Special tokens written in the text: their own ids, at the places Hugging Face puts them.
+    "<s>", "</s>", "<pad>", "<unk>", "<mask>", "a <s> b", "a<s>b", "<html><s>old</s> new</html>",
+    "hello <mask> world", "hello<mask>world", "hello   <mask>", "  <mask>  x", "\t<mask>\u3000<mask>",
+    "<pad><unk></s></s>", "<<s>>", "<s/> < s> <S>", "<mask><mask>", "<mas k> <mask", "x </s>y",
+    "<doc/> is only special in small",
+]
+
+# Texts only the `small` model's files give an extra added token in (SMALL_EXTRA_TOKEN, rstrip).
+SMALL_ADDED_TEXTS = ["<doc/>", "a <doc/>  b", "<doc/><doc/>x", "<s><doc/> </s>", "x<doc/>\ty <mask>"]
+
+# BertTokenizer's rules at work: case, accents, CJK, punctuation, controls, whitespace, long words.
+BERT_TEXTS = [
+    "Héllo WÖRLD!", "naïve café résumé", "cafe\u0301 vs café", "Straße", "ΣΊΣΥΦΟΣ", "İstanbul",
+    "北京大学很好。", "日本語のテキスト", "熊猫吃竹子", "don't stop—believe…", "$100 & 50% off!!", "U.S.A. 3.14",
+    "a\u00adb soft hyphen", "x\u200by", "tab\tand\nnewline\r\nend", "hello\u2028world", "ctrl\u0007bell\u0000nul",
+    "emoji 🐼 here", "Ｆｕｌｌｗｉｄｔｈ", "a" * 101, "b" * 100, "PANDA pandas Pandas", "[CLS] inside [SEP] text [MASK]",
+    "[cls] lower [Sep]", "<s> not special here", "  leading and trailing  ", "",
 ]
 
 
 def tokenizer_cases(tok, pairs):
     rows, seen = [], set()
     texts = EXTRA_TEXTS + [p["query"] for p in pairs] + [p["document"] for p in pairs]
+    assert any(i == tok.mask_id for t in EXTRA_TEXTS for i in tok.encode(t)), "no test text gives <mask>"
     for text in texts:
         if text in seen:
             continue
@@ -660,7 +878,8 @@ def main():
                                         ("small", MODELS["small"], small, "F32")]:
         d = os.path.join(out, "models", name)
         max_len = min(512, shape["max_position_embeddings"] - 2)
-        write_model_dir(d, shape, vocab_size, spm_path, model_max_length=max_len, dtype=dtype)
+        write_model_dir(d, shape, vocab_size, spm_path, model_max_length=max_len, dtype=dtype,
+                        extra_token=SMALL_EXTRA_TOKEN if name == "small" else None)
         if name == "small":
             write_sharded(d, weights, dtype, shape, vocab_size)
         else:
@@ -705,13 +924,43 @@ def main():
                         simulated.score_pairs(ranking_pairs))
     print(f"ranking    {len(queries)} queries x 24 documents (tiny, small), exact and simulated int8")
 
-    rows, counts = tokenizer_cases(tok, pairs)
+    tiny_tok = reference.XlmrTokenizer.from_model_dir(written["tiny"])
+    assert all(tiny_tok.encode(t) == tok.encode(t) for t in EXTRA_TEXTS), "tiny's files disagree with the defaults"
+    rows, counts = tokenizer_cases(tiny_tok, pairs)
     write_jsonl(os.path.join(out, "expected", "tokenizer.jsonl"), rows)
     print(f"tokenizer  {sum(r['kind'] == 'text' for r in rows)} texts, {sum(r['kind'] == 'pair' for r in rows)} "
           f"pairs {dict(sorted(counts.items()))}; ids follow the {reference.DEFAULT_TRUNCATION} tokenizer's "
           f"longest_first (ids_slow, ids_fast: both)")
 
-    manifest = write_bad_models(os.path.join(out, "bad"), written["tiny"], tiny, MODELS["tiny"], vocab_size)
+    # Added tokens the `small` model's files alone list, and special tokens inside scored pairs.
+    small_tok = reference.XlmrTokenizer.from_model_dir(written["small"])
+    write_jsonl(os.path.join(out, "expected", "tokenizer-small.jsonl"),
+                [{"kind": "text", "text": t, "ids": small_tok.encode(t)} for t in SMALL_ADDED_TEXTS])
+    assert small_tok.encode("<doc/>") == [SMALL_EXTRA_TOKEN[0]] != tiny_tok.encode("<doc/>")
+    special_pairs = reference.read_pairs(os.path.join(DATA, "special_pairs.jsonl"))
+
+    # BERT cross-encoders.
+    bert_pairs = pairs + [{"query": q, "document": t} for q in ("What is the panda?", "Héllo WÖRLD")
+                          for t in BERT_TEXTS if t]
+    for i, (name, (shape, lower)) in enumerate(BERT_MODELS.items()):
+        d = os.path.join(out, "models", name)
+        write_bert_model(d, shape, lower, SEED + 10 + i)
+        written[name] = d
+        model = reference.Reranker(d)
+        rows = model.score_pairs(bert_pairs)
+        write_jsonl(os.path.join(out, "expected", name + ".jsonl"), rows)
+        write_jsonl(os.path.join(out, "expected", f"tokenizer-{name}.jsonl"), bert_tokenizer_cases(model.tokenizer, pairs))
+        logits = np.array([r["logit"] for r in rows])
+        truncated = sum(len(r["ids"]) == r["max_length"] for r in rows)
+        print(f"{name:10s} logits {logits.min():+.4f} .. {logits.max():+.4f}  std {logits.std():.4f}  "
+              f"{truncated}/{len(rows)} pairs at max_length {rows[0]['max_length']}; vocab {len(model.tokenizer.vocab)}")
+    for name in ("tiny", "small", "bert-tiny", "bert-cased"):
+        write_jsonl(os.path.join(out, "expected", f"special-{name}.jsonl"),
+                    reference.Reranker(written[name]).score_pairs(special_pairs))
+    print(f"special    {len(special_pairs)} pairs with special tokens in their texts (tiny, small, bert-tiny, bert-cased)")
+
+    manifest = write_bad_models(os.path.join(out, "bad"), written["tiny"], tiny, MODELS["tiny"], vocab_size,
+                                written["bert-tiny"])
     check_bad_models_rejected(os.path.join(out, "bad"), manifest)
     print(f"bad        {len(manifest)} malformed model directories")
 

@@ -1,10 +1,12 @@
 #!/usr/bin/python3
-"""Independent float64 reference for XLM-RoBERTa cross-encoder rerankers (bge-reranker-v2-m3 family).
+"""Independent float64 reference for cross-encoder rerankers: XLM-RoBERTa (bge-reranker-v2-m3 family)
+and BERT (the ms-marco MiniLM cross-encoders).
 
 Written from Hugging Face's semantics of `XLMRobertaTokenizer` (the slow, sentencepiece-based
-tokenizer) and `XLMRobertaForSequenceClassification`, without looking at rerankd's C++ code, so the
-engine can be tested against it. Needs only numpy and the `sentencepiece` Python module (Debian's
-/usr/bin/python3 has both). Speed does not matter here; clarity and float64 do.
+tokenizer), `BertTokenizer` (BasicTokenizer + WordPiece), `XLMRobertaForSequenceClassification` and
+`BertForSequenceClassification`, without looking at rerankd's C++ code, so the engine can be tested
+against it. Needs only numpy and the `sentencepiece` Python module (Debian's /usr/bin/python3 has
+both). Speed does not matter here; clarity and float64 do.
 
 As a module:
     model = Reranker("path/to/model_dir")
@@ -20,6 +22,7 @@ import math
 import os
 import struct
 import sys
+import unicodedata
 
 import numpy as np
 
@@ -137,6 +140,93 @@ def read_config(model_dir):
 
 
 # --------------------------------------------------------------------------------------------------
+# Added tokens (special tokens written in a text)
+#
+# Hugging Face cuts its added tokens (<s>, </s>, [SEP], ...) out of a text before the sub-word model
+# sees it: at each position the longest token that starts there, the leftmost position first; a
+# token marked lstrip (XLM-R's <mask>) also takes the whitespace before it, rstrip the whitespace
+# after it. The pieces between are tokenized on their own. The tokens and their ids come from
+# tokenizer.json's "added_tokens", else tokenizer_config.json's "added_tokens_decoder", else the
+# tokenizer class's defaults (with special_tokens_map.json's flags). model_max_length and
+# tokenizer.json's truncation.max_length cap the pair length (1e30 means "no limit").
+# --------------------------------------------------------------------------------------------------
+
+class AddedToken:
+    def __init__(self, content, id, lstrip=False, rstrip=False):
+        self.content, self.id, self.lstrip, self.rstrip = content, id, lstrip, rstrip
+
+
+def _read_json(model_dir, name):
+    path = os.path.join(model_dir, name)
+    if not os.path.exists(path):
+        return None
+    with open(path, encoding="utf-8") as f:
+        return json.load(f)
+
+
+def read_added_tokens(model_dir):
+    """[AddedToken] with ids as the files list them, or None when no file does."""
+    tok = _read_json(model_dir, "tokenizer.json")
+    if tok and tok.get("added_tokens"):
+        return [AddedToken(t["content"], t["id"], t.get("lstrip", False), t.get("rstrip", False))
+                for t in tok["added_tokens"]]
+    cfg = _read_json(model_dir, "tokenizer_config.json")
+    if cfg and cfg.get("added_tokens_decoder"):
+        return [AddedToken(t["content"], int(i), t.get("lstrip", False), t.get("rstrip", False))
+                for i, t in cfg["added_tokens_decoder"].items()]
+    return None
+
+
+def special_token_flags(model_dir):
+    """{content: (lstrip, rstrip)} from special_tokens_map.json."""
+    flags = {}
+    for value in (_read_json(model_dir, "special_tokens_map.json") or {}).values():
+        for t in value if isinstance(value, list) else [value]:
+            if isinstance(t, dict):
+                flags[t["content"]] = (t.get("lstrip", False), t.get("rstrip", False))
+    return flags
+
+
+def tokenizer_max_length(model_dir):
+    """The pair-length cap the tokenizer files set, or None."""
+    caps = []
+    cfg = _read_json(model_dir, "tokenizer_config.json") or {}
+    if cfg.get("model_max_length") is not None and cfg["model_max_length"] < 1e15:
+        caps.append(int(cfg["model_max_length"]))
+    tok = _read_json(model_dir, "tokenizer.json") or {}
+    if tok.get("truncation") and tok["truncation"].get("max_length") is not None:
+        caps.append(int(tok["truncation"]["max_length"]))
+    return min(caps) if caps else None
+
+
+def split_on_added_tokens(text, tokens):
+    """The text as a list of str pieces (for the sub-word model) and AddedToken entries."""
+    out, pos, piece_start = [], 0, 0
+    while pos < len(text):
+        best = None
+        for t in tokens:
+            if t.content and text.startswith(t.content, pos) and (best is None or len(t.content) > len(best.content)):
+                best = t
+        if best is None:
+            pos += 1
+            continue
+        start, stop = pos, pos + len(best.content)
+        if best.lstrip:
+            while start > piece_start and text[start - 1].isspace():
+                start -= 1
+        if best.rstrip:
+            while stop < len(text) and text[stop].isspace():
+                stop += 1
+        if start > piece_start:
+            out.append(text[piece_start:start])
+        out.append(best)
+        pos = piece_start = stop
+    if piece_start < len(text):
+        out.append(text[piece_start:])
+    return out
+
+
+# --------------------------------------------------------------------------------------------------
 # Tokenizer: XLMRobertaTokenizer (slow)
 #
 # sentencepiece produces pieces; fairseq's dictionary puts <s> <pad> </s> <unk> at 0..3, so every
@@ -188,12 +278,25 @@ def truncate_longest_first_fast(a, b, max_len):
 
 
 class XlmrTokenizer:
-    def __init__(self, spm_model_path):
+    def __init__(self, spm_model_path, added_tokens=None, flags=None):
+        """added_tokens: from the model's files (read_added_tokens); None: XLMRobertaTokenizer's own
+        five, <mask> taking the whitespace on its left, with `flags` {content: (lstrip, rstrip)}."""
         import sentencepiece  # imported here so that the rest of the module works without it
 
         self.sp = sentencepiece.SentencePieceProcessor(model_file=str(spm_model_path))
         self.piece_count = self.sp.get_piece_size()
         self.mask_id = self.piece_count + FAIRSEQ_OFFSET
+        if added_tokens is None:
+            added_tokens = [AddedToken(c, i) for c, i in FAIRSEQ_SPECIALS.items()]
+            added_tokens.append(AddedToken("<mask>", self.mask_id, lstrip=True))
+            for t in added_tokens:
+                t.lstrip, t.rstrip = (flags or {}).get(t.content, (t.lstrip, t.rstrip))
+        self.added_tokens = added_tokens
+
+    @classmethod
+    def from_model_dir(cls, model_dir):
+        return cls(os.path.join(model_dir, "sentencepiece.bpe.model"), read_added_tokens(model_dir),
+                   special_token_flags(model_dir))
 
     def piece_to_id(self, piece):
         if piece in FAIRSEQ_SPECIALS:
@@ -202,10 +305,16 @@ class XlmrTokenizer:
         return spm_id + FAIRSEQ_OFFSET if spm_id != 0 else UNK
 
     def encode(self, text):
-        """Fairseq ids of `text` alone, without special tokens. (Texts containing the literal strings
-        "<s>", "</s>", "<pad>", "<unk>" or "<mask>" are not supported: Hugging Face's tokenizer turns
-        those into special tokens before sentencepiece sees the text; the test texts avoid them.)"""
-        return [self.piece_to_id(p) for p in self.sp.encode(text, out_type=str)]
+        """Fairseq ids of `text` alone, without the pair template. Added tokens written in the text
+        are their ids; each piece between them goes through sentencepiece on its own (which gives
+        it a leading "▁" and drops its edge whitespace)."""
+        ids = []
+        for piece in split_on_added_tokens(text, self.added_tokens):
+            if isinstance(piece, AddedToken):
+                ids.append(piece.id)
+            else:
+                ids += [self.piece_to_id(p) for p in self.sp.encode(piece, out_type=str)]
+        return ids
 
     @staticmethod
     def assemble_pair(a, b, max_length, truncation=DEFAULT_TRUNCATION):
@@ -219,6 +328,135 @@ class XlmrTokenizer:
         else:
             raise ValueError(f"truncation must be 'slow' or 'fast', not {truncation!r}")
         return [BOS] + a + [EOS, EOS] + b + [EOS]
+
+    def encode_pair(self, query, document, max_length=512, truncation=DEFAULT_TRUNCATION):
+        return self.assemble_pair(self.encode(query), self.encode(document), max_length, truncation)
+
+
+# --------------------------------------------------------------------------------------------------
+# Tokenizer: BertTokenizer (slow)
+#
+# Added tokens ([CLS] [SEP] [PAD] [UNK] [MASK] with vocab.txt's ids by default) are cut out first.
+# Each remaining piece goes through BasicTokenizer: drop NUL, U+FFFD and control characters (category
+# C*, except tab/newline/return, which are whitespace like category Zs); put spaces around CJK
+# ideographs; NFC; split on whitespace; per word lower-case (do_lower_case) and strip accents (NFD,
+# drop category Mn; strip_accents, which follows do_lower_case when null); split off every
+# punctuation character (category P*, or ASCII symbols such as $ + < = > ^ ` | ~). Then WordPiece:
+# greedy longest match from the left, continuation pieces prefixed "##"; a word with no full cover,
+# or longer than 100 characters, is [UNK]. A pair is [CLS] A [SEP] B [SEP], token types 0 then 1.
+# --------------------------------------------------------------------------------------------------
+
+BERT_PAIR_SPECIAL_TOKENS = 3
+BERT_MAX_CHARS_PER_WORD = 100
+
+
+def bert_is_whitespace(ch):
+    return ch in " \t\n\r" or unicodedata.category(ch) == "Zs"
+
+
+def bert_is_control(ch):
+    return ch not in "\t\n\r" and unicodedata.category(ch).startswith("C")
+
+
+def bert_is_punctuation(ch):
+    cp = ord(ch)
+    if 33 <= cp <= 47 or 58 <= cp <= 64 or 91 <= cp <= 96 or 123 <= cp <= 126:
+        return True
+    return unicodedata.category(ch).startswith("P")
+
+
+def bert_is_cjk(ch):
+    cp = ord(ch)
+    return any(lo <= cp <= hi for lo, hi in [(0x4E00, 0x9FFF), (0x3400, 0x4DBF), (0x20000, 0x2A6DF),
+                                              (0x2A700, 0x2B73F), (0x2B740, 0x2B81F), (0x2B820, 0x2CEAF),
+                                              (0xF900, 0xFAFF), (0x2F800, 0x2FA1F)])
+
+
+def bert_basic_tokenize(text, lower_case=True, strip_accents=None, chinese=True):
+    if strip_accents is None:
+        strip_accents = lower_case
+    chars = []
+    for ch in text:
+        if ord(ch) == 0 or ord(ch) == 0xFFFD or bert_is_control(ch):
+            continue
+        if bert_is_whitespace(ch):
+            chars.append(" ")
+        elif chinese and bert_is_cjk(ch):
+            chars += [" ", ch, " "]
+        else:
+            chars.append(ch)
+    words = []
+    for word in unicodedata.normalize("NFC", "".join(chars)).split():
+        if lower_case:
+            word = word.lower()
+        if strip_accents:
+            word = "".join(c for c in unicodedata.normalize("NFD", word) if unicodedata.category(c) != "Mn")
+        current = ""
+        for c in word:
+            if bert_is_punctuation(c):
+                if current:
+                    words.append(current)
+                words.append(c)
+                current = ""
+            else:
+                current += c
+        if current:
+            words.append(current)
+    return words
+
+
+class BertTokenizer:
+    def __init__(self, model_dir):
+        self.vocab = {}
+        with open(os.path.join(model_dir, "vocab.txt"), encoding="utf-8") as f:
+            for i, line in enumerate(f):
+                self.vocab[line.rstrip("\n")] = i
+        cfg = _read_json(model_dir, "tokenizer_config.json") or {}
+        self.lower_case = cfg.get("do_lower_case", True)
+        self.strip_accents = cfg.get("strip_accents")
+        self.chinese = cfg.get("tokenize_chinese_chars", True)
+        self.cls, self.sep, self.unk = self.vocab["[CLS]"], self.vocab["[SEP]"], self.vocab["[UNK]"]
+        self.added_tokens = read_added_tokens(model_dir)
+        if self.added_tokens is None:
+            self.added_tokens = [AddedToken(t, self.vocab[t]) for t in ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
+                                 if t in self.vocab]
+
+    def word_piece(self, word):
+        if len(word) > BERT_MAX_CHARS_PER_WORD:
+            return [self.unk]
+        ids, start = [], 0
+        while start < len(word):
+            end = len(word)
+            while end > start:
+                piece = ("##" if start > 0 else "") + word[start:end]
+                if piece in self.vocab:
+                    ids.append(self.vocab[piece])
+                    break
+                end -= 1
+            if end == start:
+                return [self.unk]
+            start = end
+        return ids
+
+    def encode(self, text):
+        ids = []
+        for piece in split_on_added_tokens(text, self.added_tokens):
+            if isinstance(piece, AddedToken):
+                ids.append(piece.id)
+            else:
+                for word in bert_basic_tokenize(piece, self.lower_case, self.strip_accents, self.chinese):
+                    ids += self.word_piece(word)
+        return ids
+
+    def assemble_pair(self, a, b, max_length, truncation=DEFAULT_TRUNCATION):
+        """([CLS] a [SEP] b [SEP], token types), longest_first to at most max_length tokens."""
+        budget = max_length - BERT_PAIR_SPECIAL_TOKENS
+        if truncation == "slow":
+            a, b = truncate_longest_first_slow(a, b, len(a) + len(b) - budget)
+        else:
+            a, b = truncate_longest_first_fast(a, b, max(0, budget))
+        ids = [self.cls] + a + [self.sep] + b + [self.sep]
+        return ids, [0] * (len(a) + 2) + [1] * (len(b) + 1)
 
     def encode_pair(self, query, document, max_length=512, truncation=DEFAULT_TRUNCATION):
         return self.assemble_pair(self.encode(query), self.encode(document), max_length, truncation)
@@ -278,6 +516,9 @@ def roberta_position_ids(ids, padding_idx):
 
 
 SUPPORTED_ACTIVATIONS = {"gelu"}
+# architectures -> (model_type, tensor prefix)
+ARCHITECTURES = {"XLMRobertaForSequenceClassification": ("xlm-roberta", "roberta."),
+                 "BertForSequenceClassification": ("bert", "bert.")}
 
 
 class Reranker:
@@ -287,18 +528,23 @@ class Reranker:
         embeddings, LayerNorms, attention and the classification head stay exact."""
         self.model_dir = model_dir
         self.config = read_config(model_dir)
+        c = self.config
+        arch = c.get("architectures", ["XLMRobertaForSequenceClassification"])[0]
+        if arch not in ARCHITECTURES or c.get("model_type") != ARCHITECTURES[arch][0]:
+            raise ValueError(f"{model_dir}: unsupported architecture {arch} / model_type {c.get('model_type')}")
+        self.bert = arch == "BertForSequenceClassification"
+        self.prefix = ARCHITECTURES[arch][1]
+        if c.get("hidden_act") not in SUPPORTED_ACTIVATIONS:
+            raise ValueError(f"{model_dir}: only exact GELU")
+        if c.get("position_embedding_type", "absolute") != "absolute":
+            raise ValueError(f"{model_dir}: only absolute position embeddings")
         self.weights = read_model_weights(model_dir)
         self.int8 = int8_weight_range is not None
         if self.int8:
             for name in self.weights:
-                if name.startswith("roberta.encoder.") and name.endswith(".weight") and "LayerNorm" not in name:
+                if name.startswith(self.prefix + "encoder.") and name.endswith(".weight") and "LayerNorm" not in name:
                     self.weights[name] = quantize_weight_rows(self.weights[name], int8_weight_range)
-        self.tokenizer = XlmrTokenizer(os.path.join(model_dir, "sentencepiece.bpe.model"))
-        c = self.config
-        if c.get("model_type") != "xlm-roberta" or c.get("hidden_act") not in SUPPORTED_ACTIVATIONS:
-            raise ValueError(f"{model_dir}: not an XLM-RoBERTa model with exact GELU")
-        if c.get("position_embedding_type", "absolute") != "absolute":
-            raise ValueError(f"{model_dir}: only absolute position embeddings")
+        self.tokenizer = BertTokenizer(model_dir) if self.bert else XlmrTokenizer.from_model_dir(model_dir)
         self.hidden = c["hidden_size"]
         self.heads = c["num_attention_heads"]
         self.head_dim = self.hidden // self.heads
@@ -311,27 +557,31 @@ class Reranker:
         return linear(quantize_activation_rows(x) if self.int8 else x, self.weights, prefix)
 
     def default_max_length(self):
-        """512 unless the position table is shorter (positions start at pad_token_id + 1)."""
-        return min(512, self.max_position_embeddings - self.pad - 1)
+        """512, unless the position table (RoBERTa's positions start at pad_token_id + 1, BERT's at 0)
+        or the tokenizer files' model_max_length allow fewer."""
+        positions = self.max_position_embeddings - (0 if self.bert else self.pad + 1)
+        return min([512, positions] + [m for m in [tokenizer_max_length(self.model_dir)] if m is not None])
 
-    def logit(self, ids):
+    def logit(self, ids, type_ids=None):
         w = self.weights
         ids = np.asarray(ids, dtype=np.int64)
         n = len(ids)
+        types = np.zeros(n, dtype=np.int64) if type_ids is None else np.asarray(type_ids, dtype=np.int64)
         if ids.min() < 0 or ids.max() >= self.config["vocab_size"]:
             raise ValueError("token id outside the vocabulary")
-        positions = roberta_position_ids(ids, self.pad)
+        # BERT numbers positions from 0; RoBERTa from padding_idx + 1 (no padding here).
+        positions = np.arange(n) if self.bert else roberta_position_ids(ids, self.pad)
         if positions.max() >= self.max_position_embeddings:
             raise ValueError(f"{n} tokens do not fit {self.max_position_embeddings} position embeddings")
 
-        e = "roberta.embeddings."
+        e = self.prefix + "embeddings."
         x = (w[e + "word_embeddings.weight"][ids]
              + w[e + "position_embeddings.weight"][positions]
-             + w[e + "token_type_embeddings.weight"][0])  # token_type_ids are all 0
+             + w[e + "token_type_embeddings.weight"][types])
         x = layer_norm(x, w[e + "LayerNorm.weight"], w[e + "LayerNorm.bias"], self.eps)
 
         for i in range(self.layers):
-            p = f"roberta.encoder.layer.{i}."
+            p = f"{self.prefix}encoder.layer.{i}."
             # Self-attention, heads split along the hidden axis: [n, H] -> [heads, n, head_dim].
             split = lambda t: t.reshape(n, self.heads, self.head_dim).transpose(1, 0, 2)
             q = split(self.encoder_linear(x, p + "attention.self.query"))
@@ -347,21 +597,33 @@ class Reranker:
             out = self.encoder_linear(h, p + "output.dense")
             x = layer_norm(out + x, w[p + "output.LayerNorm.weight"], w[p + "output.LayerNorm.bias"], self.eps)
 
-        # RobertaClassificationHead on the first token (<s>): dense, tanh, out_proj.
         cls = x[0]
-        h = np.tanh(linear(cls, w, "classifier.dense"))
-        out = linear(h, w, "classifier.out_proj")
+        if self.bert:
+            # BertPooler (dense, tanh) on [CLS], then the classifier Linear.
+            out = linear(np.tanh(linear(cls, w, "bert.pooler.dense")), w, "classifier")
+        else:
+            # RobertaClassificationHead on <s>: dense, tanh, out_proj.
+            out = linear(np.tanh(linear(cls, w, "classifier.dense")), w, "classifier.out_proj")
         return float(out[0])
 
+    def encode_pair(self, query, document, max_length, truncation=DEFAULT_TRUNCATION):
+        """(ids, token type ids or None for XLM-R's single type)."""
+        if self.bert:
+            return self.tokenizer.encode_pair(query, document, max_length, truncation)
+        return self.tokenizer.encode_pair(query, document, max_length, truncation), None
+
     def score_pairs(self, pairs, max_length=None, truncation=DEFAULT_TRUNCATION):
-        """[{"query", "document", "max_length", "ids", "logit"}] for [{"query", "document"}]."""
+        """[{"query", "document", "max_length", "ids", ("type_ids",) "logit"}] for [{"query", "document"}]."""
         if max_length is None:
             max_length = self.default_max_length()
         results = []
         for pair in pairs:
-            ids = self.tokenizer.encode_pair(pair["query"], pair["document"], max_length, truncation)
-            results.append({"query": pair["query"], "document": pair["document"], "max_length": max_length,
-                            "ids": ids, "logit": self.logit(ids)})
+            ids, types = self.encode_pair(pair["query"], pair["document"], max_length, truncation)
+            row = {"query": pair["query"], "document": pair["document"], "max_length": max_length, "ids": ids}
+            if types is not None:
+                row["type_ids"] = types
+            row["logit"] = self.logit(ids, types)
+            results.append(row)
         return results
 
 

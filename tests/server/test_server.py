@@ -708,5 +708,29 @@ class DrainTest(unittest.TestCase):
             server.close()
 
 
+class BertServeTest(unittest.TestCase):
+    """A BertForSequenceClassification model serves like an XLM-R one: TEI raw scores equal the
+    float64 reference's logits, texts with special tokens written in them included."""
+
+    def test_bert_model_serves_reference_logits(self):
+        server = Server(model("bert-cased"))
+        try:
+            conn = server.connect()
+            worst = 0.0
+            for name in ("bert-cased", "special-bert-cased"):
+                for query, rows in by_query(expected(name)).items():
+                    r = exchange(conn, "POST", "/rerank",
+                                 {"query": query, "texts": [x["document"] for x in rows], "raw_scores": True,
+                                  "truncate": True})
+                    self.assertEqual(r.status, 200, r)
+                    for x in r.json():
+                        worst = max(worst, abs(x["score"] - rows[x["index"]]["logit"]))
+            self.assertLess(worst, 1e-4)
+            conn.close()
+        finally:
+            self.assertEqual(server.stop(), 0)
+            server.close()
+
+
 if __name__ == "__main__":
     unittest.main()

@@ -1,5 +1,6 @@
-// Logits of every test model against the independent float64 reference: each pair alone and all
-// pairs batched together must agree within 1e-4, with the reference's own token ids.
+// Logits of every test model (XLM-R and BERT) against the independent float64 reference: each pair
+// alone and all pairs batched together must agree within 1e-4, with the reference's own token ids
+// and token types, on ordinary texts and on texts with special tokens written in them.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -12,26 +13,33 @@ namespace {
 
 constexpr double kTolerance = 1e-4;
 
+// The parameter names an expected/*.jsonl: a model's own, or special-<model> (pairs whose texts
+// contain special tokens).
 class ParityTest : public ::testing::TestWithParam<std::string> {};
+
+std::string model_of(const std::string& expected) {
+  return expected.starts_with("special-") ? expected.substr(8) : expected;
+}
 
 TEST_P(ParityTest, LogitsMatchReferenceAloneAndBatched) {
   const auto expected = testing::expected_pairs(GetParam());
-  ASSERT_GE(expected.size(), 10u);
+  ASSERT_GE(expected.size(), 5u);
   RerankerOptions options;
-  options.model_dir = testing::model_dir(GetParam());
+  options.model_dir = testing::model_dir(model_of(GetParam()));
   options.dtype = "float32";  // parity is a float32 promise; auto may pick bf16
   Reranker reranker(options);
 
   std::vector<EncodedPair> encoded;
   for (const auto& e : expected) {
     encoded.push_back(reranker.tokenizer().encode_pair(e.query, e.document, e.max_length));
-    ASSERT_EQ(encoded.back().ids, e.ids) << "tokenization differs for query '" << e.query << "'";
+    ASSERT_EQ(encoded.back().ids, e.ids) << "tokenization differs for '" << e.query << "' / '" << e.document << "'";
+    ASSERT_EQ(encoded.back().type_ids, e.type_ids) << "token types differ for query '" << e.query << "'";
   }
 
   double max_alone = 0, max_batched = 0, spread_lo = 1e30, spread_hi = -1e30;
   for (size_t i = 0; i < expected.size(); ++i) {
     PackedBatch one;
-    one.add(expected[i].ids);
+    one.add(expected[i].ids, expected[i].type_ids);
     const double logit = reranker.model().forward(one).at(0);
     max_alone = std::max(max_alone, std::abs(logit - expected[i].logit));
     spread_lo = std::min(spread_lo, expected[i].logit);
@@ -50,21 +58,23 @@ TEST_P(ParityTest, LogitsMatchReferenceAloneAndBatched) {
 
 TEST_P(ParityTest, SmallBatchBudgetsGiveTheSameScores) {
   const auto expected = testing::expected_pairs(GetParam());
-  ASSERT_GE(expected.size(), 10u);
+  ASSERT_GE(expected.size(), 5u);
   RerankerOptions options;
-  options.model_dir = testing::model_dir(GetParam());
+  options.model_dir = testing::model_dir(model_of(GetParam()));
   options.dtype = "float32";  // parity is a float32 promise; auto may pick bf16
   options.batch.max_tokens = 200;
   options.batch.max_pairs = 3;
   Reranker reranker(options);
   std::vector<EncodedPair> encoded;
-  for (const auto& e : expected) encoded.push_back({e.ids, false});
+  for (const auto& e : expected) encoded.push_back({e.ids, e.type_ids});
   const auto logits = reranker.logits(encoded);
   ASSERT_EQ(logits.size(), expected.size());
   for (size_t i = 0; i < expected.size(); ++i) EXPECT_NEAR(logits[i], expected[i].logit, kTolerance) << i;
 }
 
-INSTANTIATE_TEST_SUITE_P(Models, ParityTest, ::testing::Values("tiny", "tiny-f16", "tiny-bf16", "small"),
+INSTANTIATE_TEST_SUITE_P(Models, ParityTest,
+                         ::testing::Values("tiny", "tiny-f16", "tiny-bf16", "small", "bert-tiny", "bert-cased",
+                                           "special-tiny", "special-small", "special-bert-tiny", "special-bert-cased"),
                          [](const auto& param_info) {
                            std::string name = param_info.param;
                            std::replace(name.begin(), name.end(), '-', '_');

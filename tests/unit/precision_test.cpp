@@ -67,7 +67,7 @@ TEST_P(ReducedPrecisionTest, ScoresAndRankingsStayWithinBudget) {
   ASSERT_EQ(reranker.precision(), dtype);
 
   std::vector<EncodedPair> encoded;
-  for (const auto& e : expected) encoded.push_back({e.ids, false});
+  for (const auto& e : expected) encoded.push_back({e.ids, e.type_ids});
   const auto logits = reranker.logits(encoded);
   ASSERT_EQ(logits.size(), expected.size());
 
@@ -139,7 +139,7 @@ TEST_P(Int8SchemeTest, LogitsMatchTheSimulatedScheme) {
   Reranker reranker(options);
 
   std::vector<EncodedPair> encoded;
-  for (const auto& e : expected) encoded.push_back({e.ids, false});
+  for (const auto& e : expected) encoded.push_back({e.ids, e.type_ids});
   const auto logits = reranker.logits(encoded);
   ASSERT_EQ(logits.size(), expected.size());
   double max_error = 0, max_seven_bit = 0;

@@ -39,16 +39,22 @@ struct ExpectedPair {
   std::string query, document;
   size_t max_length;
   std::vector<int32_t> ids;
+  std::vector<int32_t> type_ids;  // BERT's; empty for XLM-R
   double logit;
 };
 
-inline std::vector<ExpectedPair> expected_pairs(const std::string& model) {
+// expected/<file>.jsonl: <file> is a model's name, or special-<model> for the pairs with special
+// tokens written in their texts.
+inline std::vector<ExpectedPair> expected_pairs(const std::string& file) {
   std::vector<ExpectedPair> out;
   simdjson::dom::parser parser;
-  for (const auto& line : read_lines(testdata_dir() / "expected" / (model + ".jsonl"))) {
+  for (const auto& line : read_lines(testdata_dir() / "expected" / (file + ".jsonl"))) {
     auto obj = parser.parse(line).get_object().value();
+    simdjson::dom::element types;
     out.push_back({std::string(std::string_view(obj["query"])), std::string(std::string_view(obj["document"])),
-                   static_cast<size_t>(int64_t(obj["max_length"])), int_array(obj["ids"]), double(obj["logit"])});
+                   static_cast<size_t>(int64_t(obj["max_length"])), int_array(obj["ids"]),
+                   obj["type_ids"].get(types) == simdjson::SUCCESS ? int_array(types) : std::vector<int32_t>{},
+                   double(obj["logit"])});
   }
   return out;
 }

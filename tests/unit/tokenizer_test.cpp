@@ -6,6 +6,8 @@
 
 #include "common/error.h"
 #include "test_data.h"
+#include "tokenizer/added_tokens.h"
+#include "tokenizer/tokenizer_files.h"
 #include "tokenizer/xlmr_tokenizer.h"
 
 namespace rerankd {
@@ -13,9 +15,14 @@ namespace {
 
 using testing::testdata_dir;
 
+XlmrTokenizer tokenizer_of(const std::string& model) {
+  return XlmrTokenizer(testing::model_dir(model) / "sentencepiece.bpe.model",
+                       read_tokenizer_files(testing::model_dir(model)));
+}
+
 class TokenizerTest : public ::testing::Test {
  protected:
-  XlmrTokenizer tokenizer{testing::model_dir("tiny") / "sentencepiece.bpe.model"};
+  XlmrTokenizer tokenizer = tokenizer_of("tiny");
 };
 
 TEST_F(TokenizerTest, MatchesReferenceIds) {
@@ -58,11 +65,9 @@ TEST_F(TokenizerTest, EmptyAndWhitespaceTextsGiveOnlySpecials) {
 
 TEST(Truncation, LongestFirstLikeHuggingFaceFastTokenizer) {
   auto lengths = [](size_t q, size_t d, size_t max_length) {
-    const auto pair = XlmrTokenizer::assemble_pair(std::vector<int32_t>(q, 10), std::vector<int32_t>(d, 20),
-                                                   max_length + XlmrTokenizer::kPairSpecialTokens);
-    const auto nq = static_cast<size_t>(std::count(pair.ids.begin(), pair.ids.end(), 10));
-    const auto nd = static_cast<size_t>(std::count(pair.ids.begin(), pair.ids.end(), 20));
-    return std::pair{nq, nd};
+    std::vector<int32_t> query(q, 10), document(d, 20);
+    truncate_longest_first(query, document, max_length, TruncationSide::kRight);
+    return std::pair{query.size(), document.size()};
   };
   // The cases of tokenizers' own unit test (max_length 7 without specials).
   EXPECT_EQ(lengths(2, 8, 7), std::pair(size_t{2}, size_t{5}));
@@ -75,8 +80,8 @@ TEST(Truncation, LongestFirstLikeHuggingFaceFastTokenizer) {
   EXPECT_EQ(lengths(3, 3, 7), std::pair(size_t{3}, size_t{3}));
 }
 
-TEST(Truncation, LeftSideKeepsTheEnd) {
-  const auto pair = XlmrTokenizer::assemble_pair({10, 11}, {20, 21, 22, 23, 24, 25}, 4 + 5, TruncationSide::kLeft);
+TEST_F(TokenizerTest, LeftSideKeepsTheEnd) {
+  const auto pair = tokenizer.assemble_pair({10, 11}, {20, 21, 22, 23, 24, 25}, 4 + 5, TruncationSide::kLeft);
   EXPECT_TRUE(pair.truncated);
   EXPECT_EQ(pair.ids, (std::vector<int32_t>{0, 10, 11, 2, 2, 23, 24, 25, 2}));
 }
@@ -126,10 +131,52 @@ TEST_F(TokenizerTest, OddBudgetWithBothTextsCutKeepsTheLongerSide) {
   for (size_t max_length : {9u, 17u, 33u}) {
     for (const auto& [q, d] : {std::pair{&shorter, &longer}, std::pair{&longer, &shorter}}) {
       const EncodedPair bounded = tokenizer.encode_pair(*q, *d, max_length);
-      const EncodedPair whole = XlmrTokenizer::assemble_pair(tokenizer.encode(*q), tokenizer.encode(*d), max_length);
+      const EncodedPair whole = tokenizer.assemble_pair(tokenizer.encode(*q), tokenizer.encode(*d), max_length);
       EXPECT_EQ(bounded.ids, whole.ids) << max_length;
     }
   }
+}
+
+// Special tokens written in a text: the files' defaults and XLM-R's built-in ones give the same ids,
+// and an added token only the `small` model's files list (with rstrip) is honoured.
+TEST_F(TokenizerTest, BuiltInSpecialTokensMatchTheFiles) {
+  const XlmrTokenizer built_in(testing::model_dir("tiny") / "sentencepiece.bpe.model");
+  for (const char* text : {"hello <mask> world", "a<s>b", "<pad><unk></s></s>", "  <mask>  x", "<<s>>"}) {
+    EXPECT_EQ(built_in.encode(text), tokenizer.encode(text)) << text;
+  }
+  EXPECT_EQ(tokenizer.encode("<s>"), (std::vector<int32_t>{XlmrTokenizer::kBos}));
+  EXPECT_EQ(tokenizer.encode("<mask>"), (std::vector<int32_t>{tokenizer.max_id()}));
+}
+
+TEST(AddedTokensFromFiles, MatchReferenceIds) {
+  const XlmrTokenizer small = tokenizer_of("small");
+  simdjson::dom::parser parser;
+  size_t texts = 0;
+  for (const auto& line : testing::read_lines(testdata_dir() / "expected" / "tokenizer-small.jsonl")) {
+    auto obj = parser.parse(line).get_object().value();
+    const std::string_view text = obj["text"];
+    EXPECT_EQ(small.encode(text), testing::int_array(obj["ids"])) << "text: " << text;
+    ++texts;
+  }
+  EXPECT_GE(texts, 3u);
+}
+
+TEST(AddedTokenSplitter, LeftmostLongestWithStripping) {
+  const AddedTokenSplitter splitter({{"<s>", 0}, {"<s>x", 7}, {"<m>", 4, /*lstrip=*/true}, {"<r>", 5, false, true}});
+  auto render = [&](std::string_view text) {
+    std::string out;
+    for (const TextSegment& s : splitter.split(text)) {
+      if (s.token_id >= 0) out.append("#").append(std::to_string(s.token_id));
+      else out.append("[").append(s.text).append("]");
+    }
+    return out;
+  };
+  EXPECT_EQ(render("a<s>xb<s>"), "[a]#7[b]#0");      // the longer token where both start
+  EXPECT_EQ(render("a \t<m> b"), "[a]#4[ b]");       // lstrip takes the whitespace before
+  EXPECT_EQ(render("a <r> \u3000b"), "[a ]#5[b]");   // rstrip the (Unicode) whitespace after
+  EXPECT_EQ(render("<r>  <m>x"), "#5#4[x]");          // whitespace is not taken twice
+  EXPECT_EQ(render("<s"), "[<s]");
+  EXPECT_EQ(render(""), "");
 }
 
 TEST(TokenizerFile, MissingModelNamesTheFile) {

@@ -26,8 +26,8 @@ struct CpuEmbeddings final : EmbeddingTables {
   std::vector<float> word_storage;
   const float* word = nullptr;
   std::vector<float> position, token_type;
-  int64_t vocab = 0, positions = 0;
-  int32_t pad_token_id = 1;
+  int64_t vocab = 0, positions = 0, types = 0;
+  int32_t pad_token_id = -1;
 };
 
 LayerNormParams as_params(const NormWeights& n) {
@@ -106,6 +106,7 @@ std::unique_ptr<EmbeddingTables> CpuBackend::load_embeddings(const TensorView& w
   tables->vocab = word.shape.at(0);
   tables->positions = position.shape.at(0);
   tables->position = to_f32(position);
+  tables->types = token_type.shape.at(0);
   tables->token_type = to_f32(token_type);
   tables->pad_token_id = pad_token_id;
   return tables;
@@ -130,24 +131,34 @@ void CpuBackend::embed(const EmbeddingTables& tables_base, const NormWeights& no
   const int64_t tokens = static_cast<int64_t>(batch_->num_tokens());
   if (tokens > out.capacity) throw Error(Error::Kind::kInternal, "embed: batch larger than the workspace");
 
-  // RoBERTa's position ids: counted from pad_token_id + 1 over each sequence's (unpadded) tokens.
+  // Position ids: each sequence's non-pad tokens counted from pad_token_id + 1 (RoBERTa), pad
+  // tokens at pad_token_id; with -1 (BERT) simply 0, 1, 2, ...
   positions_.resize(static_cast<size_t>(tokens));
+  const int32_t pad = tables.pad_token_id;
   for (size_t s = 0; s < batch_->num_sequences(); ++s) {
+    int32_t next = pad + 1;
     for (int32_t t = batch_->seq_starts[s]; t < batch_->seq_starts[s + 1]; ++t) {
-      positions_[static_cast<size_t>(t)] = tables.pad_token_id + 1 + (t - batch_->seq_starts[s]);
+      positions_[static_cast<size_t>(t)] = batch_->ids[static_cast<size_t>(t)] == pad ? pad : next++;
     }
+  }
+  const bool typed = !batch_->type_ids.empty();
+  if (typed && batch_->type_ids.size() != batch_->ids.size()) {
+    throw Error(Error::Kind::kInternal, "embed: type ids and ids differ in number");
   }
   for (int64_t t = 0; t < tokens; ++t) {
     const int32_t id = batch_->ids[static_cast<size_t>(t)];
-    if (id < 0 || id >= tables.vocab || positions_[static_cast<size_t>(t)] >= tables.positions) {
-      throw Error(Error::Kind::kInternal, "token id or position outside the model's tables");
+    const int32_t type = typed ? batch_->type_ids[static_cast<size_t>(t)] : 0;
+    if (id < 0 || id >= tables.vocab || positions_[static_cast<size_t>(t)] >= tables.positions || type < 0 ||
+        type >= tables.types) {
+      throw Error(Error::Kind::kInternal, "token id, type or position outside the model's tables");
     }
   }
   // The rows past `tokens` up to the matmuls' rounding keep what they held (finite), in both forms.
   const int64_t rows = round_rows(tokens);
   const CpuMatrix::Both both = as_cpu(out).write_both(rows);
-  embed_rows(batch_->ids.data(), positions_.data(), tokens, out.width, tables.word, tables.position.data(),
-             tables.token_type.data(), as_params(norm_base), both.floats, both.narrow);
+  embed_rows(batch_->ids.data(), positions_.data(), typed ? batch_->type_ids.data() : nullptr, tokens, out.width,
+             tables.word, tables.position.data(), tables.token_type.data(), as_params(norm_base), both.floats,
+             both.narrow);
   for (int64_t r = tokens; r < rows; ++r) both.narrow.write_row(both.floats + r * out.width, r, out.width);
   out.rows = tokens;
 }

@@ -39,14 +39,14 @@ void layer_norm_rows(float* x, int64_t rows, int64_t width, const LayerNormParam
   }
 }
 
-void embed_rows(const int32_t* ids, const int32_t* positions, int64_t rows, int64_t width, const float* word,
-                const float* position, const float* token_type, const LayerNormParams& norm, float* out,
-                const NarrowRowsOut& narrow) {
+void embed_rows(const int32_t* ids, const int32_t* positions, const int32_t* types, int64_t rows, int64_t width,
+                const float* word, const float* position, const float* token_type, const LayerNormParams& norm,
+                float* out, const NarrowRowsOut& narrow) {
 #pragma omp parallel for schedule(static)
   for (int64_t r = 0; r < rows; ++r) {
     float* y = out + r * width;
     sum3_row(word + static_cast<int64_t>(ids[r]) * width, position + static_cast<int64_t>(positions[r]) * width,
-             token_type, width, y);
+             token_type + (types != nullptr ? static_cast<int64_t>(types[r]) * width : 0), width, y);
     normalize_row(y, width, norm.gamma, norm.beta, norm.eps);
     narrow.write_row(y, r, width);
   }

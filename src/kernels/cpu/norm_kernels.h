@@ -19,9 +19,10 @@ void layer_norm_row(float* x, int64_t width, const LayerNormParams& norm);
 // Normalises rows in place and writes each row's narrow form to `narrow` (if it names one).
 void layer_norm_rows(float* x, int64_t rows, int64_t width, const LayerNormParams& norm, const NarrowRowsOut& narrow);
 
-// out[t] = LayerNorm(word[ids[t]] + position[positions[t]] + token_type), and its narrow form.
-void embed_rows(const int32_t* ids, const int32_t* positions, int64_t rows, int64_t width, const float* word,
-                const float* position, const float* token_type, const LayerNormParams& norm, float* out,
-                const NarrowRowsOut& narrow);
+// out[t] = LayerNorm(word[ids[t]] + position[positions[t]] + token_type[types[t]]), and its narrow
+// form. types null: every token is of type 0.
+void embed_rows(const int32_t* ids, const int32_t* positions, const int32_t* types, int64_t rows, int64_t width,
+                const float* word, const float* position, const float* token_type, const LayerNormParams& norm,
+                float* out, const NarrowRowsOut& narrow);
 
 }  // namespace rerankd::cpu

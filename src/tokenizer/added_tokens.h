@@ -1,0 +1,41 @@
+#pragma once
+// Hugging Face's added tokens: strings (the special tokens <s>, </s>, [SEP], ...) that are cut out
+// of a text before its sub-word model sees it and become their own ids, so that "<s>" written in
+// an HTML page is the id of <s>, as the Hugging Face tokenizer gives it.
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace rerankd {
+
+struct AddedToken {
+  std::string content;
+  int32_t id = -1;
+  bool lstrip = false;  // also swallows the whitespace on its left (XLM-R's <mask>)
+  bool rstrip = false;  // ... and on its right
+};
+
+struct TextSegment {
+  std::string_view text;  // a piece of the input for the sub-word model, when token_id < 0
+  int32_t token_id = -1;  // else the added token found here
+};
+
+class AddedTokenSplitter {
+ public:
+  explicit AddedTokenSplitter(std::vector<AddedToken> tokens);
+
+  // The text cut at every added token, leftmost match first and the longest at one place (the
+  // tokenizers library's rule); whitespace an lstrip/rstrip token swallows is in no segment.
+  // Empty text pieces are left out.
+  std::vector<TextSegment> split(std::string_view text) const;
+
+  const std::vector<AddedToken>& tokens() const { return tokens_; }
+  int32_t max_id() const;
+
+ private:
+  std::vector<AddedToken> tokens_;
+  std::string first_bytes_;  // each token's first byte, to skip positions no token starts at
+};
+
+}  // namespace rerankd

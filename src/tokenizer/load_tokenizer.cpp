@@ -1,0 +1,19 @@
+#include "tokenizer/load_tokenizer.h"
+
+#include "tokenizer/bert_tokenizer.h"
+#include "tokenizer/xlmr_tokenizer.h"
+
+namespace rerankd {
+
+std::unique_ptr<PairTokenizer> load_tokenizer(const std::filesystem::path& model_dir, ModelFamily family,
+                                              const TokenizerFiles& files) {
+  switch (family) {
+    case ModelFamily::kBert:
+      return std::make_unique<BertTokenizer>(model_dir / "vocab.txt", files);
+    case ModelFamily::kRoberta:
+      break;
+  }
+  return std::make_unique<XlmrTokenizer>(model_dir / "sentencepiece.bpe.model", files);
+}
+
+}  // namespace rerankd
