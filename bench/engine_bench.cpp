@@ -21,6 +21,7 @@
 #include "common/process_stats.h"
 #include "kernels/cpu/cpu_backend.h"
 #include "kernels/cpu/cpu_isa.h"
+#include "kernels/cpu/cpu_topology.h"
 #include "model/xlmr_model.h"
 #include "profiling_backend.h"
 

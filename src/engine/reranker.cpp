@@ -8,7 +8,7 @@
 
 #include "common/error.h"
 #include "common/process_stats.h"
-#include "kernels/cpu/cpu_backend.h"
+#include "kernels/backend_factory.h"
 
 namespace rerankd {
 
@@ -24,10 +24,10 @@ Reranker::Reranker(const RerankerOptions& options) : options_(options) {
     throw Error(Error::Kind::kIo, options.model_dir.string() + ": not a model directory");
   }
   tokenizer_ = std::make_unique<XlmrTokenizer>(options.model_dir / "sentencepiece.bpe.model");
-  const cpu::PrecisionChoice choice = cpu::choose_precision(options.dtype);
-  if (!choice.warning.empty()) spdlog::warn("dtype {}: {}", options.dtype, choice.warning);
-  backend_ = std::make_unique<cpu::CpuBackend>(choice.precision, options.threads);
-  precision_reason_ = choice.reason;
+  MadeBackend made = make_backend({.device = options.device, .dtype = options.dtype, .threads = options.threads});
+  if (!made.warning.empty()) spdlog::warn("dtype {}: {}", options.dtype, made.warning);
+  backend_ = std::move(made.backend);
+  precision_reason_ = std::move(made.precision_reason);
   model_ = std::make_unique<XlmrModel>(options.model_dir, *backend_);
 
   const ModelConfig& c = model_->config();
@@ -54,8 +54,6 @@ Reranker::Reranker(const RerankerOptions& options) : options_(options) {
 }
 
 Reranker::~Reranker() = default;
-
-int Reranker::compute_threads() const { return static_cast<const cpu::CpuBackend&>(*backend_).threads(); }
 
 std::vector<float> Reranker::logits(std::span<const EncodedPair> pairs,
                                     const std::function<void(size_t, size_t)>& progress) {

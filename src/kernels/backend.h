@@ -68,6 +68,9 @@ class Backend {
   virtual std::string precision() const = 0;  // "float32", "bfloat16", ...
   // The device and the code paths in use, for the start-up log and /info.
   virtual std::string describe() const = 0;
+  // Host threads that compute: the CPU's workers, or 1 for a device backend (the thread that
+  // drives the device).
+  virtual int threads() const { return 1; }
 
   // --- weights, converted and laid out once ---------------------------------------------------
   // The Linear y = x W^T + b over the concatenation (along the output dimension) of the given

@@ -1,6 +1,7 @@
 #include "tools/common_options.h"
 
 #include "common/error.h"
+#include "kernels/backend_factory.h"
 
 namespace rerankd::tools {
 
@@ -10,6 +11,7 @@ RerankerOptions ModelOptions::reranker_options() const {
   }
   RerankerOptions o;
   o.model_dir = model_dir;
+  o.device = device;
   o.threads = threads;
   o.dtype = dtype;
   o.max_length = max_length;
@@ -22,15 +24,22 @@ void add_model_options(CLI::App& cmd, ModelOptions& options) {
   cmd.add_option("-m,--model", options.model_dir, "Hugging Face model directory (config.json, model.safetensors, "
                                                   "sentencepiece.bpe.model)")
       ->envname("RERANKD_MODEL");
-  cmd.add_option("--threads", options.threads, "Compute threads (0 = one per physical core)")
+  // Checked when the backend is made (kernels/backend_factory.h), so that the file and the
+  // environment get the same message as the flag: a malformed device, or CUDA in a build without it.
+  cmd.add_option("--device", options.device,
+                 std::string("Where the model runs: cpu, cuda (= cuda:0) or cuda:N") +
+                     (cuda_backend_built() ? "" : " (this build has no CUDA backend)"))
+      ->envname("RERANKD_DEVICE")
+      ->capture_default_str();
+  cmd.add_option("--threads", options.threads, "CPU compute threads (0 = one per physical core)")
       ->envname("RERANKD_THREADS")
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
   cmd.add_option("--dtype", options.dtype,
-                 "Compute precision: auto (bfloat16 where the CPU has AVX512-BF16/AMX, else float32), float32, "
-                 "bfloat16, int8")
+                 "Compute precision: auto (CPU: bfloat16 where it has AVX512-BF16/AMX, else float32; CUDA: float16), "
+                 "float32, float16 (CUDA), bfloat16, int8 (CPU)")
       ->envname("RERANKD_DTYPE")
-      ->check(CLI::IsMember({"auto", "float32", "bfloat16", "int8"}))
+      ->check(CLI::IsMember(known_dtypes()))
       ->capture_default_str();
   cmd.add_option("--max-length", options.max_length, "Tokens per pair, specials included (clamped to the model's limit)")
       ->envname("RERANKD_MAX_LENGTH")

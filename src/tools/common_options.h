@@ -10,6 +10,7 @@ namespace rerankd::tools {
 
 struct ModelOptions {
   std::string model_dir;
+  std::string device = "cpu";
   int threads = 0;
   std::string dtype = "auto";
   size_t max_length = 512;

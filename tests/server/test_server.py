@@ -97,8 +97,11 @@ class ApiTest(unittest.TestCase):
         info = r.json()
         self.assertEqual(info["model_id"], "tiny")
         self.assertEqual(info["model_type"], "xlm-roberta")
-        for key in ("version", "model_dir", "model_dtype", "precision", "backend"):
+        for key in ("version", "model_dir", "model_dtype", "precision", "backend", "device", "backend_description"):
             self.assertTrue(info[key], key)
+        device = os.environ.get("RERANKD_DEVICE", "cpu")
+        self.assertEqual(info["device"], "cuda:0" if device == "cuda" else device)
+        self.assertEqual(info["backend"], info["device"].split(":")[0])
         self.assertGreaterEqual(info["threads"], 1)  # resolved, never the "0 = physical cores" option
         self.assertLessEqual(info["max_input_length"], self.max_length)
         limits = info["limits"]
