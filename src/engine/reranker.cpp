@@ -28,7 +28,11 @@ Reranker::Reranker(const RerankerOptions& options) : options_(options) {
   if (!made.warning.empty()) spdlog::warn("dtype {}: {}", options.dtype, made.warning);
   backend_ = std::move(made.backend);
   precision_reason_ = std::move(made.precision_reason);
-  model_ = std::make_unique<XlmrModel>(options.model_dir, *backend_);
+  model_ = std::make_unique<XlmrModel>(
+      options.model_dir, *backend_,
+      BatchBounds{.max_tokens = static_cast<int64_t>(options.batch.max_tokens),
+                             .max_sequences = static_cast<int64_t>(options.batch.max_pairs),
+                             .max_sequence_length = static_cast<int64_t>(options.max_length)});
 
   const ModelConfig& c = model_->config();
   if (c.num_labels != 1) {

@@ -1,18 +1,30 @@
 #include "model/xlmr_model.h"
 
+#include <algorithm>
 #include <array>
 
 #include "common/error.h"
 
 namespace rerankd {
 
-XlmrModel::XlmrModel(const std::filesystem::path& model_dir, Backend& backend)
+XlmrModel::XlmrModel(const std::filesystem::path& model_dir, Backend& backend, const BatchBounds& bounds)
     : backend_(backend),
       config_(load_model_config(model_dir / "config.json")),
       checkpoint_(Checkpoint::open(model_dir)),
       stored_dtype_(checkpoint_.dominant_dtype()) {
   const ModelConfig& c = config_;
   const int64_t H = c.hidden_size, I = c.intermediate_size;
+  // The largest pass: the token budget, or one pair of the longest length if that is more (the
+  // policy always lets a pass take its first pair).
+  const int64_t longest = bounds.max_sequence_length > 0
+                              ? std::min<int64_t>(bounds.max_sequence_length, c.max_sequence_length())
+                              : c.max_sequence_length();
+  const int64_t max_tokens = bounds.max_tokens > 0 ? std::max(bounds.max_tokens, longest) : 0;
+  const int64_t max_sequences = std::min(bounds.max_sequences, max_tokens);
+  const bool allocate_now = backend_.prepare({.hidden = H, .intermediate = I, .heads = c.num_heads,
+                                              .layers = c.num_layers, .labels = c.num_labels,
+                                              .max_tokens = max_tokens, .max_sequences = max_sequences,
+                                              .max_sequence_length = longest});
   const std::string emb = "roberta.embeddings.";
   auto& ck = checkpoint_;
 
@@ -53,6 +65,7 @@ XlmrModel::XlmrModel(const std::filesystem::path& model_dir, Backend& backend)
   classifier_dense_ = linear("classifier.dense", H, H, LinearUse::kHead);
   classifier_out_ = linear("classifier.out_proj", c.num_labels, H, LinearUse::kHead);
   checkpoint_.check_all_used();
+  if (allocate_now && max_tokens > 0 && max_sequences > 0) ensure_workspace(max_tokens, max_sequences);
 }
 
 XlmrModel::~XlmrModel() = default;
@@ -61,8 +74,8 @@ void XlmrModel::ensure_workspace(int64_t tokens, int64_t sequences) {
   if (tokens > ws_.tokens) {
     const int64_t H = config_.hidden_size;
     ws_.hidden = backend_.new_matrix(tokens, H, MatrixUse::kGeneral);
-    ws_.qkv = backend_.new_matrix(tokens, 3 * H, MatrixUse::kGeneral);
-    ws_.context = backend_.new_matrix(tokens, H, MatrixUse::kGeneral);
+    ws_.qkv = backend_.new_matrix(tokens, 3 * H, MatrixUse::kAttention);
+    ws_.context = backend_.new_matrix(tokens, H, MatrixUse::kAttention);
     ws_.intermediate = backend_.new_matrix(tokens, config_.intermediate_size, MatrixUse::kLinearInput);
     ws_.tokens = tokens;
   }

@@ -13,11 +13,17 @@
 
 namespace rerankd {
 
+// The largest batch a model's caller will run (0: not known), for a backend that allocates its
+// workspace once (Backend::prepare).
+struct BatchBounds {
+  int64_t max_tokens = 0, max_sequences = 0, max_sequence_length = 0;
+};
+
 class XlmrModel {
  public:
   // Reads config.json and the safetensors weights of `model_dir` and hands them to `backend`.
   // Throws Error(kModelFormat) naming the file and field/tensor on any mismatch.
-  XlmrModel(const std::filesystem::path& model_dir, Backend& backend);
+  XlmrModel(const std::filesystem::path& model_dir, Backend& backend, const BatchBounds& bounds = {});
   ~XlmrModel();
 
   const ModelConfig& config() const { return config_; }

@@ -96,7 +96,9 @@ std::unique_ptr<DeviceMatrix> CpuBackend::new_matrix(int64_t capacity, int64_t w
   const NarrowForm narrow = precision_ == CpuPrecision::kBFloat16 ? NarrowForm::kBFloat16
                             : precision_ == CpuPrecision::kInt8   ? NarrowForm::kInt8
                                                                   : NarrowForm::kNone;
-  return std::make_unique<CpuMatrix>(capacity, width, narrow, use == MatrixUse::kGeneral || narrow == NarrowForm::kNone);
+  // The CPU's attention reads and writes float32: only kLinearInput may go without it.
+  return std::make_unique<CpuMatrix>(capacity, width, narrow,
+                                     use != MatrixUse::kLinearInput || narrow == NarrowForm::kNone);
 }
 
 void CpuBackend::set_batch(const PackedBatch& batch) {
