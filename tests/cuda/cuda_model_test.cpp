@@ -57,8 +57,8 @@ TEST_P(CudaParityTest, SmallBatchBudgetsGiveTheSameScores) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Models, CudaParityTest, ::testing::Values("tiny", "tiny-f16", "tiny-bf16", "small"),
-                         [](const auto& info) {
-                           std::string name = info.param;
+                         [](const auto& param_info) {
+                           std::string name = param_info.param;
                            std::replace(name.begin(), name.end(), '-', '_');
                            return name;
                          });
@@ -104,7 +104,7 @@ TEST_P(CudaPrecisionTest, WithinBudgetOfTheCpuFloat32PathBatchedAndAlone) {
 
 INSTANTIATE_TEST_SUITE_P(Dtypes, CudaPrecisionTest,
                          ::testing::Combine(::testing::Values("tiny", "small"), ::testing::Values("float16", "bfloat16")),
-                         [](const auto& info) { return std::get<0>(info.param) + "_" + std::get<1>(info.param); });
+                         [](const auto& param_info) { return std::get<0>(param_info.param) + "_" + std::get<1>(param_info.param); });
 
 using CudaBackendTest = cuda::testing::CudaTest;
 

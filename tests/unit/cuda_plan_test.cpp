@@ -44,7 +44,7 @@ TEST(CudaPlan, AttentionPlanCoversEveryQueryOnce) {
   const std::vector<int32_t> lengths{3, 64, 65, 200, 512, 513, 1500, 7, 64};
   std::vector<int32_t> starts{0};
   for (int32_t l : lengths) starts.push_back(starts.back() + l);
-  const int64_t heads = 4, head_dim = 16, scratch = int64_t{4} << 20;
+  const int64_t heads = 4, head_dim = 16, scratch = int64_t{8} << 20;
   const AttentionPlan plan = plan_attention(starts, heads, head_dim, 2, scratch);
   std::set<std::tuple<int32_t, int32_t, int32_t>> covered;  // (seq_start, head, query)
   for (const AttentionGroup& g : plan.groups) {
@@ -88,7 +88,7 @@ TEST(CudaPlan, WorkspaceForBgeM3At16kTokens) {
   // (3072 + 1024 + 4096)*2 bytes.
   const int64_t per_token = 1024 * 6 + (3072 + 1024 + 4096) * 2;
   EXPECT_GE(p.activation_bytes, p.token_rows * per_token);
-  EXPECT_LT(p.activation_bytes, p.token_rows * per_token + (int64_t{16} << 20));
+  EXPECT_LT(p.activation_bytes, p.token_rows * per_token + (int64_t{20} << 20));  // + the per-pair matrices
   EXPECT_EQ(p.attention_scratch_bytes, int64_t{64} << 20);
   EXPECT_GE(p.attention_scratch_bytes, item_scratch(8192, 512, 64, 2).bytes);
   // Activations, scratch and cuBLAS's workspace of a 16k-token budget stay under 0.5 GB (the
