@@ -95,7 +95,7 @@ dry_run() {
 print(f"bundle {b / m:.1f} MiB + working tree {t / m:.1f} MiB = {(b + t) / m:.1f} MiB of the {l} MiB carry limit")' \
     "$bundle_bytes" "$tree_bytes" "$limit_mib"
   [ $((bundle_bytes + tree_bytes)) -lt $((limit_mib * 1048576)) ] || { echo "FAIL: over the carry limit"; fail=1; }
-  echo "bundled libraries:"; (cd "$b/lib" && ls -l --block-size=K ./* fallback/* | awk '{print "  " $5 "  " $9}')
+  echo "bundled libraries:"; (cd "$b/lib" && find . -type f -printf '  %8k KiB  %P\n' | sort -k3)
   # Resolved from the bundle alone (and CUDA's cuBLAS, which the GPU machine has).
   local path
   path=$(library_path "$b" /usr/local/cuda/lib64)

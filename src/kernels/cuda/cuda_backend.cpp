@@ -76,10 +76,10 @@ struct CudaBackend::Slot {
   void* host = nullptr;         // pinned, layout_.bytes
   char* device = nullptr;       // in the arena
   float* host_logits = nullptr; // pinned, sequence_rows x labels
-  cudaEvent_t uploaded = nullptr, start = nullptr, done = nullptr, read_done = nullptr;
+  cudaEvent_t uploaded = nullptr, done = nullptr, read_done = nullptr;
 
   ~Slot() {
-    for (cudaEvent_t e : {uploaded, start, done, read_done}) {
+    for (cudaEvent_t e : {uploaded, done, read_done}) {
       if (e != nullptr) cudaEventDestroy(e);
     }
     if (host != nullptr) cudaFreeHost(host);
@@ -210,8 +210,7 @@ bool CudaBackend::prepare(const ModelShape& shape) {
           "cudaMallocHost");
     check(cudaEventCreateWithFlags(&slot->uploaded, cudaEventDisableTiming), "cudaEventCreate");
     check(cudaEventCreateWithFlags(&slot->read_done, cudaEventDisableTiming), "cudaEventCreate");
-    check(cudaEventCreate(&slot->start), "cudaEventCreate");  // start and done time the pass
-    check(cudaEventCreate(&slot->done), "cudaEventCreate");
+    check(cudaEventCreateWithFlags(&slot->done, cudaEventDisableTiming), "cudaEventCreate");
     slots_.push_back(std::move(slot));
   }
   return known;
@@ -402,7 +401,6 @@ void CudaBackend::set_batch(const PackedBatch& batch) {
   copy(layout_.items, items * static_cast<int64_t>(sizeof(AttentionItem)));
   check(cudaEventRecord(slot.uploaded, copy_in_), "cudaEventRecord");
   check(cudaStreamWaitEvent(compute_, slot.uploaded, 0), "cudaStreamWaitEvent");
-  check(cudaEventRecord(slot.start, compute_), "cudaEventRecord");
   current_ = &slot;
   pointers_ready_ = false;
 }
@@ -562,8 +560,6 @@ void CudaBackend::read(const DeviceMatrix& in_base, std::span<float> out) {
   check(cudaEventRecord(slot.read_done, copy_out_), "cudaEventRecord");
   check(cudaEventSynchronize(slot.read_done), "the forward pass");
   std::memcpy(out.data(), slot.host_logits, count * sizeof(float));
-  float ms = 0;
-  if (cudaEventElapsedTime(&ms, slot.start, slot.done) == cudaSuccess) last_pass_seconds_ = ms / 1e3;
 }
 
 }  // namespace rerankd::cuda

@@ -75,12 +75,6 @@ class CudaBackend final : public Backend {
   void gather_sequence_starts(const DeviceMatrix& in, DeviceMatrix& out) override;
   void read(const DeviceMatrix& in, std::span<float> out) override;
 
-  // Device time of the last pass read (set_batch to read), in seconds.
-  double last_pass_seconds() const { return last_pass_seconds_; }
-  int64_t weight_bytes() const { return weight_bytes_; }
-  int64_t workspace_bytes() const { return workspace_bytes_; }
-  cudaStream_t compute_stream() const { return compute_; }
-
  private:
   struct Slot;
   // Copies a stored tensor into device memory at `dst` in `type`, through the staging buffer.
@@ -118,7 +112,6 @@ class CudaBackend final : public Backend {
   DeviceBuffer staging_;  // weight conversion at load; freed at the first pass
   DeviceBuffer nonfinite_;
   int64_t weight_bytes_ = 0, workspace_bytes_ = 0;
-  double last_pass_seconds_ = 0;
 };
 
 }  // namespace rerankd::cuda
