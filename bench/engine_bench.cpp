@@ -1,9 +1,9 @@
-// CPU engine benchmark: pairs/s, tokens/s and effective GFLOP/s of the forward pass over a grid of
+// Engine benchmark (CPU, or CUDA with --device cuda): pairs/s, tokens/s and effective GFLOP/s of the forward pass over a grid of
 // pair lengths and batch sizes, for each dtype, next to the oneDNN matmul ceiling at the model's own
 // layer shapes measured in the same run. Prints a table, and JSON with --json. Not a test.
 // --profile adds where each point's time goes, per backend op and weight shape.
 //
-//   rerankd_bench --model DIR [--dtypes float32,bfloat16,int8] [--lengths 64,128,256,512] [--batches 1,8,32]
+//   rerankd_bench --model DIR [--device cpu|cuda] [--dtypes float32,bfloat16,int8] [--lengths 64,128,256,512] [--batches 1,8,32]
 //                 [--profile] [--json FILE]
 #include <CLI/CLI.hpp>
 #include <dnnl.hpp>
@@ -21,6 +21,8 @@
 #include "common/process_stats.h"
 #include "kernels/cpu/cpu_backend.h"
 #include "kernels/cpu/cpu_isa.h"
+#include "kernels/backend_factory.h"
+#include "kernels/cpu/cpu_topology.h"
 #include "model/xlmr_model.h"
 #include "profiling_backend.h"
 
@@ -118,6 +120,7 @@ int main(int argc, char** argv) try {
   double min_seconds = 2.0;
   int threads = 0;
   bool profile = false;
+  std::string device = "cpu";
   app.add_option("--model", model, "Model directory (a bge-reranker-v2-m3-shaped one for honest figures)")->required();
   app.add_option("--dtypes", dtypes, "Comma-separated dtypes")->delimiter(',')->capture_default_str();
   app.add_option("--lengths", lengths, "Pair lengths in tokens")->delimiter(',')->capture_default_str();
@@ -126,6 +129,8 @@ int main(int argc, char** argv) try {
   app.add_option("--threads", threads, "Compute threads (0 = physical cores)");
   app.add_option("--json", json_path, "Also write the results as JSON here");
   app.add_flag("--profile", profile, "Also break each point's time down by backend op");
+  app.add_option("--device", device, "cpu, cuda or cuda:N (on CUDA: no oneDNN ceiling; GPU time, not host time)")
+      ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
 
   JsonWriter json;
@@ -138,16 +143,22 @@ int main(int argc, char** argv) try {
 
   for (const std::string& dtype : dtypes) {
     const int64_t rss_before = resident_memory_bytes();
-    cpu::CpuBackend cpu_backend(cpu::choose_precision(dtype).precision, threads);
-    // The profiler only reads a clock around each op: ~170 calls a forward pass, noise-level.
-    ProfilingBackend profiler(cpu_backend);
-    Backend& backend = profile ? static_cast<Backend&>(profiler) : cpu_backend;
-    XlmrModel model_graph(model, backend);
+    MadeBackend made = make_backend({.device = device, .dtype = dtype, .threads = threads});
+    Backend& made_backend = *made.backend;
+    const bool on_cpu = made_backend.name() == "cpu";
+    // The profiler only reads a clock around each op: ~170 calls a forward pass, noise-level (on the
+    // CPU; a device backend's ops return before the device ran them).
+    ProfilingBackend profiler(made_backend);
+    Backend& backend = profile ? static_cast<Backend&>(profiler) : made_backend;
+    const int64_t longest = *std::max_element(lengths.begin(), lengths.end());
+    const int64_t most = *std::max_element(batches.begin(), batches.end());
+    XlmrModel model_graph(model, backend, {.max_tokens = longest * most, .max_sequences = most,
+                                           .max_sequence_length = longest});
     const int64_t rss = resident_memory_bytes();
     const ModelConfig& c = model_graph.config();
     const std::string precision = backend.precision();  // `auto` resolved
-    const double ceiling = matmul_ceiling_gflops(c, precision, 2048);
-    std::printf("\n%s\n", cpu_backend.describe().c_str());
+    const double ceiling = on_cpu ? matmul_ceiling_gflops(c, precision, 2048) : 0;
+    std::printf("\n%s\n", made_backend.describe().c_str());
     std::printf("%s: matmul ceiling %.1f GFLOP/s at the model's layer shapes (M=2048); resident after load %lld MiB\n",
                 precision.c_str(), ceiling, static_cast<long long>(rss >> 20));
     std::printf("%8s %6s %10s %11s %9s %9s %12s\n", "length", "batch", "pairs/s", "tokens/s", "GFLOP/s", "of ceil",
@@ -174,12 +185,12 @@ int main(int argc, char** argv) try {
         const double gflops = forward_flops(c, L, pairs) / t / 1e9;
         std::printf("%8lld %6lld %10.2f %11.0f %9.1f %8.1f%% %12.1f\n", static_cast<long long>(L),
                     static_cast<long long>(pairs), static_cast<double>(pairs) / t,
-                    static_cast<double>(L * pairs) / t, gflops, 100 * gflops / ceiling, t * 1e3);
+                    static_cast<double>(L * pairs) / t, gflops, ceiling > 0 ? 100 * gflops / ceiling : 0.0, t * 1e3);
         std::fflush(stdout);
         json.begin_object().key("dtype").value(precision).key("length").value(L).key("batch").value(pairs);
         json.key("seconds").value(t).key("pairs_per_second").value(static_cast<double>(pairs) / t);
         json.key("tokens_per_second").value(static_cast<double>(L * pairs) / t).key("gflops").value(gflops);
-        json.key("ceiling_gflops").value(ceiling).key("fraction_of_ceiling").value(gflops / ceiling);
+        json.key("ceiling_gflops").value(ceiling).key("fraction_of_ceiling").value(ceiling > 0 ? gflops / ceiling : 0.0);
         json.key("resident_mib").value(rss >> 20).key("resident_mib_added").value((rss - rss_before) >> 20);
         if (profile) report_profile(profiler, forwards - 1, json);
         json.end_object();

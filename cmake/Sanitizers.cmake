@@ -3,17 +3,17 @@
 # frame's operator new, freed by its sized operator delete) as a new/delete mismatch; the release
 # build, without ASan, does not. A false positive, silenced for sanitizer builds only.
 if(RERANKD_SANITIZE AND CMAKE_CXX_COMPILER_ID STREQUAL "GNU")
-  add_compile_options(-Wno-mismatched-new-delete)
+  add_compile_options($<$<COMPILE_LANGUAGE:CXX>:-Wno-mismatched-new-delete>)
 endif()
 if(RERANKD_SANITIZE STREQUAL "address")
-  add_compile_options(-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined)
+  add_compile_options("$<$<COMPILE_LANGUAGE:CXX>:-fsanitize=address,undefined;-fno-omit-frame-pointer;-fno-sanitize-recover=undefined>")
   add_link_options(-fsanitize=address,undefined)
 elseif(RERANKD_SANITIZE STREQUAL "thread")
-  add_compile_options(-fsanitize=thread -fno-omit-frame-pointer)
+  add_compile_options("$<$<COMPILE_LANGUAGE:CXX>:-fsanitize=thread;-fno-omit-frame-pointer>")
   # Asio's timer queue uses std::atomic_thread_fence, which TSan does not model; GCC warns about
   # every such use. A report TSan makes there would need checking by hand; none has appeared.
   if(CMAKE_CXX_COMPILER_ID STREQUAL "GNU")
-    add_compile_options(-Wno-tsan)
+    add_compile_options($<$<COMPILE_LANGUAGE:CXX>:-Wno-tsan>)
   endif()
   add_link_options(-fsanitize=thread)
 elseif(NOT RERANKD_SANITIZE STREQUAL "")

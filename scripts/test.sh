@@ -29,3 +29,16 @@ if [ $# -eq 0 ] && [ -z "${RERANKD_SANITIZE:-}" ] && [ -z "${RERANKD_SKIP_FUZZ:-
     echo "test.sh: clang-14 with libFuzzer not found: fuzzers skipped (scripts/setup.sh installs them)"
   fi
 fi
+
+# The CUDA backend, so it never rots: where nvcc exists (and not for sanitizer builds), a second
+# build dir with -DRERANKD_CUDA=ON builds the CUDA library, its tests and the CUDA-enabled binary
+# (everything else comes from ccache) and runs the `cuda` tests, which skip without a GPU.
+nvcc=$(command -v nvcc || echo /usr/local/cuda/bin/nvcc)
+if [ -x "$nvcc" ] && [ -z "${RERANKD_SANITIZE:-}" ] && [ -z "${RERANKD_NO_CUDA:-}" ]; then
+  start=$(date +%s)
+  cuda_build=${CUDA_BUILD_DIR:-build-cuda}
+  cmake -S . -B "$cuda_build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DRERANKD_CUDA=ON -DCMAKE_CUDA_COMPILER="$nvcc" >/dev/null
+  cmake --build "$cuda_build" --parallel 2 --target rerankd_cuda_tests rerankd
+  (cd "$cuda_build" && ctest --output-on-failure --timeout 600 -L cuda)
+  echo "test.sh: CUDA build and tests took $(($(date +%s) - start)) s"
+fi

@@ -7,7 +7,7 @@
 
 #include "common/error.h"
 #include "common/process_stats.h"
-#include "kernels/cpu/cpu_backend.h"
+#include "kernels/backend_factory.h"
 #include "tokenizer/load_tokenizer.h"
 
 namespace rerankd {
@@ -24,11 +24,14 @@ Reranker::Reranker(const RerankerOptions& options) : options_(options) {
   ModelConfig config = load_model_config(options.model_dir / "config.json");
   const TokenizerFiles tokenizer_files = read_tokenizer_files(options.model_dir);
   tokenizer_ = load_tokenizer(options.model_dir, config.family, tokenizer_files);
-  const cpu::PrecisionChoice choice = cpu::choose_precision(options.dtype);
-  if (!choice.warning.empty()) spdlog::warn("dtype {}: {}", options.dtype, choice.warning);
-  backend_ = std::make_unique<cpu::CpuBackend>(choice.precision, options.threads);
-  precision_reason_ = choice.reason;
-  model_ = load_cross_encoder(options.model_dir, std::move(config), *backend_);
+  MadeBackend made = make_backend({.device = options.device, .dtype = options.dtype, .threads = options.threads});
+  if (!made.warning.empty()) spdlog::warn("dtype {}: {}", options.dtype, made.warning);
+  backend_ = std::move(made.backend);
+  precision_reason_ = std::move(made.precision_reason);
+  model_ = load_cross_encoder(options.model_dir, std::move(config), *backend_,
+                              BatchBounds{.max_tokens = static_cast<int64_t>(options.batch.max_tokens),
+                                          .max_sequences = static_cast<int64_t>(options.batch.max_pairs),
+                                          .max_sequence_length = static_cast<int64_t>(options.max_length)});
 
   const ModelConfig& c = model_->config();
   if (c.num_labels != 1) {
@@ -55,8 +58,6 @@ Reranker::Reranker(const RerankerOptions& options) : options_(options) {
 }
 
 Reranker::~Reranker() = default;
-
-int Reranker::compute_threads() const { return static_cast<const cpu::CpuBackend&>(*backend_).threads(); }
 
 std::vector<float> Reranker::logits(std::span<const EncodedPair> pairs,
                                     const std::function<void(size_t, size_t)>& progress) {

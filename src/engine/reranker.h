@@ -19,8 +19,9 @@ namespace rerankd {
 
 struct RerankerOptions {
   std::filesystem::path model_dir;
-  int threads = 0;           // compute threads; 0 = one per physical core
-  std::string dtype = "auto";  // auto | float32 | bfloat16 | int8
+  std::string device = "cpu";  // cpu | cuda | cuda:N (kernels/backend_factory.h)
+  int threads = 0;           // CPU compute threads; 0 = one per physical core
+  std::string dtype = "auto";  // auto | float32 | float16 | bfloat16 | int8, as the device allows
   size_t max_length = 512;   // tokens per pair, clamped to the tokenizer files' model_max_length and
                              // to what the model's positions allow
   BatchLimits batch;
@@ -45,9 +46,9 @@ class Reranker {
   const RerankerOptions& options() const { return options_; }
   std::string precision() const { return backend_->precision(); }  // what `dtype` resolved to
   const std::string& precision_reason() const { return precision_reason_; }  // why `dtype` resolved so
-  std::string device() const { return backend_->name(); }
+  std::string device() const { return backend_->name(); }  // "cpu", "cuda:0"
   std::string backend_description() const { return backend_->describe(); }
-  int compute_threads() const;  // what `threads` resolved to
+  int compute_threads() const { return backend_->threads(); }  // what `threads` resolved to
 
   EncodedPair encode(std::string_view query, std::string_view document) const {
     return tokenizer_->encode_pair(query, document, max_length_);

@@ -62,11 +62,20 @@ enum class MatrixUse {
   kGeneral,      // any op may read or write it
   kLinearInput,  // written by linear() and read only by linear(): a backend may keep just the form
                  // its linear layers read (bf16, int8 with row scales) and no float32 copy
+  kAttention,    // attention's input (written by linear()) or output (read by linear()): a backend
+                 // whose attention works in its compute precision may keep only that form
 };
 
 // Where a linear layer sits: encoder layers run in the backend's compute precision (bf16, int8);
 // the classification head stays in full precision, where a small error moves every score.
 enum class LinearUse { kEncoder, kHead };
+
+// The model's shape and the largest batch the caller will run (0: not known), told to the backend
+// before any weight is loaded.
+struct ModelShape {
+  int64_t hidden = 0, intermediate = 0, heads = 0, layers = 0, labels = 1;
+  int64_t max_tokens = 0, max_sequences = 0, max_sequence_length = 0;
+};
 
 class Backend {
  public:
@@ -75,6 +84,17 @@ class Backend {
   virtual std::string precision() const = 0;  // "float32", "bfloat16", ...
   // The device and the code paths in use, for the start-up log and /info.
   virtual std::string describe() const = 0;
+  // Host threads that compute: the CPU's workers, or 1 for a device backend (the thread that
+  // drives the device).
+  virtual int threads() const { return 1; }
+
+  // Called once before the weights are loaded. Returns true when the backend wants the graph's
+  // activations allocated now, for the largest batch (a device backend: one workspace, sized once),
+  // rather than grown with the batches it sees.
+  virtual bool prepare(const ModelShape& shape) {
+    (void)shape;
+    return false;
+  }
 
   // --- weights, converted and laid out once ---------------------------------------------------
   // The Linear y = x W^T + b over the concatenation (along the output dimension) of the given

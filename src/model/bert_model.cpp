@@ -4,7 +4,8 @@
 
 namespace rerankd {
 
-BertModel::BertModel(const std::filesystem::path& model_dir, ModelConfig config, Backend& backend)
+BertModel::BertModel(const std::filesystem::path& model_dir, ModelConfig config, Backend& backend,
+                     const BatchBounds& bounds)
     : backend_(backend),
       config_(std::move(config)),
       checkpoint_(Checkpoint::open(model_dir)),
@@ -13,11 +14,12 @@ BertModel::BertModel(const std::filesystem::path& model_dir, ModelConfig config,
     throw Error(Error::Kind::kInternal, "BertModel built for " + config_.architecture);
   }
   const int64_t H = config_.hidden_size;
-  encoder_ = std::make_unique<EncoderStack>(checkpoint_, config_, backend_, "bert.");
+  encoder_ = std::make_unique<EncoderStack>(checkpoint_, config_, backend_, "bert.", bounds);
   head_ = std::make_unique<TanhHead>(
       backend_, load_linear(checkpoint_, backend_, "bert.pooler.dense", H, H, LinearUse::kHead),
       load_linear(checkpoint_, backend_, "classifier", config_.num_labels, H, LinearUse::kHead));
   checkpoint_.check_all_used();
+  head_->reserve(encoder_->planned_sequences());
 }
 
 BertModel::~BertModel() = default;

@@ -16,7 +16,8 @@ namespace rerankd {
 class BertModel final : public CrossEncoder {
  public:
   // Throws Error(kModelFormat) naming the file and tensor on any mismatch.
-  BertModel(const std::filesystem::path& model_dir, ModelConfig config, Backend& backend);
+  BertModel(const std::filesystem::path& model_dir, ModelConfig config, Backend& backend,
+            const BatchBounds& bounds = {});
   ~BertModel() override;
 
   const ModelConfig& config() const override { return config_; }

@@ -12,6 +12,12 @@
 
 namespace rerankd {
 
+// The largest batch a model's caller will run (0: not known), for a backend that allocates its
+// workspace once (Backend::prepare).
+struct BatchBounds {
+  int64_t max_tokens = 0, max_sequences = 0, max_sequence_length = 0;
+};
+
 class CrossEncoder {
  public:
   virtual ~CrossEncoder() = default;
@@ -23,8 +29,8 @@ class CrossEncoder {
 
 // Builds the graph `config` (model_dir's config.json, read by load_model_config, which refuses
 // unsupported architectures) names, loading the safetensors weights of `model_dir` into
-// `backend`. Throws Error(kModelFormat) naming the file and tensor at fault.
+// `backend`, told `bounds` first. Throws Error(kModelFormat) naming the file and tensor at fault.
 std::unique_ptr<CrossEncoder> load_cross_encoder(const std::filesystem::path& model_dir, ModelConfig config,
-                                                 Backend& backend);
+                                                 Backend& backend, const BatchBounds& bounds = {});
 
 }  // namespace rerankd

@@ -1,5 +1,6 @@
 #include "model/encoder_stack.h"
 
+#include <algorithm>
 #include <array>
 
 #include "common/error.h"
@@ -18,12 +19,15 @@ TanhHead::TanhHead(Backend& backend, std::unique_ptr<LinearWeights> dense, std::
 
 TanhHead::~TanhHead() = default;
 
+void TanhHead::reserve(int64_t sequences) {
+  if (sequences <= 0 || (pooled_ && sequences <= pooled_->capacity)) return;
+  pooled_ = backend_.new_matrix(sequences, dense_->out_features, MatrixUse::kGeneral);
+  logits_ = backend_.new_matrix(sequences, out_->out_features, MatrixUse::kGeneral);
+}
+
 std::vector<float> TanhHead::run(const DeviceMatrix& first_tokens) {
   const int64_t sequences = first_tokens.rows;
-  if (!pooled_ || sequences > pooled_->capacity) {
-    pooled_ = backend_.new_matrix(sequences, dense_->out_features, MatrixUse::kGeneral);
-    logits_ = backend_.new_matrix(sequences, out_->out_features, MatrixUse::kGeneral);
-  }
+  reserve(sequences);
   backend_.linear(first_tokens, *dense_, Epilogue::kTanh, *pooled_);
   backend_.linear(*pooled_, *out_, Epilogue::kNone, *logits_);
   std::vector<float> logits(static_cast<size_t>(sequences * out_->out_features));
@@ -31,9 +35,21 @@ std::vector<float> TanhHead::run(const DeviceMatrix& first_tokens) {
   return logits;
 }
 
-EncoderStack::EncoderStack(Checkpoint& ck, const ModelConfig& c, Backend& backend, const std::string& prefix)
+EncoderStack::EncoderStack(Checkpoint& ck, const ModelConfig& c, Backend& backend, const std::string& prefix,
+                           const BatchBounds& bounds)
     : config_(c), backend_(backend) {
   const int64_t H = c.hidden_size, I = c.intermediate_size;
+  // The largest pass: the token budget, or one pair of the longest length if that is more (the
+  // policy always lets a pass take its first pair).
+  const int64_t longest = bounds.max_sequence_length > 0
+                              ? std::min<int64_t>(bounds.max_sequence_length, c.max_sequence_length())
+                              : c.max_sequence_length();
+  const int64_t max_tokens = bounds.max_tokens > 0 ? std::max(bounds.max_tokens, longest) : 0;
+  const int64_t max_sequences = std::min(bounds.max_sequences, max_tokens);
+  const bool allocate_now = backend_.prepare({.hidden = H, .intermediate = I, .heads = c.num_heads,
+                                              .layers = c.num_layers, .labels = c.num_labels,
+                                              .max_tokens = max_tokens, .max_sequences = max_sequences,
+                                              .max_sequence_length = longest});
   const std::string emb = prefix + "embeddings.";
   embeddings_ = backend_.load_embeddings(ck.get(emb + "word_embeddings.weight", {c.vocab_size, H}),
                                          ck.get(emb + "position_embeddings.weight", {c.max_position_embeddings, H}),
@@ -66,6 +82,10 @@ EncoderStack::EncoderStack(Checkpoint& ck, const ModelConfig& c, Backend& backen
     layer.output_norm = norm(p + "output.LayerNorm");
     layers_.push_back(std::move(layer));
   }
+  if (allocate_now && max_tokens > 0 && max_sequences > 0) {
+    ensure_workspace(max_tokens, max_sequences);
+    planned_sequences_ = max_sequences;
+  }
 }
 
 EncoderStack::~EncoderStack() = default;
@@ -74,8 +94,8 @@ void EncoderStack::ensure_workspace(int64_t tokens, int64_t sequences) {
   const int64_t H = config_.hidden_size;
   if (tokens > ws_.tokens) {
     ws_.hidden = backend_.new_matrix(tokens, H, MatrixUse::kGeneral);
-    ws_.qkv = backend_.new_matrix(tokens, 3 * H, MatrixUse::kGeneral);
-    ws_.context = backend_.new_matrix(tokens, H, MatrixUse::kGeneral);
+    ws_.qkv = backend_.new_matrix(tokens, 3 * H, MatrixUse::kAttention);
+    ws_.context = backend_.new_matrix(tokens, H, MatrixUse::kAttention);
     ws_.intermediate = backend_.new_matrix(tokens, config_.intermediate_size, MatrixUse::kLinearInput);
     ws_.tokens = tokens;
   }

@@ -8,6 +8,7 @@
 
 #include "kernels/backend.h"
 #include "model/config.h"
+#include "model/cross_encoder.h"
 #include "model/safetensors.h"
 
 namespace rerankd {
@@ -22,6 +23,8 @@ class TanhHead {
  public:
   TanhHead(Backend& backend, std::unique_ptr<LinearWeights> dense, std::unique_ptr<LinearWeights> out);
   ~TanhHead();
+  // Allocates the head's activations for `sequences` now (0: leave it to the first run).
+  void reserve(int64_t sequences);
   // Logits, [sequences, labels] row-major, for the first tokens EncoderStack returned.
   std::vector<float> run(const DeviceMatrix& first_tokens);
 
@@ -33,8 +36,15 @@ class TanhHead {
 
 class EncoderStack {
  public:
-  EncoderStack(Checkpoint& checkpoint, const ModelConfig& config, Backend& backend, const std::string& prefix);
+  // Tells `backend` the model's shape and `bounds` (Backend::prepare) before loading any weight;
+  // when the backend asks for it, allocates the activations for the largest batch right away.
+  EncoderStack(Checkpoint& checkpoint, const ModelConfig& config, Backend& backend, const std::string& prefix,
+               const BatchBounds& bounds);
   ~EncoderStack();
+
+  // The sequences the activations were allocated for at load (0: they grow with the batches), for
+  // the head to allocate its own alike.
+  int64_t planned_sequences() const { return planned_sequences_; }
 
   // Hands `batch` to the backend, runs the embeddings and every layer over it and returns each sequence's
   // first token's final hidden state, [sequences, hidden]. Throws Error(kInvalidInput) when a
@@ -58,6 +68,7 @@ class EncoderStack {
   std::unique_ptr<NormWeights> embedding_norm_;
   std::vector<Layer> layers_;
   Workspace ws_;
+  int64_t planned_sequences_ = 0;
 };
 
 }  // namespace rerankd

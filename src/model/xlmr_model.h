@@ -16,8 +16,9 @@ class XlmrModel final : public CrossEncoder {
  public:
   // Reads config.json and the safetensors weights of `model_dir` and hands them to `backend`.
   // Throws Error(kModelFormat) naming the file and field/tensor on any mismatch.
-  XlmrModel(const std::filesystem::path& model_dir, Backend& backend);
-  XlmrModel(const std::filesystem::path& model_dir, ModelConfig config, Backend& backend);
+  XlmrModel(const std::filesystem::path& model_dir, Backend& backend, const BatchBounds& bounds = {});
+  XlmrModel(const std::filesystem::path& model_dir, ModelConfig config, Backend& backend,
+            const BatchBounds& bounds = {});
   ~XlmrModel() override;
 
   const ModelConfig& config() const override { return config_; }

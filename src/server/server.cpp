@@ -29,7 +29,8 @@ ServerFacts gather_facts(Reranker& reranker) {
   f.dtype = dtype_name(reranker.model().stored_dtype());
   f.precision = reranker.precision();
   f.precision_reason = reranker.precision_reason();
-  f.backend = reranker.device();
+  f.device = reranker.device();
+  f.backend = f.device.substr(0, f.device.find(':'));
   f.backend_description = reranker.backend_description();
   f.max_input_length = reranker.max_length();
   f.hidden_size = c.hidden_size;

@@ -20,6 +20,7 @@ std::string info_body(const ServerFacts& f, const ServerOptions& o, const Batchi
   w.key("precision").value(f.precision);
   w.key("precision_reason").value(f.precision_reason);
   w.key("backend").value(f.backend);
+  w.key("device").value(f.device);
   w.key("backend_description").value(f.backend_description);
   w.key("max_input_length").value(u(f.max_input_length));
   w.key("hidden_size").value(f.hidden_size);

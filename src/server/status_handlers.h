@@ -18,7 +18,8 @@ struct ServerFacts {
   std::string architecture;
   std::string dtype;      // as stored in the checkpoint
   std::string precision;  // as computed by the backend
-  std::string backend;
+  std::string backend;  // "cpu", "cuda"
+  std::string device;   // the backend's device: "cpu", "cuda:0"
   std::string backend_description;  // ISA, kernels in use
   std::string precision_reason;     // why the dtype resolved to `precision`
   size_t max_input_length = 0;  // tokens per pair, special tokens included

@@ -2,6 +2,7 @@
 
 #include "common/error.h"
 #include "hub/model_source.h"
+#include "kernels/backend_factory.h"
 
 namespace rerankd::tools {
 
@@ -11,6 +12,7 @@ RerankerOptions ModelOptions::reranker_options() const {
   }
   RerankerOptions o;
   o.model_dir = hub::resolve_model(model, revision, hub::HubSettings::from_environment());
+  o.device = device;
   o.threads = threads;
   o.dtype = dtype;
   o.max_length = max_length;
@@ -28,15 +30,22 @@ void add_model_options(CLI::App& cmd, ModelOptions& options) {
   cmd.add_option("--revision", options.revision, "Of a hub id: branch, tag or commit")
       ->envname("RERANKD_REVISION")
       ->capture_default_str();
-  cmd.add_option("--threads", options.threads, "Compute threads (0 = one per physical core)")
+  // Checked when the backend is made (kernels/backend_factory.h), so that the file and the
+  // environment get the same message as the flag: a malformed device, or CUDA in a build without it.
+  cmd.add_option("--device", options.device,
+                 std::string("Where the model runs: cpu, cuda (= cuda:0) or cuda:N") +
+                     (cuda_backend_built() ? "" : " (this build has no CUDA backend)"))
+      ->envname("RERANKD_DEVICE")
+      ->capture_default_str();
+  cmd.add_option("--threads", options.threads, "CPU compute threads (0 = one per physical core)")
       ->envname("RERANKD_THREADS")
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
   cmd.add_option("--dtype", options.dtype,
-                 "Compute precision: auto (bfloat16 where the CPU has AVX512-BF16/AMX, else float32), float32, "
-                 "bfloat16, int8")
+                 "Compute precision: auto (CPU: bfloat16 where it has AVX512-BF16/AMX, else float32; CUDA: float16), "
+                 "float32, float16 (CUDA), bfloat16, int8 (CPU)")
       ->envname("RERANKD_DTYPE")
-      ->check(CLI::IsMember({"auto", "float32", "bfloat16", "int8"}))
+      ->check(CLI::IsMember(known_dtypes()))
       ->capture_default_str();
   cmd.add_option("--max-length", options.max_length, "Tokens per pair, specials included (clamped to the model's limit)")
       ->envname("RERANKD_MAX_LENGTH")

@@ -11,6 +11,7 @@ namespace rerankd::tools {
 struct ModelOptions {
   std::string model;             // a directory, or a Hugging Face hub id (ORG/NAME)
   std::string revision = "main";  // of a hub id: branch, tag or commit
+  std::string device = "cpu";
   int threads = 0;
   std::string dtype = "auto";
   size_t max_length = 512;

@@ -68,6 +68,30 @@ class ScoreCli(unittest.TestCase):
         self.assertIn("pairs.jsonl:2", out.stderr)
         self.assertIn("query", out.stderr)
 
+    def test_device_flag_environment_and_config_file(self):
+        out = run("score", "--model", TINY, "--device", "cpu", "--query", "q", "--doc", "d")
+        self.assertEqual(out.returncode, 0, out.stderr)
+        # A malformed device: a usage error (exit 2) naming it and the accepted forms, from the flag,
+        # the environment or the configuration file alike.
+        with tempfile.TemporaryDirectory() as tmp:
+            config = os.path.join(tmp, "rerankd.toml")
+            with open(config, "w", encoding="utf-8") as f:
+                f.write('[score]\ndevice = "gpu:1"\n')
+            for args, env in ((["score", "--device", "gpu:1"], {}), (["score"], {"RERANKD_DEVICE": "gpu:1"}),
+                              (["--config", config, "score"], {})):
+                out = run(*args, "--model", TINY, "--query", "q", "--doc", "d", env=env)
+                self.assertEqual(out.returncode, 2, (args, env, out.stderr))
+                self.assertIn("device 'gpu:1'", out.stderr)
+                self.assertIn("expected cpu, cuda or cuda:N", out.stderr)
+        # CUDA in a build without it says so; in a CUDA build without a device, that there is none.
+        help_text = run("score", "--help").stdout
+        out = run("score", "--model", TINY, "--device", "cuda", "--query", "q", "--doc", "d")
+        if "this build has no CUDA backend" in help_text:
+            self.assertEqual(out.returncode, 2, out.stderr)
+            self.assertIn("built without the CUDA backend", out.stderr)
+        elif out.returncode != 0:
+            self.assertIn("no CUDA device", out.stderr)
+
     def test_missing_model_and_missing_docs(self):
         env = {k: v for k, v in os.environ.items() if k != "RERANKD_MODEL"}
         out = subprocess.run([BIN, "score", "--query", "q", "--doc", "d"], capture_output=True, text=True,

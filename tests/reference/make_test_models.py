@@ -3,7 +3,7 @@
 cross-encoders in Hugging Face's on-disk layout, malformed copies of them, and the float64
 reference's expected token ids and logits.
 
-    make_test_models.py OUTDIR [--bge-shaped] [--mid-shaped]
+    make_test_models.py OUTDIR [--bge-shaped] [--mid-shaped] [--shaped-only]
 
 Deterministic (fixed seeds, single-threaded spm_train), numpy + sentencepiece only, runs in a few
 seconds. Writes under OUTDIR:
@@ -855,9 +855,19 @@ def main():
                         help="also write models/bge-shaped (bge-reranker-v2-m3's shape, ~2.3 GB; benchmarks only)")
     parser.add_argument("--mid-shaped", action="store_true",
                         help="also write models/mid-shaped (bge's layout, 6 layers, hidden 384, ~0.4 GB; benchmarks only)")
+    parser.add_argument("--shaped-only", action="store_true",
+                        help="write only the shaped models, with OUTDIR/spm/sentencepiece.bpe.model as it is: numpy "
+                             "alone, no spm_train (the GPU machine of scripts/gpu-check.sh has none)")
     args = parser.parse_args()
     t0 = time.time()
     out = os.path.abspath(args.outdir)
+    if args.shaped_only:
+        spm_path = os.path.join(out, "spm", "sentencepiece.bpe.model")
+        if not os.path.isfile(spm_path):
+            raise SystemExit(f"--shaped-only needs {spm_path} (from an earlier full run)")
+        write_shaped(out, spm_path, args)
+        print(f"done in {time.time() - t0:.1f} s: {out}")
+        return
     self_test()
 
     for sub in ("spm", "expected"):
@@ -964,6 +974,11 @@ def main():
     check_bad_models_rejected(os.path.join(out, "bad"), manifest)
     print(f"bad        {len(manifest)} malformed model directories")
 
+    write_shaped(out, spm_path, args)
+    print(f"done in {time.time() - t0:.1f} s: {out}")
+
+
+def write_shaped(out, spm_path, args):
     if args.bge_shaped:
         t1 = time.time()
         nbytes = write_bge_shaped(os.path.join(out, "models", "bge-shaped"), spm_path, SEED + 2)
@@ -971,7 +986,6 @@ def main():
     if args.mid_shaped:
         nbytes = write_bge_shaped(os.path.join(out, "models", "mid-shaped"), spm_path, SEED + 3, MID_SHAPE)
         print(f"mid-shaped {nbytes / 1e9:.2f} GB of F32 weights")
-    print(f"done in {time.time() - t0:.1f} s: {out}")
 
 
 if __name__ == "__main__":

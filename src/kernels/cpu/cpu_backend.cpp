@@ -3,14 +3,12 @@
 #include <omp.h>
 
 #include <cstring>
-#include <fstream>
-#include <set>
 #include <string>
-#include <thread>
 
 #include "common/error.h"
 #include "kernels/cpu/cpu_isa.h"
 #include "kernels/cpu/cpu_matrix.h"
+#include "kernels/cpu/cpu_topology.h"
 #include "kernels/cpu/norm_kernels.h"
 
 namespace rerankd::cpu {
@@ -36,23 +34,6 @@ LayerNormParams as_params(const NormWeights& n) {
 }
 
 }  // namespace
-
-int physical_cores() {
-  // Count distinct (physical id, core id) pairs; fall back to the logical count.
-  std::ifstream cpuinfo("/proc/cpuinfo");
-  std::set<std::pair<std::string, std::string>> cores;
-  std::string line, physical = "0";
-  while (std::getline(cpuinfo, line)) {
-    const auto colon = line.find(':');
-    if (colon == std::string::npos) continue;
-    const std::string value = colon + 2 <= line.size() ? line.substr(colon + 2) : "";
-    if (line.rfind("physical id", 0) == 0) physical = value;
-    if (line.rfind("core id", 0) == 0) cores.emplace(physical, value);
-  }
-  const int logical = static_cast<int>(std::thread::hardware_concurrency());
-  if (cores.empty()) return logical > 0 ? logical : 1;
-  return static_cast<int>(cores.size());
-}
 
 CpuBackend::CpuBackend(CpuPrecision precision, int threads)
     : precision_(precision),
@@ -116,7 +97,9 @@ std::unique_ptr<DeviceMatrix> CpuBackend::new_matrix(int64_t capacity, int64_t w
   const NarrowForm narrow = precision_ == CpuPrecision::kBFloat16 ? NarrowForm::kBFloat16
                             : precision_ == CpuPrecision::kInt8   ? NarrowForm::kInt8
                                                                   : NarrowForm::kNone;
-  return std::make_unique<CpuMatrix>(capacity, width, narrow, use == MatrixUse::kGeneral || narrow == NarrowForm::kNone);
+  // The CPU's attention reads and writes float32: only kLinearInput may go without it.
+  return std::make_unique<CpuMatrix>(capacity, width, narrow,
+                                     use != MatrixUse::kLinearInput || narrow == NarrowForm::kNone);
 }
 
 void CpuBackend::set_batch(const PackedBatch& batch) {

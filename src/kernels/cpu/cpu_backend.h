@@ -42,7 +42,7 @@ class CpuBackend final : public Backend {
   void gather_sequence_starts(const DeviceMatrix& in, DeviceMatrix& out) override;
   void read(const DeviceMatrix& in, std::span<float> out) override;
 
-  int threads() const { return threads_; }
+  int threads() const override { return threads_; }
 
  private:
   CpuPrecision precision_;
@@ -56,8 +56,5 @@ class CpuBackend final : public Backend {
   const PackedBatch* batch_ = nullptr;
   std::vector<int32_t> positions_;
 };
-
-// Physical cores of this machine (hyper-threads excluded), at least 1.
-int physical_cores();
 
 }  // namespace rerankd::cpu

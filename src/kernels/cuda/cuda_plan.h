@@ -1,0 +1,124 @@
+#pragma once
+// The CUDA backend's pure host logic, compiled into every build (with or without CUDA) so that the
+// CPU test suite checks it: which precision a --dtype names on a CUDA device, how attention over a
+// packed batch is cut into batched matmuls, and how big the one workspace is.
+#include <cstdint>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "kernels/cuda/cuda_types.h"
+
+namespace rerankd::cuda {
+
+
+const char* precision_name(CudaPrecision precision);
+// Bytes of one element of the narrow (matmul input) form: 4 for float32, 2 otherwise.
+int element_bytes(CudaPrecision precision);
+
+struct PrecisionChoice {
+  CudaPrecision precision = CudaPrecision::kFloat16;
+  std::string reason;
+  std::string warning;
+};
+
+// dtype: auto (float16) | float32 | float16 | bfloat16. int8 is refused (a CPU scheme). Throws
+// Error (kInvalidInput).
+PrecisionChoice choose_precision(const std::string& dtype);
+
+}  // namespace rerankd::cuda
+
+// ---------------------------------------------------------------------------------------------
+// Attention over packed variable-length sequences, as batched matmuls by length bucket.
+//
+// A sequence of L tokens is computed with its keys padded to `padded_keys(L)` (a multiple of 64
+// up to 512 tokens, of 512 beyond), so that sequences of similar length share one batched matmul.
+// The padded keys are masked in the softmax; their rows (the next sequence's, or the workspace's
+// slack rows past the last one) are read but weigh nothing. Queries go in chunks of at most 512, so
+// one unit of work (an "item": a sequence, a head, a query chunk) needs at most 512 x padded keys
+// scores. Items of one bucket run as one group of batched calls as far as the scratch allows.
+namespace rerankd::cuda {
+
+constexpr int32_t kBucketStep = 64;     // key padding up to kQueryChunk tokens
+constexpr int32_t kQueryChunk = 512;    // queries per item, and the key padding past it
+constexpr int64_t kScratchAlign = 256;  // byte alignment of each item's scratch regions
+
+int32_t padded_keys(int32_t length);
+int32_t query_rows(int32_t padded);  // queries per item of that bucket: min(padded, kQueryChunk)
+int64_t align_up(int64_t bytes, int64_t alignment);
+
+ItemScratch item_scratch(int32_t keys, int32_t queries, int64_t head_dim, int element_bytes);
+
+// Items [first, first + count) of the plan, all of one bucket, run by one batched call per matmul.
+struct AttentionGroup {
+  int32_t keys = 0;     // padded key count of the bucket
+  int32_t queries = 0;  // queries per item
+  int64_t first = 0, count = 0;
+  ItemScratch scratch;
+};
+
+struct AttentionPlan {
+  std::vector<AttentionItem> items;
+  std::vector<AttentionGroup> groups;
+  int64_t longest_padded = 0;  // the rows past a sequence's start that the bucket's matmuls read
+};
+
+// Throws Error(kInternal) if one item of some bucket does not fit `scratch_bytes`.
+AttentionPlan plan_attention(std::span<const int32_t> seq_starts, int64_t heads, int64_t head_dim, int element_bytes,
+                             int64_t scratch_bytes);
+
+// ---------------------------------------------------------------------------------------------
+// The workspace: every activation of the largest batch, the attention scratch, cuBLASLt's
+// workspace and two sets of per-pass inputs (so the next pass's ids go in while one runs),
+// sized once at load from the model's shape and the batch limits.
+
+struct ModelDims {
+  int64_t hidden = 0, intermediate = 0, heads = 0, labels = 1;
+};
+
+struct BatchShapeLimits {
+  int64_t max_tokens = 0;           // tokens per pass (the batch budget's upper bound, or one pair if longer)
+  int64_t max_sequences = 0;        // pairs per pass
+  int64_t max_sequence_length = 0;  // tokens per pair
+};
+
+// Where the graph's activation of `rows` x `width` keeps its forms: a float32 copy where ops read
+// or write float32 (the residual stream, the head), the compute precision's where matmuls read it.
+struct MatrixForms {
+  bool f32 = false, narrow = false;  // in float32 precision `narrow` is the float32 copy itself
+};
+enum class Role { kGeneral, kNarrowOnly };
+MatrixForms matrix_forms(Role role, CudaPrecision precision);
+int64_t matrix_bytes(int64_t rows, int64_t width, Role role, CudaPrecision precision);
+
+constexpr int64_t kCublasWorkspaceBytes = int64_t{32} << 20;
+constexpr int kPassSlots = 2;
+
+// Rows a matrix of `capacity` rows gets: padded keys and query chunks read up to kQueryChunk - 1
+// rows past the last sequence's end, which must exist (and hold finite values: they are zeroed).
+int64_t allocated_rows(int64_t capacity);
+
+struct WorkspacePlan {
+  int64_t max_tokens = 0, max_sequences = 0;  // the largest pass
+  int64_t token_rows = 0;      // allocated_rows(max_tokens)
+  int64_t sequence_rows = 0;   // allocated_rows(max_sequences)
+  int64_t activation_bytes = 0;
+  int64_t attention_scratch_bytes = 0;
+  int64_t max_items = 0;       // attention items a pass can have: bounds the per-pass item table
+  int64_t pass_input_bytes = 0;  // one slot: ids, positions, types, seq_starts, item table, pointer arrays
+  int64_t total_bytes = 0;     // activations + scratch + cuBLAS(Lt) workspace + kPassSlots inputs
+};
+
+WorkspacePlan plan_workspace(const ModelDims& dims, const BatchShapeLimits& limits, CudaPrecision precision);
+
+// Bytes of one pass's inputs for `tokens`, `sequences` and `items` (the same layout the backend
+// fills): ids, positions and token types (int32 per token), seq_starts (sequences + 1), the item table and the
+// kPointerArrays pointer arrays of the two batched matmuls, each `items` long.
+struct PassInputLayout {
+  int64_t ids = 0, positions = 0, types = 0, seq_starts = 0, items = 0, pointers = 0;  // byte offsets
+  int64_t bytes = 0;
+};
+PassInputLayout pass_input_layout(int64_t tokens, int64_t sequences, int64_t items);
+constexpr int kPointerArrays = 6;  // QK^T: A (keys), B (queries), C (scores); PV: A (values), B (probabilities), C (context)
+
+}  // namespace rerankd::cuda

@@ -1,0 +1,130 @@
+// The CUDA backend's pure host logic (kernels/cuda/cuda_plan.h), tested in every build: the length
+// buckets of attention, how items are grouped under the scratch, and the workspace's size.
+#include <gtest/gtest.h>
+
+#include <set>
+#include <vector>
+
+#include "common/error.h"
+#include "kernels/cuda/cuda_plan.h"
+
+namespace rerankd::cuda {
+namespace {
+
+TEST(CudaPlan, KeysArePaddedToBuckets) {
+  EXPECT_EQ(padded_keys(1), 64);
+  EXPECT_EQ(padded_keys(64), 64);
+  EXPECT_EQ(padded_keys(65), 128);
+  EXPECT_EQ(padded_keys(256), 256);
+  EXPECT_EQ(padded_keys(512), 512);
+  EXPECT_EQ(padded_keys(513), 1024);
+  EXPECT_EQ(padded_keys(8192), 8192);
+  EXPECT_EQ(query_rows(256), 256);
+  EXPECT_EQ(query_rows(8192), 512);
+  for (int32_t length = 1; length <= 9000; length += 37) {
+    const int32_t p = padded_keys(length);
+    EXPECT_GE(p, length);
+    EXPECT_LT(p - length, kQueryChunk) << "padded keys must stay within the slack rows";
+    EXPECT_EQ(p % query_rows(p), 0) << "query chunks tile the padded length";
+  }
+}
+
+TEST(CudaPlan, ItemScratchRegionsAreAlignedAndDisjoint) {
+  const ItemScratch s = item_scratch(320, 320, 64, 2);
+  EXPECT_EQ(s.scores, 0);
+  EXPECT_GE(s.probabilities, 320 * 320 * 4);
+  EXPECT_GE(s.context, s.probabilities + 320 * 320 * 2);
+  EXPECT_GE(s.bytes, s.context + 320 * 64 * 2);
+  for (int64_t offset : {s.probabilities, s.context, s.bytes}) EXPECT_EQ(offset % kScratchAlign, 0);
+}
+
+// Every (sequence, head, query) is covered by exactly one item, items of a group share a bucket,
+// and a group fits the scratch.
+TEST(CudaPlan, AttentionPlanCoversEveryQueryOnce) {
+  const std::vector<int32_t> lengths{3, 64, 65, 200, 512, 513, 1500, 7, 64};
+  std::vector<int32_t> starts{0};
+  for (int32_t l : lengths) starts.push_back(starts.back() + l);
+  const int64_t heads = 4, head_dim = 16, scratch = int64_t{8} << 20;
+  const AttentionPlan plan = plan_attention(starts, heads, head_dim, 2, scratch);
+  std::set<std::tuple<int32_t, int32_t, int32_t>> covered;  // (seq_start, head, query)
+  for (const AttentionGroup& g : plan.groups) {
+    EXPECT_GT(g.count, 0);
+    EXPECT_LE(g.count * g.scratch.bytes, scratch);
+    EXPECT_EQ(g.queries, query_rows(g.keys));
+    for (int64_t i = g.first; i < g.first + g.count; ++i) {
+      const AttentionItem& item = plan.items[static_cast<size_t>(i)];
+      EXPECT_EQ(padded_keys(item.length), g.keys);
+      EXPECT_EQ(item.query0 % g.queries, 0);
+      EXPECT_LE(item.query0 + g.queries, g.keys) << "a chunk's queries stay inside the padded length";
+      for (int32_t q = item.query0; q < std::min(item.length, item.query0 + g.queries); ++q) {
+        EXPECT_TRUE(covered.insert({item.seq_start, item.head, q}).second);
+      }
+    }
+  }
+  size_t expected = 0;
+  for (int32_t l : lengths) expected += static_cast<size_t>(l) * heads;
+  EXPECT_EQ(covered.size(), expected);
+  EXPECT_EQ(plan.longest_padded, 1536);
+}
+
+TEST(CudaPlan, SmallScratchSplitsABucketIntoGroups) {
+  std::vector<int32_t> starts{0};
+  for (int i = 0; i < 10; ++i) starts.push_back(starts.back() + 256);
+  const int64_t item = item_scratch(256, 256, 64, 2).bytes;
+  const AttentionPlan plan = plan_attention(starts, 16, 64, 2, item * 50);
+  ASSERT_EQ(plan.items.size(), 160u);
+  ASSERT_EQ(plan.groups.size(), 4u);  // 50 + 50 + 50 + 10
+  EXPECT_EQ(plan.groups.back().count, 10);
+  EXPECT_THROW(plan_attention(starts, 16, 64, 2, item - 1), Error);
+}
+
+TEST(CudaPlan, WorkspaceForBgeM3At16kTokens) {
+  const ModelDims bge{1024, 4096, 16, 1};
+  const WorkspacePlan p = plan_workspace(bge, {16384, 1024, 8192}, CudaPrecision::kFloat16);
+  EXPECT_EQ(p.max_tokens, 16384);
+  EXPECT_EQ(p.max_sequences, 1024);
+  EXPECT_EQ(p.token_rows, 16384 + kQueryChunk);
+  // hidden: float32 + float16; qkv, context, intermediate: float16 only; per token 1024*(4+2) +
+  // (3072 + 1024 + 4096)*2 bytes.
+  const int64_t per_token = 1024 * 6 + (3072 + 1024 + 4096) * 2;
+  EXPECT_GE(p.activation_bytes, p.token_rows * per_token);
+  EXPECT_LT(p.activation_bytes, p.token_rows * per_token + (int64_t{20} << 20));  // + the per-pair matrices
+  EXPECT_EQ(p.attention_scratch_bytes, int64_t{64} << 20);
+  EXPECT_GE(p.attention_scratch_bytes, item_scratch(8192, 512, 64, 2).bytes);
+  // Activations, scratch and cuBLAS's workspace of a 16k-token budget stay under 0.5 GB (the
+  // float16 weights, 1.14 GB, come on top).
+  EXPECT_LT(p.total_bytes, int64_t{512} << 20);
+  // Items: 16 heads x (pairs + chunks past 512 tokens).
+  EXPECT_EQ(p.max_items, 16 * (1024 + 32));
+  // float32 keeps one copy of each matrix, 4 bytes wide.
+  const WorkspacePlan f = plan_workspace(bge, {16384, 1024, 8192}, CudaPrecision::kFloat32);
+  EXPECT_GT(f.activation_bytes, p.activation_bytes);
+  EXPECT_THROW(plan_workspace(bge, {0, 1, 1}, CudaPrecision::kFloat16), Error);
+}
+
+TEST(CudaPlan, MatrixFormsFollowRoleAndPrecision) {
+  EXPECT_TRUE(matrix_forms(Role::kGeneral, CudaPrecision::kFloat16).f32);
+  EXPECT_FALSE(matrix_forms(Role::kNarrowOnly, CudaPrecision::kBFloat16).f32);
+  EXPECT_FALSE(matrix_forms(Role::kGeneral, CudaPrecision::kFloat32).f32);  // the one copy is float32
+  EXPECT_EQ(matrix_bytes(10, 100, Role::kNarrowOnly, CudaPrecision::kFloat16), align_up(2000, kScratchAlign));
+  EXPECT_EQ(matrix_bytes(10, 100, Role::kGeneral, CudaPrecision::kFloat16),
+            align_up(4000, kScratchAlign) + align_up(2000, kScratchAlign));
+  EXPECT_EQ(allocated_rows(100), 100 + kQueryChunk);
+}
+
+TEST(CudaPlan, PassInputLayoutIsAlignedAndOrdered) {
+  const PassInputLayout l = pass_input_layout(1000, 10, 40);
+  EXPECT_EQ(l.ids, 0);
+  EXPECT_GE(l.positions, 4000);
+  EXPECT_GE(l.types, l.positions + 4000);
+  EXPECT_GE(l.seq_starts, l.types + 4000);
+  EXPECT_GE(l.items, l.seq_starts + 44);
+  EXPECT_GE(l.pointers, l.items + 40 * static_cast<int64_t>(sizeof(AttentionItem)));
+  EXPECT_GE(l.bytes, l.pointers + 40 * kPointerArrays * 8);
+  for (int64_t offset : {l.positions, l.types, l.seq_starts, l.items, l.pointers, l.bytes}) {
+    EXPECT_EQ(offset % kScratchAlign, 0);
+  }
+}
+
+}  // namespace
+}  // namespace rerankd::cuda
