@@ -40,6 +40,19 @@ std::vector<int32_t> XlmrTokenizer::encode(std::string_view text) const {
   return ids;
 }
 
+TokenizedText XlmrTokenizer::encode_with_spans(std::string_view text) const {
+  const sentencepiece::ImmutableSentencePieceText pieces = sp_->EncodeAsImmutableProto(text);
+  TokenizedText out;
+  out.ids.reserve(pieces.pieces_size());
+  out.spans.reserve(pieces.pieces_size());
+  for (const auto& piece : pieces.pieces()) {
+    const auto id = static_cast<int>(piece.id());
+    out.ids.push_back(id == sp_->unk_id() ? kUnk : id + 1);  // fairseq's ids, as in encode()
+    out.spans.emplace_back(piece.begin(), piece.end());
+  }
+  return out;
+}
+
 EncodedPair XlmrTokenizer::assemble_pair(std::vector<int32_t> query, std::vector<int32_t> document,
                                          size_t max_length, TruncationSide side) {
   EncodedPair out;

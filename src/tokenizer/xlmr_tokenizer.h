@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <memory>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace sentencepiece {
@@ -15,6 +16,12 @@ namespace rerankd {
 
 // Which end of a text gives way when a pair is too long (TEI's truncation_direction).
 enum class TruncationSide { kRight, kLeft };
+
+// A text's ids with where each token came from: bytes [begin, end) of the text (UTF-8).
+struct TokenizedText {
+  std::vector<int32_t> ids;
+  std::vector<std::pair<uint32_t, uint32_t>> spans;  // per token
+};
 
 struct EncodedPair {
   std::vector<int32_t> ids;  // with the special tokens
@@ -37,6 +44,8 @@ class XlmrTokenizer {
 
   // Fairseq ids of `text` alone, no special tokens. Thread-safe (sentencepiece encode is const).
   std::vector<int32_t> encode(std::string_view text) const;
+  // The same ids with each token's byte span in `text` (for reporting which chunk of a document won).
+  TokenizedText encode_with_spans(std::string_view text) const;
 
   // The pair with Hugging Face's `longest_first` truncation to max_length tokens in all, special
   // tokens included.
