@@ -8,10 +8,14 @@
 //   POST /v1|v2/rerank             Cohere/Jina: {model?, query, documents (strings or {text}),
 //                                           top_n?, return_documents?}
 //                                  -> {id, model, results: [{index, relevance_score, document?}], usage}
+// Every shape also takes truncation ("longest_first" | "flagembedding"), max_chunks_per_doc,
+// max_tokens_per_doc, chunk_overlap_tokens and return_chunks (each result then carries "chunk":
+// {index, count, char_start, char_end}; the plain shape gets "chunks" beside "scores").
 //
 // Validation errors are thrown as Error: kInvalidInput (400) for malformed JSON, invalid UTF-8 and
 // missing or empty required fields; kUnprocessable (422) for fields of the wrong type or value;
-// kTooLarge (413) for more documents than max_documents.
+// kTooLarge (413) for more documents than max_documents. The chunk and truncation fields follow
+// the shared contract instead: a wrong JSON type is 400, a value out of range 422.
 #include <cstddef>
 #include <optional>
 #include <string>
@@ -29,6 +33,7 @@ struct RerankRequest {
   RerankInput input;
   bool raw_scores = false;      // report logits instead of sigmoid scores (TEI, plain)
   bool return_text = false;     // TEI return_text / Cohere return_documents
+  bool return_chunks = false;   // each result says which window of its document gave the score
   std::optional<size_t> top_n;  // Cohere: keep the best n
   std::string model;            // Cohere: the model the client named (informational)
   // The documents again, for responses that echo them: input.documents moves into the scheduler.
@@ -39,7 +44,9 @@ RerankRequest parse_tei_request(std::string_view body, size_t max_documents);
 RerankRequest parse_cohere_request(std::string_view body, size_t max_documents);
 
 // `logits` are per document in input order. `response_id` and `model_name` are for the Cohere shape.
+// `chunks` (per document, as logits) is read when the request asked for return_chunks.
 std::string rerank_response_body(const RerankRequest& request, const std::vector<float>& logits,
-                                 size_t total_tokens, std::string_view response_id, std::string_view model_name);
+                                 size_t total_tokens, std::string_view response_id, std::string_view model_name,
+                                 const std::vector<ChunkChoice>& chunks = {});
 
 }  // namespace rerankd::server

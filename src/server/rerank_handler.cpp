@@ -124,7 +124,8 @@ void RerankHandler::finish(Call& call, RerankResult result) {
   try {
     const std::string id = request.shape == ApiShape::kCohere ? new_request_id() : std::string();
     exchange->respond(
-        json_response(http::status::ok, rerank_response_body(request, output.logits, output.total_tokens, id, model_name_)));
+        json_response(http::status::ok, rerank_response_body(request, output.logits, output.total_tokens, id, model_name_,
+                                                                 output.chunks)));
   } catch (const std::exception& e) {
     respond_error(*exchange, Error(Error::Kind::kInternal, e.what()));
   }
