@@ -70,15 +70,15 @@ class QueryPairs {
   size_t tokens_to_read_ = 0;
 };
 
-// The first windows of a document of `tokens` tokens (already cut to max_document_tokens): [begin,
-// end) token ranges of `window` tokens, each starting window - overlap after the last, the last one
-// ending at the document's end or at the window cap.
 struct TokenRange {
   size_t begin, end;
 };
+// The windows of a document of `tokens` tokens (already cut to max_document_tokens): [begin, end)
+// ranges of `window` tokens, each starting window - overlap after the last, until one reaches the
+// document's end or there are max_chunks.
 std::vector<TokenRange> chunk_windows(size_t tokens, size_t window, size_t overlap, size_t max_chunks);
 
-// At least the first `max_tokens` tokens of `text` (all of them if it has fewer) with their spans,
+// The first `max_tokens` tokens of `text` (all of them if it has fewer) with their spans,
 // tokenizing a prefix of the text: sentencepiece never merges across whitespace, so a prefix cut at
 // a space gives the same first tokens as the whole text. Text without spaces is cut at a character
 // boundary, and a few tokens of margin are dropped. `cut`: the text has tokens beyond those returned.

@@ -3,8 +3,10 @@
 // BatchPolicy (what runs next, and whether a request can make its deadline) and one BackendWorker
 // (the thread that runs the passes). Threads and what each owns (see docs/architecture.md):
 //   - callers (the server's network threads) call submit()/cancel() and never block on the model;
-//   - tokenizer threads turn a request's texts into token ids and admit it, or refuse it at once
-//     when the work the policy would put ahead of it leaves no time before its deadline;
+//   - tokenizer threads turn a request's texts into token ids (documents cut or split into
+//     windows), answer it from the score cache when every pair is there, and otherwise admit it,
+//     or refuse it at once when the work the policy would put ahead of it leaves no time before its
+//     deadline;
 //   - the backend worker thread owns the model: it takes the policy's next pass (the policy drops
 //     work that expired or can no longer make its deadline before it reaches the model), runs it,
 //     and completes the requests whose last pair it scored.

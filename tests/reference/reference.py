@@ -455,8 +455,9 @@ def main(argv=None):
     parser.add_argument("--pairs", required=True, help="JSONL of {\"query\", \"document\"}")
     parser.add_argument("--max-length", type=int, default=None,
                         help="default: min(512, max_position_embeddings - 2)")
-    parser.add_argument("--truncation", choices=["slow", "fast"], default=DEFAULT_TRUNCATION,
-                        help=f"longest_first as HF's slow or fast tokenizer does it (default {DEFAULT_TRUNCATION})")
+    parser.add_argument("--truncation", choices=["slow", "fast", "flagembedding"], default=DEFAULT_TRUNCATION,
+                        help=f"longest_first as HF's slow or fast tokenizer does it, or FlagEmbedding's rule "
+                             f"(default {DEFAULT_TRUNCATION})")
     args = parser.parse_args(argv)
     model = Reranker(args.model_dir)
     for r in model.score_pairs(read_pairs(args.pairs), args.max_length, args.truncation):
