@@ -24,9 +24,13 @@ constexpr size_t kMaxDocuments = 64;
 void check_response(RerankRequest request) {
   if (request.return_text) request.texts = request.input.documents;  // as the handler does
   const size_t n = request.input.documents.size();
-  std::vector<float> logits(n);
-  for (size_t i = 0; i < n; ++i) logits[i] = static_cast<float>(request.input.documents[i].size() % 7) - 3.f;
-  const std::string body = rerank_response_body(request, logits, 17, new_request_id(), "fuzz-model");
+  RerankOutput output;
+  output.logits.resize(n);
+  for (size_t i = 0; i < n; ++i) output.logits[i] = static_cast<float>(request.input.documents[i].size() % 7) - 3.f;
+  output.usage.resize(n);
+  output.chunks.resize(n);
+  output.total_tokens = 17;
+  const std::string body = rerank_response_body(request, output, new_request_id(), "fuzz-model");
   simdjson::dom::parser parser;
   simdjson::dom::element doc;
   if (parser.parse(body).get(doc) != simdjson::SUCCESS) __builtin_trap();
