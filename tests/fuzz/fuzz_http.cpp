@@ -34,7 +34,7 @@ class OkHandler final : public HttpHandler {
   void handle(const std::shared_ptr<Exchange>& exchange) override {
     exchange->respond(json_response(http::status::ok, std::to_string(exchange->request().body().size())));
   }
-  void completed(const Exchange&, const HttpResponse&) override {}
+  void completed(const Exchange&, const HttpResponse&) noexcept override {}
 };
 
 struct InProcessServer {
