@@ -18,7 +18,8 @@ namespace rerankd {
 
 struct PlannedPass {
   PackedBatch batch;
-  std::vector<BatchPolicy::PairRef> pairs;  // whose pair each sequence of `batch` is
+  std::vector<BatchPolicy::PairRef> pairs;  // the pairs it scores: sequence i of `batch` is pair i's...
+  std::vector<uint32_t> sequence_of;        // ...unless identical pairs share one: then pair i's is sequence_of[i]
 };
 
 struct PassOutcome {

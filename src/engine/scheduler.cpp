@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstdio>
 #include <system_error>
+#include <span>
 
 namespace rerankd {
 
@@ -21,11 +22,17 @@ class Scheduler::Request {
   const Clock::time_point accepted;
   std::atomic<bool> finished{false};
 
-  // Guarded by Scheduler::mutex_ once admitted.
-  std::vector<EncodedPair> pairs;  // by document index
+  // Guarded by Scheduler::mutex_ once admitted. A unit is one pair of a document (its one pair, or
+  // one of its chunks); a queued pair scores one unit or, with the cache on, every identical one.
+  std::vector<EncodedPair> pairs;             // to score, by the policy's pair index
+  std::vector<std::vector<uint32_t>> units_of;  // per queued pair
+  std::vector<float> unit_logits;
+  std::vector<ChunkChoice> unit_chunks;
+  std::vector<uint32_t> first_unit;  // per document, and the end: its units
+  std::vector<PairUsage> usage;      // per document
   size_t unscored = 0;
-  std::vector<float> logits;
   size_t total_tokens = 0;
+  size_t cached_pairs = 0;
   std::optional<Clock::time_point> first_run;
   double inference_seconds = 0;
   uint64_t last_pass = 0;  // the latest pass that carried one of its pairs
@@ -68,11 +75,18 @@ struct Scheduler::Instruments {
         rejected_deadline(r.counter("rerankd_rejected_requests_total", "Requests refused by admission control",
                                     {{"reason", "deadline"}})),
         rejected_never(r.counter("rerankd_rejected_requests_total", "Requests refused by admission control",
-                                 {{"reason", "too_slow_even_idle"}})) {}
+                                 {{"reason", "too_slow_even_idle"}})),
+        cache_hits(r.counter("rerankd_score_cache_lookups_total", "Score cache lookups of distinct pairs",
+                             {{"result", "hit"}})),
+        cache_misses(r.counter("rerankd_score_cache_lookups_total", "Score cache lookups of distinct pairs",
+                               {{"result", "miss"}})),
+        cache_evictions(r.counter("rerankd_score_cache_evictions_total", "Scores dropped from the cache for room")),
+        shared_pairs(r.counter("rerankd_shared_pairs_total",
+                               "Pairs not run because an identical pair of the same request or pass was")) {}
 
   Histogram &batch_pairs, &batch_tokens, &padding, &inference, &queue;
   Counter &tokens, &pairs, &dropped_cancelled, &dropped_deadline, &rejected_concurrency, &rejected_queue_tokens,
-      &rejected_deadline, &rejected_never;
+      &rejected_deadline, &rejected_never, &cache_hits, &cache_misses, &cache_evictions, &shared_pairs;
 };
 
 namespace {
@@ -86,6 +100,18 @@ PolicyOptions policy_options(const SchedulerOptions& o) {
   return {.limits = {.max_tokens = o.max_batch_tokens, .max_pairs = o.max_batch_pairs},
           .max_pass_seconds = o.default_timeout_seconds / 10,
           .max_queue_seconds = o.queue_seconds()};
+}
+
+// What makes two pairs the same for the cache and for sharing a sequence: their ids and, for models
+// with token types, those too (a literal [SEP] in a query moves where the document's type begins).
+std::vector<int32_t> identity_of(std::span<const int32_t> ids, std::span<const int32_t> type_ids) {
+  std::vector<int32_t> identity(ids.begin(), ids.end());
+  identity.insert(identity.end(), type_ids.begin(), type_ids.end());
+  return identity;
+}
+
+std::string key_of(std::span<const int32_t> ids) {
+  return std::string(reinterpret_cast<const char*>(ids.data()), ids.size_bytes());
 }
 
 std::string seconds_text(double s) {
@@ -117,6 +143,15 @@ Scheduler::Scheduler(const PairTokenizer& tokenizer, size_t max_length, ForwardF
                             [this] { return static_cast<double>(batching().token_budget); });
     metrics->gauge_callback("rerankd_measured_tokens_per_second", "Forward-pass throughput measured at the budget",
                             [this] { return batching().tokens_per_second; });
+  }
+  if (options_.score_cache_bytes > 0) {
+    cache_ = std::make_unique<ScoreCache>(options_.score_cache_bytes);
+    if (metrics != nullptr) {
+      metrics->gauge_callback("rerankd_score_cache_entries", "Scores held by the cache",
+                              [this] { return static_cast<double>(cache_->stats().entries); });
+      metrics->gauge_callback("rerankd_score_cache_bytes", "Bytes the cached scores take (bound: --score-cache-mb)",
+                              [this] { return static_cast<double>(cache_->stats().bytes); });
+    }
   }
   if (options_.warm_up) {
     // The first pass pays one-time set-up; the second is the first measurement admission can use.
@@ -192,6 +227,11 @@ void Scheduler::cancel(const Ticket& ticket, Error reason) {
   finish(ticket, std::move(reason));
 }
 
+std::optional<ScoreCache::Stats> Scheduler::cache_stats() const {
+  if (!cache_) return std::nullopt;
+  return cache_->stats();
+}
+
 void Scheduler::begin_drain() { draining_ = true; }
 
 bool Scheduler::wait_idle(Clock::time_point deadline) {
@@ -245,45 +285,84 @@ void Scheduler::tokenizer_loop() {
 }
 
 void Scheduler::tokenize(const Ticket& request) {
-  const RerankInput& in = request->input;
-  // A text can keep at most the pair's budget; one token more says whether it had to be cut. So a
-  // request costs what it can use, however long its texts are.
-  const size_t specials = tokenizer_.pair_special_tokens();
-  const size_t keep = max_length_ > specials ? max_length_ - specials + 1 : 1;
-  const std::vector<int32_t> query = tokenizer_.encode(in.query, keep, in.truncation_side);
+  RerankInput& in = request->input;
+  PairPlan plan = resolve_plan(in.chunks, options_.chunk_defaults, in.truncation.value_or(options_.truncation),
+                               in.truncation_side, max_length_);
+  plan.return_chunks = in.return_chunks;
+  // Each text is tokenized only as far as the plan can use (the query to the pair's budget + 1), so
+  // a request costs what it can use, however long its texts are.
+  const QueryPairs query(tokenizer_, in.query, plan);
 
-  std::vector<EncodedPair> pairs;
+  // Every unit (a document's pair or one of its chunks); with the cache on, identical ones queue
+  // one pair, and those the cache knows queue none.
+  Request& r = *request;
+  std::unordered_map<std::string, uint32_t> queued;  // ids -> index in r.pairs
   std::vector<size_t> lengths;
-  pairs.reserve(in.documents.size());
   size_t tokens = 0;
+  r.first_unit.push_back(0);
   for (size_t i = 0; i < in.documents.size(); ++i) {
-    std::vector<int32_t> document = tokenizer_.encode(in.documents[i], keep, in.truncation_side);
-    const size_t full = tokenizer_.pair_length(query.size(), document.size());
-    if (!in.truncate && full > max_length_) {
-      const bool cut = query.size() == keep || document.size() == keep;
-      throw Error(Error::Kind::kUnprocessable, "document " + std::to_string(i) + ": the pair has " +
-                                                   std::string(cut ? "more than " : "") +
-                                                   std::to_string(cut ? max_length_ : full) +
-                                                   " tokens but the model takes at most " +
-                                                   std::to_string(max_length_) + "; send truncate: true to cut it");
+    DocumentPairs doc = query.document(in.documents[i]);
+    in.documents[i] = std::string();  // tokenized: the text is not needed any more
+    if (!in.truncate && doc.truncated) {
+      throw Error(Error::Kind::kUnprocessable, "document " + std::to_string(i) + ": the pair has more than " +
+                                                   std::to_string(max_length_) +
+                                                   " tokens, the most the model takes; send truncate: true to cut it");
     }
-    const std::optional<bool> query_longer =
-        tokenizer_.query_is_longer(in.query, query.size(), in.documents[i], document.size(), max_length_);
-    pairs.push_back(
-        tokenizer_.assemble_pair(query, std::move(document), max_length_, in.truncation_side, query_longer));
-    lengths.push_back(pairs.back().ids.size());
-    tokens += lengths.back();
+    PairUsage usage{0, doc.truncated};
+    for (const DocumentPair& p : doc.pairs) usage.tokens += p.pair.ids.size();
+    r.usage.push_back(usage);
+    const size_t units = r.unit_logits.size() + doc.pairs.size();
+    if (options_.max_pairs_per_request > 0 && units > options_.max_pairs_per_request) {
+      throw Error(Error::Kind::kTooLarge, "the documents make more than " + std::to_string(options_.max_pairs_per_request) +
+                                              " pairs with their chunks, the limit per request "
+                                              "(--max-client-batch-size); send fewer documents or fewer chunks");
+    }
+    for (size_t k = 0; k < doc.pairs.size(); ++k) {
+      DocumentPair& p = doc.pairs[k];
+      const auto unit = static_cast<uint32_t>(r.unit_logits.size());
+      r.unit_logits.push_back(0.f);
+      r.unit_chunks.push_back({static_cast<uint32_t>(k), static_cast<uint32_t>(doc.pairs.size()), p.char_start, p.char_end});
+      tokens += p.pair.ids.size();
+      if (cache_) {
+        const std::vector<int32_t> identity = identity_of(p.pair.ids, p.pair.type_ids);
+        std::string key = key_of(identity);
+        if (const auto it = queued.find(key); it != queued.end()) {
+          r.units_of[it->second].push_back(unit);
+          if (metrics_) metrics_->shared_pairs.inc();
+          continue;
+        }
+        const std::optional<float> hit = cache_->find(identity);
+        if (metrics_) (hit ? metrics_->cache_hits : metrics_->cache_misses).inc();
+        if (hit) {
+          r.unit_logits[unit] = *hit;
+          ++r.cached_pairs;
+          continue;
+        }
+        queued.emplace(std::move(key), static_cast<uint32_t>(r.pairs.size()));
+      }
+      lengths.push_back(p.pair.ids.size());
+      r.units_of.push_back({unit});
+      r.pairs.push_back(std::move(p.pair));
+    }
+    r.first_unit.push_back(static_cast<uint32_t>(r.unit_logits.size()));
   }
+  r.total_tokens = tokens;
+  if (r.pairs.empty()) {  // all cached: answered here, without queueing
+    finish(request, output_of(r));
+    return;
+  }
+  size_t run_tokens = 0;
+  for (const size_t n : lengths) run_tokens += n;
 
   {
     std::lock_guard lock(mutex_);
     if (request->finished) return;
     if (const size_t cap = options_.max_queued_tokens; cap > 0) {
-      if (tokens > cap) {
-        throw Error(Error::Kind::kTooLarge, "the request has " + std::to_string(tokens) +
-                                                " tokens; the queue holds at most " + std::to_string(cap));
+      if (run_tokens > cap) {
+        throw Error(Error::Kind::kTooLarge, "the request has " + std::to_string(run_tokens) +
+                                                " tokens to run; the queue holds at most " + std::to_string(cap));
       }
-      if (policy_.queued_tokens() + tokens > cap) {
+      if (policy_.queued_tokens() + run_tokens > cap) {
         if (metrics_) metrics_->rejected_queue_tokens.inc();
         throw Error(Error::Kind::kOverloaded,
                     "queue full: " + std::to_string(policy_.queued_tokens()) + " tokens waiting (limit " +
@@ -300,7 +379,7 @@ void Scheduler::tokenize(const Ticket& request) {
         if (metrics_) metrics_->rejected_never.inc();
         throw Error(Error::Kind::kTooLarge,
                     "the request needs about " + seconds_text(a.alone_seconds) + " of model time (" +
-                        std::to_string(tokens) + " tokens) even on an idle server, and its deadline leaves " +
+                        std::to_string(run_tokens) + " tokens) even on an idle server, and its deadline leaves " +
                         seconds_text(left) + "; send fewer or shorter documents, or a longer X-Request-Timeout");
       case BatchPolicy::Admission::Outcome::kQueueFull:
         if (metrics_) metrics_->rejected_deadline.inc();
@@ -312,10 +391,7 @@ void Scheduler::tokenize(const Ticket& request) {
       case BatchPolicy::Admission::Outcome::kAdmitted:
         break;
     }
-    request->unscored = pairs.size();
-    request->logits.assign(pairs.size(), 0.f);
-    request->total_tokens = tokens;
-    request->pairs = std::move(pairs);
+    r.unscored = r.pairs.size();
     admitted_.emplace(request->id, request);
     queued_tokens_ = policy_.queued_tokens();
   }
@@ -329,7 +405,7 @@ std::optional<PlannedPass> Scheduler::next_pass() {
     if (stopping_) return std::nullopt;
     if (warm_up_passes_ > 0) {
       --warm_up_passes_;
-      return PlannedPass{.batch = warm_up_, .pairs = {}};
+      return PlannedPass{.batch = warm_up_, .pairs = {}, .sequence_of = {}};
     }
     const BatchPolicy::Pass pass = policy_.next_pass(clock_.now());
     queued_tokens_ = policy_.queued_tokens();
@@ -342,9 +418,21 @@ std::optional<PlannedPass> Scheduler::next_pass() {
     if (metrics_) metrics_->dropped_deadline.inc(static_cast<double>(pass.hopeless_pairs));
     PlannedPass planned;
     planned.pairs = pass.pairs;
-    for (const BatchPolicy::PairRef& p : pass.pairs) {
-      const EncodedPair& pair = admitted_.at(p.request)->pairs[p.index];
-      planned.batch.add(pair.ids, pair.type_ids);
+    if (cache_) {  // identical pairs of different requests run once
+      std::unordered_map<std::string, uint32_t> sequences;
+      for (const BatchPolicy::PairRef& p : pass.pairs) {
+        const EncodedPair& pair = admitted_.at(p.request)->pairs[p.index];
+        const auto [it, added] = sequences.emplace(key_of(identity_of(pair.ids, pair.type_ids)),
+                                                   static_cast<uint32_t>(planned.batch.num_sequences()));
+        if (added) planned.batch.add(pair.ids, pair.type_ids);
+        else if (metrics_) metrics_->shared_pairs.inc();
+        planned.sequence_of.push_back(it->second);
+      }
+    } else {
+      for (const BatchPolicy::PairRef& p : pass.pairs) {
+        const EncodedPair& pair = admitted_.at(p.request)->pairs[p.index];
+        planned.batch.add(pair.ids, pair.type_ids);
+      }
     }
     if (!hopeless.empty()) {
       lock.unlock();
@@ -392,12 +480,24 @@ void Scheduler::pass_done(PlannedPass& pass, PassOutcome outcome) {
       longest = std::max(longest, static_cast<size_t>(pass.batch.seq_starts[i + 1] - pass.batch.seq_starts[i]));
     }
     const double t = static_cast<double>(tokens);
-    metrics_->batch_pairs.observe(static_cast<double>(pass.pairs.size()));
+    metrics_->batch_pairs.observe(static_cast<double>(pass.batch.num_sequences()));
     metrics_->batch_tokens.observe(t);
-    metrics_->padding.observe(1.0 - t / static_cast<double>(longest * pass.pairs.size()));
+    metrics_->padding.observe(1.0 - t / static_cast<double>(longest * pass.batch.num_sequences()));
     metrics_->inference.observe(outcome.seconds);
     metrics_->tokens.inc(t);
-    metrics_->pairs.inc(static_cast<double>(pass.pairs.size()));
+    metrics_->pairs.inc(static_cast<double>(pass.batch.num_sequences()));
+  }
+  if (cache_) {
+    for (size_t s = 0; s < pass.batch.num_sequences(); ++s) {
+      const auto begin = static_cast<size_t>(pass.batch.seq_starts[s]);
+      const auto end = static_cast<size_t>(pass.batch.seq_starts[s + 1]);
+      const std::span<const int32_t> types =
+          pass.batch.type_ids.empty() ? std::span<const int32_t>()
+                                      : std::span<const int32_t>(pass.batch.type_ids).subspan(begin, end - begin);
+      const size_t evicted = cache_->insert(
+          identity_of(std::span<const int32_t>(pass.batch.ids).subspan(begin, end - begin), types), outcome.logits[s]);
+      if (metrics_ && evicted > 0) metrics_->cache_evictions.inc(static_cast<double>(evicted));
+    }
   }
   {
     std::lock_guard lock(mutex_);
@@ -407,7 +507,8 @@ void Scheduler::pass_done(PlannedPass& pass, PassOutcome outcome) {
       const auto it = admitted_.find(pass.pairs[i].request);
       if (it == admitted_.end()) continue;  // cancelled while the pass ran
       Request& r = *it->second;
-      r.logits[pass.pairs[i].index] = outcome.logits[i];
+      const float logit = outcome.logits[pass.sequence_of.empty() ? i : pass.sequence_of[i]];
+      for (const uint32_t unit : r.units_of[pass.pairs[i].index]) r.unit_logits[unit] = logit;
       if (!r.first_run) {
         r.first_run = outcome.start;
         if (metrics_) metrics_->queue.observe(seconds_between(r.accepted, outcome.start));
@@ -421,15 +522,33 @@ void Scheduler::pass_done(PlannedPass& pass, PassOutcome outcome) {
     }
   }
   for (const Ticket& r : completed) {
-    RerankOutput out;
-    out.logits = std::move(r->logits);
-    out.usage.reserve(r->pairs.size());
-    for (const EncodedPair& p : r->pairs) out.usage.push_back({p.ids.size(), p.truncated});
-    out.total_tokens = r->total_tokens;
+    RerankOutput out = output_of(*r);
     out.queue_seconds = seconds_between(r->accepted, *r->first_run);
     out.inference_seconds = r->inference_seconds;
     finish(r, std::move(out));
   }
+}
+
+RerankOutput Scheduler::output_of(Request& r) {
+  RerankOutput out;
+  out.total_tokens = r.total_tokens;
+  out.cached_pairs = r.cached_pairs;
+  out.usage = r.usage;
+  const size_t documents = r.first_unit.size() - 1;
+  out.logits.resize(documents);
+  out.chunks.resize(documents);
+  for (size_t d = 0; d < documents; ++d) {
+    // The best window, as Cohere scores a chunked document; the first on a tie; NaN only if all are.
+    uint32_t best = r.first_unit[d];
+    for (uint32_t u = best + 1; u < r.first_unit[d + 1]; ++u) {
+      if (r.unit_logits[u] > r.unit_logits[best] || (std::isnan(r.unit_logits[best]) && !std::isnan(r.unit_logits[u]))) {
+        best = u;
+      }
+    }
+    out.logits[d] = r.unit_logits[best];
+    out.chunks[d] = r.unit_chunks[best];
+  }
+  return out;
 }
 
 }  // namespace rerankd

@@ -3,8 +3,10 @@
 // BatchPolicy (what runs next, and whether a request can make its deadline) and one BackendWorker
 // (the thread that runs the passes). Threads and what each owns (see docs/architecture.md):
 //   - callers (the server's network threads) call submit()/cancel() and never block on the model;
-//   - tokenizer threads turn a request's texts into token ids and admit it, or refuse it at once
-//     when the work the policy would put ahead of it leaves no time before its deadline;
+//   - tokenizer threads turn a request's texts into token ids (documents cut or split into
+//     windows), answer it from the score cache when every pair is there, and otherwise admit it,
+//     or refuse it at once when the work the policy would put ahead of it leaves no time before its
+//     deadline;
 //   - the backend worker thread owns the model: it takes the policy's next pass (the policy drops
 //     work that expired or can no longer make its deadline before it reaches the model), runs it,
 //     and completes the requests whose last pair it scored.
@@ -29,7 +31,9 @@
 #include "engine/backend_worker.h"
 #include "engine/batch_policy.h"
 #include "engine/clock.h"
+#include "engine/document_chunks.h"
 #include "engine/reranker.h"
+#include "engine/score_cache.h"
 
 namespace rerankd {
 
@@ -45,6 +49,15 @@ struct SchedulerOptions {
   int tokenizer_threads = 2;  // two, so a small request is not tokenized after a huge one
   bool warm_up = true;        // two passes of a short pair before any request: a first measurement for admission
 
+  // How pairs are made when a request does not say (--truncation, --max-chunks-per-doc,
+  // --max-tokens-per-doc, --chunk-overlap-tokens).
+  TruncationRule truncation = TruncationRule::kLongestFirst;
+  ChunkRequest chunk_defaults;
+  size_t max_pairs_per_request = 0;  // pairs one request may make, its documents' chunks counted; 0: no limit
+  // The score cache's bound (--score-cache-mb); 0: no cache. With a cache, a pair repeated within a
+  // request or a pass is also scored once.
+  size_t score_cache_bytes = 0;
+
   // The queue bound in force: by default two thirds of the default deadline, so that under
   // sustained overload an admitted request keeps a third of its time as margin for a change of
   // speed, while 64 callers of 10-document requests on 2 cores (~12 s of work) are all admitted.
@@ -58,21 +71,32 @@ struct RerankInput {
   std::vector<std::string> documents;
   bool truncate = true;                   // false: a pair longer than the model allows is refused (422)
   TruncationSide truncation_side = TruncationSide::kRight;
+  std::optional<TruncationRule> truncation;  // nullopt: the server's
+  ChunkRequest chunks;                       // fields not given: the server's
+  bool return_chunks = false;                // the winning window's bytes are wanted (needs token spans)
   Clock::time_point deadline = Clock::time_point::max();
 };
 
-// What one document's pair cost: its tokens as run (special tokens included, after truncation)
-// and whether truncation cut any of it.
+// What one document's pairs cost: their tokens as run (special tokens included, after truncation;
+// all its chunks with chunks) and whether any of the document or the query is in no pair.
 struct PairUsage {
   size_t tokens = 0;
   bool truncated = false;
 };
 
+// Which of a document's pairs gave its score: with chunks, the best window.
+struct ChunkChoice {
+  uint32_t index = 0, count = 1;
+  uint32_t char_start = 0, char_end = 0;  // the bytes of the document that window holds
+};
+
 struct RerankOutput {
-  std::vector<float> logits;     // one per document, in input order
-  std::vector<PairUsage> usage;  // one per document, in input order
-  size_t total_tokens = 0;       // tokens of all pairs, special tokens included
-  double queue_seconds = 0;      // admission to the first pass that ran one of its pairs
+  std::vector<float> logits;        // one per document, in input order: the best of its pairs
+  std::vector<PairUsage> usage;     // one per document, in input order
+  std::vector<ChunkChoice> chunks;  // per document
+  size_t total_tokens = 0;          // tokens of all pairs (chunks included), special tokens included
+  size_t cached_pairs = 0;          // pairs answered by the score cache
+  double queue_seconds = 0;         // admission to the first pass that ran one of its pairs
   double inference_seconds = 0;  // summed forward time of the passes that carried its pairs
 };
 
@@ -128,6 +152,7 @@ class Scheduler {
   size_t queued_tokens() const { return queued_tokens_.load(); }
   size_t in_flight_requests() const { return in_flight_.load(); }
   bool compute_alive() const { return worker_ && worker_->alive(); }
+  std::optional<ScoreCache::Stats> cache_stats() const;
   const SchedulerOptions& options() const { return options_; }
 
  private:
@@ -138,6 +163,7 @@ class Scheduler {
   std::optional<PlannedPass> next_pass();
   void pass_done(PlannedPass& pass, PassOutcome outcome);
   void finish(const Ticket& request, RerankResult result);
+  static RerankOutput output_of(Request& request);
 
   const PairTokenizer& tokenizer_;
   const size_t max_length_;
@@ -168,6 +194,7 @@ class Scheduler {
 
   struct Instruments;
   std::unique_ptr<Instruments> metrics_;
+  std::unique_ptr<ScoreCache> cache_;  // null: off; guarded by its own mutex
 
   std::vector<std::thread> tokenizer_threads_;
   std::unique_ptr<Passes> passes_;

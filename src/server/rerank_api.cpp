@@ -115,6 +115,47 @@ TruncationSide truncation_side(const dom::object& object) {
   unprocessable("field \"truncation_direction\" must be \"Right\" or \"Left\"");
 }
 
+// An optional integer of at least `minimum`; a JSON number beyond 64 bits counts as the largest.
+std::optional<size_t> optional_count(const dom::object& object, std::string_view name, size_t minimum) {
+  const auto e = field(object, name);
+  if (!e) return std::nullopt;
+  int64_t n = 0;
+  uint64_t big = 0;
+  if (e->get_int64().get(n) == simdjson::SUCCESS) {
+    if (n < static_cast<int64_t>(minimum)) {
+      unprocessable("field " + quoted(name) + " must be at least " + std::to_string(minimum));
+    }
+    return static_cast<size_t>(n);
+  }
+  if (e->get_uint64().get(big) == simdjson::SUCCESS) return std::numeric_limits<size_t>::max();
+  invalid("field " + quoted(name) + " must be an integer");
+}
+
+// The fields every shape shares: how pairs are cut or chunked, and whether to say which chunk won.
+void pair_options(const dom::object& object, RerankRequest& r) {
+  if (const auto e = field(object, "truncation")) {
+    std::string_view name;
+    if (e->get_string().get(name) != simdjson::SUCCESS) invalid("field \"truncation\" must be a string");
+    r.input.truncation = truncation_rule_named(name);
+    if (!r.input.truncation) unprocessable("field \"truncation\" must be \"longest_first\" or \"flagembedding\"");
+  }
+  r.input.chunks.max_chunks = optional_count(object, "max_chunks_per_doc", 1).value_or(0);
+  r.input.chunks.max_document_tokens = optional_count(object, "max_tokens_per_doc", 1).value_or(0);
+  r.input.chunks.overlap = optional_count(object, "chunk_overlap_tokens", 0);
+  r.return_chunks = optional_bool(object, "return_chunks", false);
+  r.input.return_chunks = r.return_chunks;
+}
+
+void write_chunk(JsonWriter& w, const std::vector<ChunkChoice>& chunks, size_t i) {
+  const ChunkChoice& c = chunks.at(i);
+  w.begin_object();
+  w.key("index").value(static_cast<uint64_t>(c.index));
+  w.key("count").value(static_cast<uint64_t>(c.count));
+  w.key("char_start").value(static_cast<uint64_t>(c.char_start));
+  w.key("char_end").value(static_cast<uint64_t>(c.char_end));
+  w.end_object();
+}
+
 // The indices of the `count` best logits, best first; NaN ranks last, ties keep request order.
 // A partial sort: /v1/rerank's top_n of a 1000-document request sorts only what it returns.
 std::vector<size_t> ranking(const std::vector<float>& logits, size_t count) {
@@ -148,6 +189,7 @@ RerankRequest parse_tei_request(std::string_view body, size_t max_documents) {
   r.input.truncate = optional_bool(object, "truncate", true);
   r.input.truncation_side = truncation_side(object);
   r.return_tokens = optional_bool(object, "return_tokens", false);
+  pair_options(object, r);
   return r;
 }
 
@@ -174,6 +216,7 @@ RerankRequest parse_cohere_request(std::string_view body, size_t max_documents) 
   }
   r.return_text = optional_bool(object, "return_documents", false);
   r.return_tokens = optional_bool(object, "return_tokens", false);
+  pair_options(object, r);
   return r;
 }
 
@@ -198,6 +241,11 @@ std::string rerank_response_body(const RerankRequest& request, const RerankOutpu
         for (const PairUsage& u : output.usage) w.value(u.truncated);
         w.end_array();
       }
+      if (request.return_chunks) {
+        w.key("chunks").begin_array();
+        for (size_t i = 0; i < logits.size(); ++i) write_chunk(w, output.chunks, i);
+        w.end_array();
+      }
       w.end_object();
       break;
     }
@@ -209,6 +257,7 @@ std::string rerank_response_body(const RerankRequest& request, const RerankOutpu
         w.key("score").value(request.raw_scores ? logits[i] : sigmoid(logits[i]));
         if (request.return_text) w.key("text").value(request.texts.at(i));
         usage_of(w, i);
+        if (request.return_chunks) write_chunk(w.key("chunk"), output.chunks, i);
         w.end_object();
       }
       w.end_array();
@@ -225,6 +274,7 @@ std::string rerank_response_body(const RerankRequest& request, const RerankOutpu
         w.key("relevance_score").value(sigmoid(logits[i]));
         if (request.return_text) w.key("document").begin_object().key("text").value(request.texts.at(i)).end_object();
         usage_of(w, i);
+        if (request.return_chunks) write_chunk(w.key("chunk"), output.chunks, i);
         w.end_object();
       }
       w.end_array();

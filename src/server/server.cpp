@@ -42,6 +42,8 @@ ServerFacts gather_facts(Reranker& reranker) {
 // The scheduler's bounds in seconds follow the default deadline unless set on their own.
 ServerOptions with_derived_limits(ServerOptions o) {
   o.scheduler.default_timeout_seconds = o.request_timeout_seconds;
+  // A request's chunks count against its size limit like documents do.
+  o.scheduler.max_pairs_per_request = o.max_client_batch_size;
   return o;
 }
 
@@ -82,7 +84,7 @@ RerankServer::RerankServer(const RerankerOptions& model, const ServerOptions& op
   router_.add(verb::get, "/health", [this](const auto& e) { e->respond(health_response(*scheduler_)); },
               Router::Access::kOpen);
   router_.add(verb::get, "/info", [this](const auto& e) {
-    e->respond(info_response(info_body(facts_, options_, scheduler_->batching())));
+    e->respond(info_response(info_body(facts_, options_, scheduler_->batching(), scheduler_->cache_stats())));
   });
   router_.add(verb::get, "/metrics", [this](const auto& e) { e->respond(metrics_response(registry_)); });
   router_.add(verb::get, "/openapi.json", [](const auto& e) { e->respond(openapi_response()); });

@@ -6,7 +6,8 @@
 
 namespace rerankd::server {
 
-std::string info_body(const ServerFacts& f, const ServerOptions& o, const BatchingState& b) {
+std::string info_body(const ServerFacts& f, const ServerOptions& o, const BatchingState& b,
+                      const std::optional<ScoreCache::Stats>& cache) {
   const SchedulerOptions& s = o.scheduler;
   auto u = [](size_t v) { return static_cast<uint64_t>(v); };
   JsonWriter w;
@@ -40,6 +41,25 @@ std::string info_body(const ServerFacts& f, const ServerOptions& o, const Batchi
   w.key("io_timeout_seconds").value(o.io_timeout_seconds);
   w.key("io_threads").value(o.io_threads);
   w.key("tokenizer_threads").value(s.tokenizer_threads);
+  w.end_object();
+  w.key("pairs").begin_object();  // how pairs are made when a request does not say
+  w.key("truncation").value(truncation_rule_name(s.truncation));
+  if (s.chunk_defaults.max_chunks > 0) w.key("max_chunks_per_doc").value(u(s.chunk_defaults.max_chunks));
+  else w.key("max_chunks_per_doc").null();
+  if (s.chunk_defaults.max_document_tokens > 0) w.key("max_tokens_per_doc").value(u(s.chunk_defaults.max_document_tokens));
+  else w.key("max_tokens_per_doc").null();
+  w.key("chunk_overlap_tokens").value(u(s.chunk_defaults.overlap.value_or(0)));
+  w.end_object();
+  w.key("score_cache").begin_object();
+  w.key("enabled").value(cache.has_value());
+  if (cache) {
+    w.key("max_bytes").value(u(cache->max_bytes));
+    w.key("bytes").value(u(cache->bytes));
+    w.key("entries").value(u(cache->entries));
+    w.key("hits").value(cache->hits);
+    w.key("misses").value(cache->misses);
+    w.key("evictions").value(cache->evictions);
+  }
   w.end_object();
   w.key("batching").begin_object();
   w.key("token_budget").value(u(b.token_budget));

@@ -1,6 +1,7 @@
 #pragma once
 // GET /health, /info and /metrics: the operational endpoints, answered on the spot.
 #include <cstdint>
+#include <optional>
 #include <string>
 
 #include "common/metrics.h"
@@ -30,7 +31,9 @@ struct ServerFacts {
 
 // The /info body: the model's facts, the server's limits (the options the server runs with) and
 // the batch size in force with the throughput it was chosen from.
-std::string info_body(const ServerFacts& facts, const ServerOptions& options, const BatchingState& batching);
+// `cache`: the score cache's counts, when it is on.
+std::string info_body(const ServerFacts& facts, const ServerOptions& options, const BatchingState& batching,
+                      const std::optional<ScoreCache::Stats>& cache);
 
 // 200 {"status": "ok"} when the compute thread runs and the server admits work; 503 otherwise.
 HttpResponse health_response(const Scheduler& scheduler);

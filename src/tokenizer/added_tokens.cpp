@@ -71,7 +71,7 @@ std::vector<TextSegment> AddedTokenSplitter::split(std::string_view text) const 
     size_t stop = i + match->content.size();
     if (match->rstrip) stop = whitespace_end_after(text, stop);
     if (start > segment_start) out.push_back({text.substr(segment_start, start - segment_start), -1});
-    out.push_back({{}, match->id});
+    out.push_back({text.substr(i, match->content.size()), match->id});
     segment_start = stop;
     i = stop < text.size() ? text.find_first_of(first_bytes_, stop) : std::string_view::npos;
   }

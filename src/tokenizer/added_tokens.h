@@ -17,8 +17,8 @@ struct AddedToken {
 };
 
 struct TextSegment {
-  std::string_view text;  // a piece of the input for the sub-word model, when token_id < 0
-  int32_t token_id = -1;  // else the added token found here
+  std::string_view text;  // a piece of the input for the sub-word model, when token_id < 0,
+  int32_t token_id = -1;  // else the added token found here (text: its bytes, for offsets)
 };
 
 class AddedTokenSplitter {

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <optional>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace rerankd {
@@ -17,6 +18,12 @@ struct EncodedPair {
   std::vector<int32_t> ids;       // with the special tokens
   std::vector<int32_t> type_ids;  // token_type_ids, one per id; empty means all 0 (XLM-R has one type)
   bool truncated = false;         // tokens were dropped to fit max_length
+};
+
+// A text's ids with where each token came from: bytes [begin, end) of the text (UTF-8).
+struct TokenizedText {
+  std::vector<int32_t> ids;
+  std::vector<std::pair<uint32_t, uint32_t>> spans;  // per token
 };
 
 class PairTokenizer {
@@ -31,6 +38,13 @@ class PairTokenizer {
   // has fewer; pass one more than you keep to learn whether it had more. This default encodes the
   // whole text; a tokenizer whose cost grows faster than its input tokenizes only a window.
   virtual std::vector<int32_t> encode(std::string_view text, size_t max_tokens, TruncationSide side) const;
+
+  // encode(text, max_tokens, side) with each id's byte span in the text (to say which chunk of a
+  // document won); nullopt from a tokenizer that cannot tell (BERT's WordPiece here), for which
+  // documents are then not chunked (a 422 says so).
+  virtual std::optional<TokenizedText> encode_with_spans(std::string_view, size_t, TruncationSide) const {
+    return std::nullopt;
+  }
 
   // The number of ids encode(text) gives.
   virtual size_t count(std::string_view text) const { return encode(text).size(); }

@@ -115,20 +115,60 @@ XlmrTokenizer::Cut XlmrTokenizer::cut(std::string_view text, size_t window, Trun
   return {b, text.size(), false};
 }
 
-std::vector<int32_t> XlmrTokenizer::encode(std::string_view text, size_t max_tokens, TruncationSide side) const {
-  constexpr size_t kMidWordMargin = 8;
-  auto keep_end = [&](std::vector<int32_t> ids) {
-    if (ids.size() <= max_tokens) return ids;
-    if (side == TruncationSide::kLeft) ids.erase(ids.begin(), ids.end() - static_cast<std::ptrdiff_t>(max_tokens));
-    else ids.resize(max_tokens);
-    return ids;
-  };
-  for (size_t window = (max_tokens + kMidWordMargin + 1) * longest_piece_bytes_;; window *= 2) {
-    if (window >= text.size()) return keep_end(encode(text));
-    const auto [begin, end, at_space] = cut(text, window, side);
-    std::vector<int32_t> ids = encode(text.substr(begin, end - begin));
-    if (ids.size() > max_tokens + (at_space ? 0 : kMidWordMargin)) return keep_end(std::move(ids));
+TokenizedText XlmrTokenizer::encode_whole(std::string_view text, bool spans) const {
+  if (!spans) return {encode(text), {}};
+  TokenizedText out;
+  const auto offset = [&](std::string_view part) { return static_cast<uint32_t>(part.data() - text.data()); };
+  for (const TextSegment& s : added_->split(text)) {
+    const uint32_t at = offset(s.text);
+    if (s.token_id >= 0) {
+      out.ids.push_back(s.token_id);
+      out.spans.emplace_back(at, at + static_cast<uint32_t>(s.text.size()));
+      continue;
+    }
+    const sentencepiece::ImmutableSentencePieceText pieces = sp_->EncodeAsImmutableProto(s.text);
+    for (const auto& piece : pieces.pieces()) {
+      const auto id = static_cast<int32_t>(piece.id());
+      out.ids.push_back(id == sp_->unk_id() ? kUnk : id + 1);  // fairseq's ids, as in encode_piece()
+      out.spans.emplace_back(at + piece.begin(), at + piece.end());
+    }
   }
+  return out;
+}
+
+TokenizedText XlmrTokenizer::encode_window(std::string_view text, size_t max_tokens, TruncationSide side,
+                                           bool spans) const {
+  constexpr size_t kMidWordMargin = 8;
+  auto keep_end = [&](TokenizedText t, size_t offset) {
+    for (auto& [b, e] : t.spans) b += static_cast<uint32_t>(offset), e += static_cast<uint32_t>(offset);
+    if (t.ids.size() <= max_tokens) return t;
+    const auto drop = static_cast<std::ptrdiff_t>(t.ids.size() - max_tokens);
+    if (side == TruncationSide::kLeft) {
+      t.ids.erase(t.ids.begin(), t.ids.begin() + drop);
+      if (spans) t.spans.erase(t.spans.begin(), t.spans.begin() + drop);
+    } else {
+      t.ids.resize(max_tokens);
+      if (spans) t.spans.resize(max_tokens);
+    }
+    return t;
+  };
+  // A text of max_tokens bytes or fewer fits the first window (and a huge max_tokens would overflow it).
+  if (max_tokens >= text.size()) return keep_end(encode_whole(text, spans), 0);
+  for (size_t window = (max_tokens + kMidWordMargin + 1) * longest_piece_bytes_;; window *= 2) {
+    if (window >= text.size()) return keep_end(encode_whole(text, spans), 0);
+    const auto [begin, end, at_space] = cut(text, window, side);
+    TokenizedText t = encode_whole(text.substr(begin, end - begin), spans);
+    if (t.ids.size() > max_tokens + (at_space ? 0 : kMidWordMargin)) return keep_end(std::move(t), begin);
+  }
+}
+
+std::vector<int32_t> XlmrTokenizer::encode(std::string_view text, size_t max_tokens, TruncationSide side) const {
+  return encode_window(text, max_tokens, side, /*spans=*/false).ids;
+}
+
+std::optional<TokenizedText> XlmrTokenizer::encode_with_spans(std::string_view text, size_t max_tokens,
+                                                              TruncationSide side) const {
+  return encode_window(text, max_tokens, side, /*spans=*/true);
 }
 
 size_t XlmrTokenizer::count(std::string_view text) const {

@@ -45,6 +45,8 @@ class XlmrTokenizer final : public PairTokenizer {
   // Tokenized a window at a time, so memory stays bounded (exact when every word is shorter than
   // the window, see the .cpp).
   size_t count(std::string_view text) const override;
+  std::optional<TokenizedText> encode_with_spans(std::string_view text, size_t max_tokens,
+                                                TruncationSide side) const override;
 
   size_t pair_special_tokens() const override { return kPairSpecialTokens; }
   EncodedPair assemble_pair(std::vector<int32_t> query, std::vector<int32_t> document, size_t max_length,
@@ -55,6 +57,9 @@ class XlmrTokenizer final : public PairTokenizer {
 
  private:
   void encode_piece(std::string_view text, std::vector<int32_t>& ids) const;
+  // encode(text) (spans too when asked), and the one bounded window loop both encodes use.
+  TokenizedText encode_whole(std::string_view text, bool spans) const;
+  TokenizedText encode_window(std::string_view text, size_t max_tokens, TruncationSide side, bool spans) const;
 
   std::unique_ptr<sentencepiece::SentencePieceProcessor> sp_;
   // Where a window of `window` bytes at `side`'s end of text is cut: [begin, end), and whether at

@@ -21,6 +21,11 @@ struct ServeArgs {
   std::string log_format = "text";
   std::vector<std::string> api_keys;
   std::string api_key_file;
+  std::string truncation = "longest_first";
+  size_t max_chunks_per_doc = 0;
+  size_t max_tokens_per_doc = 0;
+  size_t chunk_overlap_tokens = 0;
+  size_t score_cache_mb = 64;
 };
 
 int run_serve(ServeArgs& args) {
@@ -34,6 +39,11 @@ int run_serve(ServeArgs& args) {
   if (!options.api_keys.empty()) spdlog::info("API keys required on every route but /health and / ({} keys)", options.api_keys.size());
   options.scheduler.max_batch_tokens = args.model.max_batch_tokens;
   options.scheduler.max_batch_pairs = args.model.max_batch_pairs;
+  options.scheduler.truncation = *truncation_rule_named(args.truncation);
+  options.scheduler.chunk_defaults = {.max_chunks = args.max_chunks_per_doc,
+                                      .max_document_tokens = args.max_tokens_per_doc,
+                                      .overlap = args.chunk_overlap_tokens};
+  options.scheduler.score_cache_bytes = args.score_cache_mb << 20;
   server::RerankServer server(args.model.reranker_options(), options);
   return server.run();
 }
@@ -97,6 +107,36 @@ void add_serve_command(CLI::App& app, int& exit_code) {
   cmd->add_option("--tokenizer-threads", s.tokenizer_threads, "Tokenizer threads")
       ->envname("RERANKD_TOKENIZER_THREADS")
       ->check(CLI::Range(1, 256))
+      ->capture_default_str();
+  cmd->add_option("--truncation", args->truncation,
+                  "How a pair too long for --max-length is cut unless the request says: longest_first "
+                  "(Hugging Face's) or flagembedding (FlagReranker.compute_score's: the query capped at 3/4 of "
+                  "max_length, then the document cut)")
+      ->envname("RERANKD_TRUNCATION")
+      ->check(CLI::IsMember({"longest_first", "flagembedding"}))
+      ->capture_default_str();
+  cmd->add_option("--max-chunks-per-doc", args->max_chunks_per_doc,
+                  "Default windows per document: one longer than the window is scored by its best window of up "
+                  "to this many (1: truncation). 0: 1, or what --max-tokens-per-doc needs when that is set")
+      ->envname("RERANKD_MAX_CHUNKS_PER_DOC")
+      ->check(CLI::Range(size_t{0}, size_t{1} << 20))
+      ->capture_default_str();
+  cmd->add_option("--max-tokens-per-doc", args->max_tokens_per_doc,
+                  "Default document tokens considered, chunked into windows when more than one window's worth. "
+                  "0: no cap")
+      ->envname("RERANKD_MAX_TOKENS_PER_DOC")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  cmd->add_option("--chunk-overlap-tokens", args->chunk_overlap_tokens,
+                  "Default tokens shared by consecutive windows (clamped below the window)")
+      ->envname("RERANKD_CHUNK_OVERLAP_TOKENS")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  cmd->add_option("--score-cache-mb", args->score_cache_mb,
+                  "Memory for remembered scores (LRU of pair -> logit); a request whose pairs are all cached "
+                  "is answered without queueing. 0: off")
+      ->envname("RERANKD_SCORE_CACHE_MB")
+      ->check(CLI::Range(size_t{0}, size_t{1} << 20))
       ->capture_default_str();
   cmd->add_option("--log-level", args->log_level, "trace, debug, info, warn, error, critical or off")
       ->envname("RERANKD_LOG_LEVEL")

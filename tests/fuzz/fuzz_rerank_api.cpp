@@ -25,11 +25,11 @@ void check_response(RerankRequest request) {
   if (request.return_text) request.texts = request.input.documents;  // as the handler does
   const size_t n = request.input.documents.size();
   RerankOutput output;
+  output.logits.resize(n);
+  for (size_t i = 0; i < n; ++i) output.logits[i] = static_cast<float>(request.input.documents[i].size() % 7) - 3.f;
+  output.usage.resize(n);
+  output.chunks.resize(n);
   output.total_tokens = 17;
-  for (size_t i = 0; i < n; ++i) {
-    output.logits.push_back(static_cast<float>(request.input.documents[i].size() % 7) - 3.f);
-    output.usage.push_back({.tokens = i + 4, .truncated = i % 2 == 1});
-  }
   const std::string body = rerank_response_body(request, output, new_request_id(), "fuzz-model");
   simdjson::dom::parser parser;
   simdjson::dom::element doc;

@@ -826,6 +826,37 @@ def tokenizer_cases(tok, pairs):
     return rows, counts
 
 
+def chunk_cases(model, pairs, corpus):
+    """Long documents scored by windows (max_chunks_per_doc / max_tokens_per_doc / overlap) and
+    pairs cut by FlagEmbedding's rule, each with the reference's best window and logits."""
+    long_doc = " ".join(corpus[:30])
+    cjk = "大熊猫是一种熊，主要生活在中国西南部的山区森林里。" * 12  # no spaces: the prefix cut is inside text
+    long_query = " ".join(corpus[40:44])
+    short_query = "where do giant pandas live?"
+    n = lambda text: len(model.tokenizer.encode(text))
+    cases = [  # (query, document, max_length, truncation, chunking)
+        (short_query, long_doc, 64, "fast", dict(max_chunks=3)),
+        (short_query, long_doc, 64, "fast", dict(max_chunks=None, max_tokens=200, overlap=8)),
+        (short_query, long_doc, 64, "fast", dict(max_chunks=100, overlap=5)),
+        (short_query, long_doc, 64, "fast", dict(max_chunks=1, max_tokens=20)),
+        (short_query, corpus[3], 64, "fast", dict(max_chunks=5)),
+        (short_query, cjk, 48, "fast", dict(max_chunks=4, overlap=3)),
+        (long_query, long_doc, 64, "fast", dict(max_chunks=6)),
+        (long_query, long_doc, 64, "flagembedding", dict(max_chunks=6, overlap=2)),
+        (short_query, long_doc, 64, "flagembedding", dict(max_chunks=None, max_tokens=150)),
+    ]
+    for m in (16, 17, 33, 64, 512):  # FlagEmbedding's rule on its own: long queries and documents
+        for q, d in ((long_query, long_doc), (long_query, corpus[5]), (short_query, long_doc),
+                     max(((p["query"], p["document"]) for p in pairs), key=lambda qd: min(map(len, qd)))):
+            cases.append((q, d, m, "flagembedding", dict(max_chunks=1)))
+    rows = [model.score_chunked(q, d, m, t, **c) for q, d, m, t, c in cases]
+    assert n(long_query) > 64 * 3 // 4 and any(r["count"] > 3 for r in rows)
+    differ = sum(r["ids"][0] != model.tokenizer.encode_pair(r["query"], r["document"], r["max_length"])
+                 for r in rows if r["truncation"] == "flagembedding" and r["count"] == 1)
+    assert differ >= 4, f"only {differ} FlagEmbedding pairs differ from longest_first"
+    return rows, differ
+
+
 def self_test():
     """The two longest_first variants against the cases of their own projects' unit tests, and the
     BF16 rounding against hand-worked values."""
@@ -929,6 +960,11 @@ def main():
             write_jsonl(os.path.join(out, "expected", f"ranking-{name}-int8-w{weight_range}.jsonl"),
                         simulated.score_pairs(ranking_pairs))
     print(f"ranking    {len(queries)} queries x 24 documents (tiny, small), exact and simulated int8")
+
+    rows, differ = chunk_cases(reference.Reranker(written["tiny"]), pairs, corpus)
+    write_jsonl(os.path.join(out, "expected", "chunks-tiny.jsonl"), rows)
+    print(f"chunks     {len(rows)} documents by windows or FlagEmbedding's rule ({differ} pairs where it and "
+          f"longest_first differ)")
 
     tiny_tok = reference.XlmrTokenizer.from_model_dir(written["tiny"])
     assert all(tiny_tok.encode(t) == tok.encode(t) for t in EXTRA_TEXTS), "tiny's files disagree with the defaults"

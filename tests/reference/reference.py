@@ -277,6 +277,22 @@ def truncate_longest_first_fast(a, b, max_len):
     return list(a)[:n1], list(b)[:n2]
 
 
+def truncate_flagembedding(a, b, max_length):
+    """FlagEmbedding's FlagReranker.compute_score (encoder-only BaseReranker), from its code: the
+    query is tokenized alone with truncation to query_max_length = max_length * 3 // 4 tokens, the
+    passage alone to max_length tokens, then `prepare_for_model(q, p, truncation="only_second",
+    max_length=max_length)` adds the specials and removes the excess from the end of the passage.
+    Where the passage cannot absorb the whole excess (max_length <= 16) Hugging Face logs an error
+    and leaves the pair too long; this reference, like rerankd, then keeps what fits."""
+    a = list(a)[: max_length * 3 // 4]
+    b = list(b)[:max_length]
+    excess = len(a) + len(b) + PAIR_SPECIAL_TOKENS - max_length
+    if excess > 0:
+        b = b[: max(0, len(b) - excess)]
+        a = a[: max(0, max_length - PAIR_SPECIAL_TOKENS - len(b))]
+    return a, b
+
+
 class XlmrTokenizer:
     def __init__(self, spm_model_path, added_tokens=None, flags=None):
         """added_tokens: from the model's files (read_added_tokens); None: XLMRobertaTokenizer's own
@@ -321,16 +337,79 @@ class XlmrTokenizer:
         """`<s> a </s></s> b </s>`, truncated longest_first so that the total is at most max_length
         (which counts the 4 special tokens; with max_length < 4 only the specials remain)."""
         budget = max_length - PAIR_SPECIAL_TOKENS
-        if truncation == "slow":
+        if truncation == "flagembedding":
+            a, b = truncate_flagembedding(a, b, max_length)
+        elif truncation == "slow":
             a, b = truncate_longest_first_slow(a, b, len(a) + len(b) - budget)
         elif truncation == "fast":
             a, b = truncate_longest_first_fast(a, b, max(0, budget))
         else:
-            raise ValueError(f"truncation must be 'slow' or 'fast', not {truncation!r}")
+            raise ValueError(f"truncation must be 'slow', 'fast' or 'flagembedding', not {truncation!r}")
         return [BOS] + a + [EOS, EOS] + b + [EOS]
 
     def encode_pair(self, query, document, max_length=512, truncation=DEFAULT_TRUNCATION):
         return self.assemble_pair(self.encode(query), self.encode(document), max_length, truncation)
+
+    def encode_with_byte_spans(self, text):
+        """(ids, [(begin, end)]) with each token's span in UTF-8 bytes of `text`. sentencepiece's
+        Python binding reports spans in characters of the str; they are converted here."""
+        ids, spans, pos = [], [], 0
+        for piece in split_on_added_tokens(text, self.added_tokens):  # as encode() does
+            content = piece.content if isinstance(piece, AddedToken) else piece
+            at = text.index(content, pos)
+            pos = at + len(content)
+            if isinstance(piece, AddedToken):
+                ids.append(piece.id)
+                spans.append((at, pos))
+                continue
+            for p in self.sp.encode(piece, out_type="immutable_proto").pieces:
+                ids.append(self.piece_to_id(p.piece))
+                spans.append((at + p.begin, at + p.end))
+        byte_at = [0]
+        for ch in text:
+            byte_at.append(byte_at[-1] + len(ch.encode("utf-8")))
+        return ids, [(byte_at[b], byte_at[e]) for b, e in spans]
+
+    def chunk_pairs(self, query, document, max_length, truncation=DEFAULT_TRUNCATION, max_chunks=1,
+                    max_tokens=None, overlap=0):
+        """A long document as windows, the spec of rerankd's max_chunks_per_doc / max_tokens_per_doc /
+        chunk_overlap_tokens (Cohere's chunked rerank): only the document's first max_tokens tokens
+        count (None: all). The query keeps what the truncation rule leaves it against a document far
+        longer than the model's window; the window is what is then left of max_length for document
+        tokens. A document that fits the window, or max_chunks == 1, is one pair cut by the rule as
+        usual. Otherwise windows of that many tokens start at 0 and every window - overlap tokens
+        after, until one reaches the end of the considered tokens or max_chunks (None: no cap) are
+        made. Returns [(ids, char_start, char_end)] with the bytes of the document each pair holds."""
+        a = self.encode(query)
+        b, spans = self.encode_with_byte_spans(document)
+        if max_tokens is not None:
+            b, spans = b[:max_tokens], spans[:max_tokens]
+        query_kept, _ = self.kept_tokens(len(a), 4 * max_length + len(a), max_length, truncation)
+        window = max_length - PAIR_SPECIAL_TOKENS - query_kept
+
+        def byte_span(lo, hi):
+            return (spans[lo][0], spans[hi - 1][1]) if hi > lo else (0, 0)
+
+        if max_chunks == 1 or len(b) <= window:
+            _, doc_kept = self.kept_tokens(len(a), len(b), max_length, truncation)
+            return [(self.assemble_pair(a, b, max_length, truncation), *byte_span(0, doc_kept))]
+        if not 0 <= overlap < window:
+            raise ValueError(f"overlap {overlap} must be below the window {window}")
+        q = a[:query_kept]
+        out, start = [], 0
+        while max_chunks is None or len(out) < max_chunks:
+            end = min(start + window, len(b))
+            out.append(([BOS] + q + [EOS, EOS] + b[start:end] + [EOS], *byte_span(start, end)))
+            if end == len(b):
+                break
+            start += window - overlap
+        return out
+
+    def kept_tokens(self, query_len, document_len, max_length, truncation):
+        """(query tokens, document tokens) the rule keeps of texts of these lengths, found by marking
+        the tokens (the rules look only at lengths)."""
+        ids = self.assemble_pair([-1] * query_len, [-2] * document_len, max_length, truncation)
+        return ids.count(-1), ids.count(-2)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -612,6 +691,16 @@ class Reranker:
             return self.tokenizer.encode_pair(query, document, max_length, truncation)
         return self.tokenizer.encode_pair(query, document, max_length, truncation), None
 
+    def score_chunked(self, query, document, max_length, truncation=DEFAULT_TRUNCATION, **chunking):
+        """The document's score as the best of its windows' (Cohere's max), and which window that was
+        (the first on a tie)."""
+        pairs = self.tokenizer.chunk_pairs(query, document, max_length, truncation, **chunking)
+        logits = [self.logit(ids) for ids, _, _ in pairs]
+        best = max(range(len(logits)), key=lambda k: (logits[k], -k))
+        return {"query": query, "document": document, "max_length": max_length, "truncation": truncation,
+                "chunking": chunking, "logit": logits[best], "logits": logits, "index": best, "count": len(pairs),
+                "char_start": pairs[best][1], "char_end": pairs[best][2], "ids": [ids for ids, _, _ in pairs]}
+
     def score_pairs(self, pairs, max_length=None, truncation=DEFAULT_TRUNCATION):
         """[{"query", "document", "max_length", "ids", ("type_ids",) "logit"}] for [{"query", "document"}]."""
         if max_length is None:
@@ -638,8 +727,9 @@ def main(argv=None):
     parser.add_argument("--pairs", required=True, help="JSONL of {\"query\", \"document\"}")
     parser.add_argument("--max-length", type=int, default=None,
                         help="default: min(512, max_position_embeddings - 2)")
-    parser.add_argument("--truncation", choices=["slow", "fast"], default=DEFAULT_TRUNCATION,
-                        help=f"longest_first as HF's slow or fast tokenizer does it (default {DEFAULT_TRUNCATION})")
+    parser.add_argument("--truncation", choices=["slow", "fast", "flagembedding"], default=DEFAULT_TRUNCATION,
+                        help=f"longest_first as HF's slow or fast tokenizer does it, or FlagEmbedding's rule "
+                             f"(default {DEFAULT_TRUNCATION})")
     args = parser.parse_args(argv)
     model = Reranker(args.model_dir)
     for r in model.score_pairs(read_pairs(args.pairs), args.max_length, args.truncation):

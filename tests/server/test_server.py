@@ -508,9 +508,10 @@ class LoadTest(unittest.TestCase):
         # shows in their latencies rather than being hidden inside one long batch.
         # A deadline and queue bound far beyond any test: these tests are about order, deadlines
         # given per request and cancellation, and a slow build (ASan) must not refuse their big
-        # requests at admission.
+        # requests at admission. No score cache: they repeat their big requests to make work.
         cls.server = Server(model("small"), "--max-length", str(cls.MAX_LENGTH), "--max-batch-tokens",
-                            str(16 * cls.MAX_LENGTH), "--request-timeout", "600", "--max-queue-seconds", "600")
+                            str(16 * cls.MAX_LENGTH), "--request-timeout", "600", "--max-queue-seconds", "600",
+                            "--score-cache-mb", "0")
         cls.docs = long_documents(1000)
 
     @classmethod
