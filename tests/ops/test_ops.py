@@ -243,8 +243,13 @@ class PrometheusTest(unittest.TestCase):
             while time.monotonic() < deadline and not value:
                 server.post("/rerank", TEI_BODY)
                 url = f"http://{HOST}:{port}/api/v1/query?" + urllib.parse.urlencode({"query": query})
-                with urllib.request.urlopen(url, timeout=5) as r:
-                    result = json.load(r)["data"]["result"]
+                try:
+                    with urllib.request.urlopen(url, timeout=5) as r:
+                        result = json.load(r)["data"]["result"]
+                except urllib.error.HTTPError as e:
+                    if e.code != 503:  # 503: Prometheus listens before its storage is ready
+                        raise
+                    result = None
                 value = float(result[0]["value"][1]) if result else None
                 time.sleep(0.2)
             self.assertIsNotNone(value, "Prometheus never returned a request rate")
