@@ -130,7 +130,9 @@ class DisconnectTest(unittest.TestCase):
         cls.server.close()
 
     def big_request(self):
-        return http_request(body={"query": "what is panda? " * 20,
+        # A new query each time: a repeat would be answered from the score cache, never queued.
+        self.requests_made = getattr(self, "requests_made", 0) + 1
+        return http_request(body={"query": f"what is panda? {self.requests_made} " * 20,
                                   "texts": [f"document {i} about bears and bamboo " * 30 for i in range(48)]})
 
     def connections(self):
