@@ -53,15 +53,6 @@ ElementType stored_type(DType dtype) {
   return ElementType::kFloat32;
 }
 
-cudaDataType_t cuda_type(ElementType type) {
-  switch (type) {
-    case ElementType::kFloat32: return CUDA_R_32F;
-    case ElementType::kFloat16: return CUDA_R_16F;
-    case ElementType::kBFloat16: return CUDA_R_16BF;
-  }
-  return CUDA_R_32F;
-}
-
 bool env_flag(const char* name) {
   const char* v = std::getenv(name);
   return v != nullptr && std::strcmp(v, "1") == 0;

@@ -3,7 +3,6 @@
 #include "kernels/cuda/cuda_check.h"
 
 namespace rerankd::cuda {
-namespace {
 
 cudaDataType_t cuda_type(ElementType type) {
   switch (type) {
@@ -13,6 +12,8 @@ cudaDataType_t cuda_type(ElementType type) {
   }
   return CUDA_R_32F;
 }
+
+namespace {
 
 // Shapes seen grow with distinct token counts; past this many the cache starts again.
 constexpr size_t kMaxPlans = 4096;

@@ -17,6 +17,9 @@
 
 namespace rerankd::cuda {
 
+// The cuBLAS name of an element type (matmuls here, batched attention in the backend).
+cudaDataType_t cuda_type(ElementType type);
+
 struct MatmulArgs {
   const void* weight = nullptr;  // [N, K] row-major, `in_type`
   const void* input = nullptr;   // [T, K] row-major, `in_type`
