@@ -39,9 +39,8 @@ class BertTokenizer final : public PairTokenizer {
   std::vector<int32_t> encode(std::string_view text) const override;
   size_t pair_special_tokens() const override { return kPairSpecialTokens; }
   using PairTokenizer::encode;  // the bounded form: WordPiece's cost grows with the text, no faster
-  EncodedPair assemble_pair(std::vector<int32_t> query, std::vector<int32_t> document, size_t max_length,
-                            TruncationSide side = TruncationSide::kRight,
-                            std::optional<bool> query_is_longer = std::nullopt) const override;
+  EncodedPair apply_pair_template(const std::vector<int32_t>& query,
+                                  const std::vector<int32_t>& document) const override;
   int32_t max_id() const override;
 
   const BasicTokenizerOptions& options() const { return options_; }

@@ -30,6 +30,17 @@ EncodedPair PairTokenizer::encode_pair(std::string_view query, std::string_view 
   return assemble_pair(std::move(q), std::move(d), max_length, side, longer);
 }
 
+EncodedPair PairTokenizer::assemble_pair(std::vector<int32_t> query, std::vector<int32_t> document,
+                                         size_t max_length, TruncationSide side,
+                                         std::optional<bool> query_is_longer) const {
+  const size_t specials = pair_special_tokens();
+  const size_t budget = max_length > specials ? max_length - specials : 0;
+  const bool truncated = truncate_longest_first(query, document, budget, side, query_is_longer);
+  EncodedPair out = apply_pair_template(query, document);
+  out.truncated = truncated;
+  return out;
+}
+
 bool truncate_longest_first(std::vector<int32_t>& query, std::vector<int32_t>& document, size_t budget,
                             TruncationSide side, std::optional<bool> query_longer) {
   if (query.size() + document.size() <= budget) return false;

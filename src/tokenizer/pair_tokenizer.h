@@ -55,9 +55,13 @@ class PairTokenizer {
   // The pair template around already-encoded texts, after Hugging Face's `longest_first`
   // truncation to max_length tokens in all, special tokens included. query_is_longer: which text
   // is longer when the ids were cut (query_is_longer() below); by default the ids' own lengths say.
-  virtual EncodedPair assemble_pair(std::vector<int32_t> query, std::vector<int32_t> document, size_t max_length,
-                                    TruncationSide side = TruncationSide::kRight,
-                                    std::optional<bool> query_is_longer = std::nullopt) const = 0;
+  EncodedPair assemble_pair(std::vector<int32_t> query, std::vector<int32_t> document, size_t max_length,
+                            TruncationSide side = TruncationSide::kRight,
+                            std::optional<bool> query_is_longer = std::nullopt) const;
+
+  // The model family's pair template (special tokens, token types) around texts that already fit.
+  virtual EncodedPair apply_pair_template(const std::vector<int32_t>& query,
+                                          const std::vector<int32_t>& document) const = 0;
 
   // Largest id this tokenizer emits; must be < the model's vocab_size.
   virtual int32_t max_id() const = 0;

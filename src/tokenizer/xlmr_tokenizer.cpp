@@ -182,12 +182,9 @@ size_t XlmrTokenizer::count(std::string_view text) const {
   return ids + encode(text).size();
 }
 
-EncodedPair XlmrTokenizer::assemble_pair(std::vector<int32_t> query, std::vector<int32_t> document,
-                                         size_t max_length, TruncationSide side,
-                                         std::optional<bool> query_is_longer) const {
+EncodedPair XlmrTokenizer::apply_pair_template(const std::vector<int32_t>& query,
+                                               const std::vector<int32_t>& document) const {
   EncodedPair out;
-  const size_t budget = max_length > kPairSpecialTokens ? max_length - kPairSpecialTokens : 0;
-  out.truncated = truncate_longest_first(query, document, budget, side, query_is_longer);
   out.ids.reserve(query.size() + document.size() + kPairSpecialTokens);
   out.ids.push_back(kBos);
   out.ids.insert(out.ids.end(), query.begin(), query.end());

@@ -49,9 +49,8 @@ class XlmrTokenizer final : public PairTokenizer {
                                                 TruncationSide side) const override;
 
   size_t pair_special_tokens() const override { return kPairSpecialTokens; }
-  EncodedPair assemble_pair(std::vector<int32_t> query, std::vector<int32_t> document, size_t max_length,
-                            TruncationSide side = TruncationSide::kRight,
-                            std::optional<bool> query_is_longer = std::nullopt) const override;
+  EncodedPair apply_pair_template(const std::vector<int32_t>& query,
+                                  const std::vector<int32_t>& document) const override;
   // <mask> = piece count + 1 unless an added token has a larger id.
   int32_t max_id() const override;
 
