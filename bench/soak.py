@@ -4,7 +4,8 @@ capacity with a closed loop, then sends an open-loop mix of valid, invalid and a
 at --load (default 80%) of that capacity for --minutes (default 30). Every 10 s it samples the
 server's RSS and open descriptors (/proc), its queue and connections (/metrics) and the clients'
 latency, into soak.csv and soak.png (python3-matplotlib, when installed). At the end it checks:
-RSS and descriptors (beyond open connections) flat within 10% after warm-up, every request answered exactly once (or
+RSS beyond the score cache (which fills to its bound) and descriptors (beyond open connections) flat
+within 10% after warm-up, every request answered exactly once (or
 abandoned by its client), and the server's request counters equal to what the clients sent.
 
   python3 bench/soak.py                                   # 30 minutes, small test model
@@ -29,6 +30,11 @@ from concurrent.futures import ThreadPoolExecutor
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 HOST = "127.0.0.1"
 SAMPLE_SECONDS = 10
+
+
+def total(metrics, name):
+    """A metric summed over its series (a server with several models labels them model=...)."""
+    return sum(v for (n, _), v in metrics.items() if n == name)
 
 
 def parse_metrics(text):
@@ -166,7 +172,7 @@ class Soak:
         rows.append(self.sample(time.monotonic() - t0))
         # Abandoned requests may still be in the queue: wait until the server has answered them.
         drain_deadline = time.monotonic() + 120
-        while self.metrics().get(("rerankd_queue_requests", frozenset()), 0) > 0 and time.monotonic() < drain_deadline:
+        while total(self.metrics(), "rerankd_queue_requests") > 0 and time.monotonic() < drain_deadline:
             time.sleep(0.1)
         after = self.metrics()
         self.proc.terminate()
@@ -181,9 +187,13 @@ class Soak:
             self.latencies.clear()
             sent = len(self.outcomes)
         pct = (lambda q: lat[min(len(lat) - 1, int(q * len(lat)))] if lat else float("nan"))
-        row = {"t_s": round(t, 1), "rss_mb": round(rss, 1), "fds": fds,
-               "queue_requests": m.get(("rerankd_queue_requests", frozenset()), 0),
-               "open_connections": m.get(("rerankd_http_open_connections", frozenset()), 0),
+        # The score cache (on by default, bounded by --score-cache-mb) fills with the soak's distinct
+        # pairs: RSS grows with it until it is full. What must stay flat is the rest.
+        cache_mb = total(m, "rerankd_score_cache_bytes") / 2**20
+        row = {"t_s": round(t, 1), "rss_mb": round(rss, 1), "cache_mb": round(cache_mb, 1),
+               "rss_beyond_cache_mb": round(rss - cache_mb, 1), "fds": fds,
+               "queue_requests": total(m, "rerankd_queue_requests"),
+               "open_connections": total(m, "rerankd_http_open_connections"),
                "p50_ms": round(pct(0.5), 1), "p99_ms": round(pct(0.99), 1), "sent": sent}
         print("soak:", json.dumps(row), flush=True)
         return row
@@ -200,7 +210,7 @@ class Soak:
         self.plot(rows)
         checks = {}
         warm = [r for r in rows if r["t_s"] >= self.args.warmup]
-        for key, slack in (("rss_mb", 0.0), ("fds_beyond_connections", 2)):
+        for key, slack in (("rss_beyond_cache_mb", 0.0), ("fds_beyond_connections", 2)):
             values = [r[key] for r in warm]
             median = statistics.median(values)
             spread = max(abs(v - median) for v in values)
@@ -238,7 +248,8 @@ class Soak:
             return
         t = [r["t_s"] / 60 for r in rows]
         fig, axes = plt.subplots(4, 1, figsize=(9, 10), sharex=True)
-        for ax, keys, label in zip(axes, (["rss_mb"], ["fds", "open_connections"], ["queue_requests"],
+        for ax, keys, label in zip(axes, (["rss_mb", "rss_beyond_cache_mb", "cache_mb"], ["fds", "open_connections"],
+                                          ["queue_requests"],
                                           ["p50_ms", "p99_ms"]),
                                    ("RSS (MiB)", "descriptors / connections", "requests queued", "latency (ms)")):
             for k in keys:

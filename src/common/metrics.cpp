@@ -53,6 +53,11 @@ std::string inner(const std::string& rendered) {
 
 }  // namespace
 
+Labels operator+(Labels base, const Labels& more) {
+  base.insert(base.end(), more.begin(), more.end());
+  return base;
+}
+
 void Counter::inc(double v) { atomic_add(value_, v); }
 void Gauge::add(double v) { atomic_add(value_, v); }
 
@@ -112,9 +117,10 @@ Histogram& MetricsRegistry::histogram(const std::string& name, const std::string
   return *slot;
 }
 
-void MetricsRegistry::gauge_callback(const std::string& name, const std::string& help, std::function<double()> read) {
+void MetricsRegistry::gauge_callback(const std::string& name, const std::string& help, std::function<double()> read,
+                                     const Labels& labels) {
   std::lock_guard lock(mutex_);
-  family(name, Type::kGauge, help).callback = std::move(read);
+  family(name, Type::kGauge, help).callbacks[render_labels(labels)] = std::move(read);
 }
 
 std::string MetricsRegistry::render() const {
@@ -125,7 +131,7 @@ std::string MetricsRegistry::render() const {
     out += "# HELP " + name + " " + f.help + "\n# TYPE " + name + " " + type + "\n";
     for (const auto& [labels, c] : f.counters) out += name + labels + " " + format_number(c->value()) + "\n";
     for (const auto& [labels, g] : f.gauges) out += name + labels + " " + format_number(g->value()) + "\n";
-    if (f.callback) out += name + " " + format_number(f.callback()) + "\n";
+    for (const auto& [labels, read] : f.callbacks) out += name + labels + " " + format_number(read()) + "\n";
     for (const auto& [labels, h] : f.histograms) {
       const auto counts = h->cumulative_counts();
       const std::string base = inner(labels);

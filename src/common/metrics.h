@@ -15,6 +15,10 @@ namespace rerankd {
 
 using Labels = std::vector<std::pair<std::string, std::string>>;
 
+// `base` then `more`: a component's own labels (reason="...") under the labels it was given
+// (model="...").
+Labels operator+(Labels base, const Labels& more);
+
 class Counter {
  public:
   void inc(double v = 1.0);
@@ -57,7 +61,8 @@ class MetricsRegistry {
   Histogram& histogram(const std::string& name, const std::string& help, const std::vector<double>& bounds,
                        const Labels& labels = {});
   // A gauge read at scrape time (queue depth owned by another thread, resident memory, ...).
-  void gauge_callback(const std::string& name, const std::string& help, std::function<double()> read);
+  void gauge_callback(const std::string& name, const std::string& help, std::function<double()> read,
+                      const Labels& labels = {});
 
   std::string render() const;  // Prometheus text format 0.0.4
 
@@ -72,7 +77,7 @@ class MetricsRegistry {
     std::map<std::string, std::unique_ptr<Counter>> counters;  // keyed by rendered labels
     std::map<std::string, std::unique_ptr<Gauge>> gauges;
     std::map<std::string, std::unique_ptr<Histogram>> histograms;
-    std::function<double()> callback;
+    std::map<std::string, std::function<double()>> callbacks;
   };
   Family& family(const std::string& name, Type type, const std::string& help);
 

@@ -49,40 +49,40 @@ class Scheduler::Passes final : public PassSource {
 };
 
 struct Scheduler::Instruments {
-  explicit Instruments(MetricsRegistry& r)
+  Instruments(MetricsRegistry& r, const Labels& l)
       : batch_pairs(r.histogram("rerankd_batch_pairs", "Pairs per forward pass",
-                                MetricsRegistry::exponential_buckets(1, 2, 11))),
+                                MetricsRegistry::exponential_buckets(1, 2, 11), l)),
         batch_tokens(r.histogram("rerankd_batch_tokens", "Tokens per forward pass",
-                                 MetricsRegistry::exponential_buckets(16, 2, 13))),
+                                 MetricsRegistry::exponential_buckets(16, 2, 13), l)),
         padding(r.histogram("rerankd_batch_padding_ratio",
                             "Share of a batch that padding to its longest pair would add (the packed CPU path "
                             "computes none of it)",
-                            {0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 0.9})),
+                            {0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 0.9}, l)),
         inference(r.histogram("rerankd_inference_seconds", "Forward-pass time per batch",
-                              MetricsRegistry::latency_buckets_seconds())),
+                              MetricsRegistry::latency_buckets_seconds(), l)),
         queue(r.histogram("rerankd_queue_seconds", "Admission to the first batch that ran one of the request's pairs",
-                          MetricsRegistry::latency_buckets_seconds())),
-        tokens(r.counter("rerankd_tokens_processed_total", "Tokens run through the model")),
-        pairs(r.counter("rerankd_pairs_processed_total", "Pairs run through the model")),
+                          MetricsRegistry::latency_buckets_seconds(), l)),
+        tokens(r.counter("rerankd_tokens_processed_total", "Tokens run through the model", l)),
+        pairs(r.counter("rerankd_pairs_processed_total", "Pairs run through the model", l)),
         dropped_cancelled(r.counter("rerankd_dropped_pairs_total", "Pairs removed before reaching the model",
-                                    {{"reason", "cancelled"}})),
+                                    l + Labels{{"reason", "cancelled"}})),
         dropped_deadline(r.counter("rerankd_dropped_pairs_total", "Pairs removed before reaching the model",
-                                   {{"reason", "deadline"}})),
+                                   l + Labels{{"reason", "deadline"}})),
         rejected_concurrency(r.counter("rerankd_rejected_requests_total", "Requests refused by admission control",
-                                       {{"reason", "concurrency"}})),
+                                       l + Labels{{"reason", "concurrency"}})),
         rejected_queue_tokens(r.counter("rerankd_rejected_requests_total", "Requests refused by admission control",
-                                        {{"reason", "queue_tokens"}})),
+                                        l + Labels{{"reason", "queue_tokens"}})),
         rejected_deadline(r.counter("rerankd_rejected_requests_total", "Requests refused by admission control",
-                                    {{"reason", "deadline"}})),
+                                    l + Labels{{"reason", "deadline"}})),
         rejected_never(r.counter("rerankd_rejected_requests_total", "Requests refused by admission control",
-                                 {{"reason", "too_slow_even_idle"}})),
+                                 l + Labels{{"reason", "too_slow_even_idle"}})),
         cache_hits(r.counter("rerankd_score_cache_lookups_total", "Score cache lookups of distinct pairs",
-                             {{"result", "hit"}})),
+                             l + Labels{{"result", "hit"}})),
         cache_misses(r.counter("rerankd_score_cache_lookups_total", "Score cache lookups of distinct pairs",
-                               {{"result", "miss"}})),
-        cache_evictions(r.counter("rerankd_score_cache_evictions_total", "Scores dropped from the cache for room")),
+                               l + Labels{{"result", "miss"}})),
+        cache_evictions(r.counter("rerankd_score_cache_evictions_total", "Scores dropped from the cache for room", l)),
         shared_pairs(r.counter("rerankd_shared_pairs_total",
-                               "Pairs not run because an identical pair of the same request or pass was")) {}
+                               "Pairs not run because an identical pair of the same request or pass was", l)) {}
 
   Histogram &batch_pairs, &batch_tokens, &padding, &inference, &queue;
   Counter &tokens, &pairs, &dropped_cancelled, &dropped_deadline, &rejected_concurrency, &rejected_queue_tokens,
@@ -132,25 +132,32 @@ Scheduler::Scheduler(const PairTokenizer& tokenizer, size_t max_length, ForwardF
     : tokenizer_(tokenizer), max_length_(max_length), clock_(clock), options_(options),
       policy_(policy_options(options)) {
   if (metrics != nullptr) {
-    metrics_ = std::make_unique<Instruments>(*metrics);
+    metrics_ = std::make_unique<Instruments>(*metrics, options_.metric_labels);
     metrics->gauge_callback("rerankd_queue_tokens", "Tokens admitted and waiting for the model",
-                            [this] { return static_cast<double>(queued_tokens_.load()); });
+                            [this] { return static_cast<double>(queued_tokens_.load()); },
+                            options_.metric_labels);
     metrics->gauge_callback("rerankd_queue_requests", "Requests admitted and not yet answered",
-                            [this] { return static_cast<double>(in_flight_.load()); });
+                            [this] { return static_cast<double>(in_flight_.load()); },
+                            options_.metric_labels);
     metrics->gauge_callback("rerankd_queue_work_seconds", "Predicted model time of the admitted work",
-                            [this] { return batching().queued_seconds; });
+                            [this] { return batching().queued_seconds; },
+                            options_.metric_labels);
     metrics->gauge_callback("rerankd_batch_token_budget", "Tokens per forward pass in force, chosen from measurement",
-                            [this] { return static_cast<double>(batching().token_budget); });
+                            [this] { return static_cast<double>(batching().token_budget); },
+                            options_.metric_labels);
     metrics->gauge_callback("rerankd_measured_tokens_per_second", "Forward-pass throughput measured at the budget",
-                            [this] { return batching().tokens_per_second; });
+                            [this] { return batching().tokens_per_second; },
+                            options_.metric_labels);
   }
   if (options_.score_cache_bytes > 0) {
     cache_ = std::make_unique<ScoreCache>(options_.score_cache_bytes);
     if (metrics != nullptr) {
       metrics->gauge_callback("rerankd_score_cache_entries", "Scores held by the cache",
-                              [this] { return static_cast<double>(cache_->stats().entries); });
+                              [this] { return static_cast<double>(cache_->stats().entries); },
+                              options_.metric_labels);
       metrics->gauge_callback("rerankd_score_cache_bytes", "Bytes the cached scores take (bound: --score-cache-mb)",
-                              [this] { return static_cast<double>(cache_->stats().bytes); });
+                              [this] { return static_cast<double>(cache_->stats().bytes); },
+                              options_.metric_labels);
     }
   }
   if (options_.warm_up) {

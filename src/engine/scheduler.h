@@ -57,6 +57,8 @@ struct SchedulerOptions {
   // The score cache's bound (--score-cache-mb); 0: no cache. With a cache, a pair repeated within a
   // request or a pass is also scored once.
   size_t score_cache_bytes = 0;
+  // Put on every series the scheduler registers: a server with several models says model="NAME".
+  Labels metric_labels;
 
   // The queue bound in force: by default two thirds of the default deadline, so that under
   // sustained overload an admitted request keeps a third of its time as margin for a change of

@@ -131,8 +131,10 @@ std::optional<size_t> optional_count(const dom::object& object, std::string_view
   invalid("field " + quoted(name) + " must be an integer");
 }
 
-// The fields every shape shares: how pairs are cut or chunked, and whether to say which chunk won.
-void pair_options(const dom::object& object, RerankRequest& r) {
+// The fields every shape shares: the model, how pairs are cut or chunked, and whether to say
+// which chunk won.
+void shared_options(const dom::object& object, RerankRequest& r) {
+  if (const auto model = field(object, "model")) r.model = text_of(*model, [] { return std::string("field \"model\""); });
   if (const auto e = field(object, "truncation")) {
     std::string_view name;
     if (e->get_string().get(name) != simdjson::SUCCESS) invalid("field \"truncation\" must be a string");
@@ -189,7 +191,7 @@ RerankRequest parse_tei_request(std::string_view body, size_t max_documents) {
   r.input.truncate = optional_bool(object, "truncate", true);
   r.input.truncation_side = truncation_side(object);
   r.return_tokens = optional_bool(object, "return_tokens", false);
-  pair_options(object, r);
+  shared_options(object, r);
   return r;
 }
 
@@ -197,7 +199,6 @@ RerankRequest parse_cohere_request(std::string_view body, size_t max_documents) 
   const dom::object object = parse_object(body);
   RerankRequest r;
   r.shape = ApiShape::kCohere;
-  if (const auto model = field(object, "model")) r.model = text_of(*model, [] { return std::string("field \"model\""); });
   r.input.query = required_string(object, "query");
   const auto documents = field(object, "documents");
   if (!documents) invalid("missing field \"documents\"");
@@ -216,7 +217,7 @@ RerankRequest parse_cohere_request(std::string_view body, size_t max_documents) 
   }
   r.return_text = optional_bool(object, "return_documents", false);
   r.return_tokens = optional_bool(object, "return_tokens", false);
-  pair_options(object, r);
+  shared_options(object, r);
   return r;
 }
 

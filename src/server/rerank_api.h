@@ -11,9 +11,10 @@
 //                                           top_n?, return_documents?, return_tokens?}
 //                                  -> {id, model, results: [{index, relevance_score, document?, tokens?,
 //                                      truncated?}], usage}
-// Every shape also takes truncation ("longest_first" | "flagembedding"), max_chunks_per_doc,
-// max_tokens_per_doc, chunk_overlap_tokens and return_chunks (each result then carries "chunk":
-// {index, count, char_start, char_end}; the plain shape gets "chunks" beside "scores").
+// Every shape also takes model (which of the served models; absent: the first), truncation
+// ("longest_first" | "flagembedding"), max_chunks_per_doc, max_tokens_per_doc,
+// chunk_overlap_tokens and return_chunks (each result then carries "chunk": {index, count,
+// char_start, char_end}; the plain shape gets "chunks" beside "scores").
 //
 // Validation errors are thrown as Error: kInvalidInput (400) for malformed JSON, invalid UTF-8 and
 // missing or empty required fields; kUnprocessable (422) for fields of the wrong type or value;
@@ -39,7 +40,7 @@ struct RerankRequest {
   bool return_tokens = false;   // each document's tokens and whether truncation cut it
   bool return_chunks = false;   // each result says which window of its document gave the score
   std::optional<size_t> top_n;  // Cohere: keep the best n
-  std::string model;            // Cohere: the model the client named (informational)
+  std::string model;            // the model the client named; empty: the server's first
   // The documents again, for responses that echo them: input.documents moves into the scheduler.
   std::vector<std::string> texts;
 };

@@ -42,21 +42,21 @@ struct RerankHandler::Call {
 
   std::shared_ptr<Exchange> exchange;
   RerankRequest request;
+  ServedModel* model = nullptr;
   asio::steady_timer timer;  // on the connection's strand, like every other use of this struct
   Scheduler::Ticket ticket;
   bool done = false;
   bool client_gone = false;
 };
 
-RerankHandler::RerankHandler(Scheduler& scheduler, ServerMetrics& metrics, const ServerOptions& options,
-                             std::string model_name)
-    : scheduler_(scheduler), metrics_(metrics), options_(options), model_name_(std::move(model_name)) {}
+RerankHandler::RerankHandler(ServedModels& models, ServerMetrics& metrics, const ServerOptions& options)
+    : models_(models), metrics_(metrics), options_(options) {}
 
 void RerankHandler::handle(const std::shared_ptr<Exchange>& exchange, RequestParser parse) {
   try {
     run(exchange, parse(exchange->request().body(), options_.max_client_batch_size));
   } catch (const Error& e) {
-    respond_error(*exchange, e);
+    respond_error(*exchange, e, nullptr);
   }
 }
 
@@ -79,7 +79,10 @@ Clock::time_point RerankHandler::deadline(const Exchange& exchange) const {
 
 void RerankHandler::run(const std::shared_ptr<Exchange>& exchange, RerankRequest request) {
   const Clock::time_point deadline_at = deadline(*exchange);
+  ServedModel& model = models_.pick(request.model);
+  Scheduler& scheduler = *model.scheduler;
   auto call = std::make_shared<Call>(exchange);
+  call->model = &model;
   call->request = std::move(request);
   RerankInput& input = call->request.input;
   input.deadline = deadline_at;
@@ -90,21 +93,21 @@ void RerankHandler::run(const std::shared_ptr<Exchange>& exchange, RerankRequest
   try {
     // Runs on a scheduler thread: hop to the connection's strand and return at once. The
     // Call it captures is released once the scheduler drops the request.
-    call->ticket = scheduler_.submit(std::move(input), [this, call, executor = exchange->executor()](RerankResult result) {
+    call->ticket = scheduler.submit(std::move(input), [this, call, executor = exchange->executor()](RerankResult result) {
       asio::post(executor,
                  [this, call, result = std::move(result)]() mutable { finish(*call, std::move(result)); });
     });
   } catch (const Error& e) {
     call->done = true;
-    respond_error(*exchange, e);
+    respond_error(*exchange, e, &scheduler);
     return;
   }
 
   if (deadline_at != Clock::time_point::max()) {
     call->timer.expires_at(deadline_at);
-    call->timer.async_wait([this, call](const boost::system::error_code& ec) {
+    call->timer.async_wait([call](const boost::system::error_code& ec) {
       if (ec || call->done) return;
-      scheduler_.cancel(call->ticket, Error(Error::Kind::kTimeout, "the request's deadline passed before it was answered"));
+      call->model->scheduler->cancel(call->ticket, Error(Error::Kind::kTimeout, "the request's deadline passed before it was answered"));
     });
   }
   exchange->on_client_gone([this, weak = std::weak_ptr<Call>(call)] {
@@ -112,7 +115,7 @@ void RerankHandler::run(const std::shared_ptr<Exchange>& exchange, RerankRequest
     if (!pending || pending->done) return;
     pending->client_gone = true;
     metrics_.client_disconnected();
-    scheduler_.cancel(pending->ticket, Error(Error::Kind::kUnavailable, "client disconnected"));
+    pending->model->scheduler->cancel(pending->ticket, Error(Error::Kind::kUnavailable, "client disconnected"));
   });
 }
 
@@ -131,7 +134,7 @@ void RerankHandler::finish(Call& call, RerankResult result) {
       response.result(kClientClosedRequest);
       exchange->respond(std::move(response));
     } else {
-      respond_error(*exchange, *error);
+      respond_error(*exchange, *error, call.model->scheduler.get());
     }
     return;
   }
@@ -142,19 +145,20 @@ void RerankHandler::finish(Call& call, RerankResult result) {
   stats.inference_seconds = output.inference_seconds;
   try {
     const std::string id = request.shape == ApiShape::kCohere ? new_request_id() : std::string();
-    HttpResponse response = json_response(http::status::ok, rerank_response_body(request, output, id, model_name_));
+    HttpResponse response = json_response(http::status::ok, rerank_response_body(request, output, id, call.model->name));
     response.set("Server-Timing", server_timing(output, SteadyClock::now() - exchange->received()));
     exchange->respond(std::move(response));
   } catch (const std::exception& e) {
-    respond_error(*exchange, Error(Error::Kind::kInternal, e.what()));
+    respond_error(*exchange, Error(Error::Kind::kInternal, e.what()), nullptr);
   }
 }
 
-void RerankHandler::respond_error(Exchange& exchange, const Error& error) {
-  // Retry-After: when the admission check says a retry could make it; else when the queue will
-  // have run down.
-  if (error_class(error.kind()).retry_after && error.retry_after_seconds() <= 0) {
-    exchange.respond(error_response(Error(error.kind(), error.what(), scheduler_.retry_after_seconds())));
+// `scheduler`: the one the request went to, if it got that far.
+void RerankHandler::respond_error(Exchange& exchange, const Error& error, const Scheduler* scheduler) {
+  // Retry-After: when the admission check says a retry could make it; else when the model's queue
+  // will have run down.
+  if (scheduler != nullptr && error_class(error.kind()).retry_after && error.retry_after_seconds() <= 0) {
+    exchange.respond(error_response(Error(error.kind(), error.what(), scheduler->retry_after_seconds())));
     return;
   }
   exchange.respond(error_response(error));

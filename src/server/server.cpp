@@ -18,27 +18,6 @@
 namespace rerankd::server {
 namespace {
 
-ServerFacts gather_facts(Reranker& reranker) {
-  ServerFacts f;
-  const auto& dir = reranker.options().model_dir;
-  f.model_dir = dir.string();
-  f.model_id = (dir.has_filename() ? dir.filename() : dir.parent_path().filename()).string();
-  const ModelConfig& c = reranker.config();
-  f.model_type = c.model_type;
-  f.architecture = c.architecture;
-  f.dtype = dtype_name(reranker.model().stored_dtype());
-  f.precision = reranker.precision();
-  f.precision_reason = reranker.precision_reason();
-  f.device = reranker.device();
-  f.backend = f.device.substr(0, f.device.find(':'));
-  f.backend_description = reranker.backend_description();
-  f.max_input_length = reranker.max_length();
-  f.hidden_size = c.hidden_size;
-  f.num_layers = c.num_layers;
-  f.threads = reranker.compute_threads();
-  return f;
-}
-
 // The scheduler's bounds in seconds follow the default deadline unless set on their own.
 ServerOptions with_derived_limits(ServerOptions o) {
   o.scheduler.default_timeout_seconds = o.request_timeout_seconds;
@@ -64,15 +43,13 @@ std::string show(const asio::ip::tcp::endpoint& endpoint) {
 
 }  // namespace
 
-RerankServer::RerankServer(const RerankerOptions& model, const ServerOptions& options)
+RerankServer::RerankServer(const std::vector<ModelSpec>& models, const ServerOptions& options)
     : options_(with_derived_limits(options)),
       metrics_(registry_),
-      reranker_(std::make_unique<Reranker>(model)),
-      facts_(gather_facts(*reranker_)),
       api_keys_(options_.api_keys),
-      scheduler_(std::make_unique<Scheduler>(*reranker_, options_.scheduler, &registry_)),
+      models_(models, options_.scheduler, registry_),
       ioc_(std::max(1, options_.io_threads)),
-      rerank_(*scheduler_, metrics_, options_, facts_.model_id),
+      rerank_(models_, metrics_, options_),
       http_(ioc_, transport_options(options_), *this, metrics_),
       control_(asio::make_strand(ioc_)),
       signals_(control_, SIGINT, SIGTERM),
@@ -81,10 +58,10 @@ RerankServer::RerankServer(const RerankerOptions& model, const ServerOptions& op
   router_.add(verb::post, "/rerank", [this](const auto& e) { rerank_.handle(e, parse_tei_request); });
   router_.add(verb::post, "/v1/rerank", [this](const auto& e) { rerank_.handle(e, parse_cohere_request); });
   router_.add(verb::post, "/v2/rerank", [this](const auto& e) { rerank_.handle(e, parse_cohere_request); });
-  router_.add(verb::get, "/health", [this](const auto& e) { e->respond(health_response(*scheduler_)); },
+  router_.add(verb::get, "/health", [this](const auto& e) { e->respond(health_response(models_)); },
               Router::Access::kOpen);
   router_.add(verb::get, "/info", [this](const auto& e) {
-    e->respond(info_response(info_body(facts_, options_, scheduler_->batching(), scheduler_->cache_stats())));
+    e->respond(info_response(info_body(models_, options_)));
   });
   router_.add(verb::get, "/metrics", [this](const auto& e) { e->respond(metrics_response(registry_)); });
   router_.add(verb::get, "/openapi.json", [](const auto& e) { e->respond(openapi_response()); });
@@ -104,8 +81,9 @@ int RerankServer::run() {
   // Tests and scripts start us with --port 0 and read the port from this line.
   std::printf("rerankd: listening on %s\n", show(endpoint).c_str());
   std::fflush(stdout);
-  spdlog::info("serving {} ({}, {}) on {} with {} io threads", facts_.model_id, facts_.model_type, facts_.precision,
-               show(endpoint), options_.io_threads);
+  std::string names;
+  for (const ServedModel& m : models_.all()) names += (names.empty() ? "" : ", ") + m.name;
+  spdlog::info("serving {} on {} with {} io threads", names, show(endpoint), options_.io_threads);
   wait_for_signal();
 
   // A connection's work answers its own failures (Session::guarded, the handlers' catches), so
@@ -147,7 +125,7 @@ int RerankServer::run() {
   // Whatever is still queued (a drain that timed out) completes with kUnavailable; the answers
   // go nowhere, the connections are already closed.
   http_.release_all();
-  scheduler_.reset();
+  models_.stop();
   spdlog::info("stopped");
   return 0;
 }
@@ -199,7 +177,7 @@ void RerankServer::begin_drain(int signal) {
   spdlog::info("signal {}: draining ({} requests in flight, up to {} s)", signal, http_.active_exchanges(),
                options_.drain_timeout_seconds);
   http_.stop_accepting();
-  scheduler_->begin_drain();
+  models_.begin_drain();
   http_.begin_drain();
   drain_deadline_ = Clock::now() + std::chrono::duration_cast<Clock::duration>(
                                        std::chrono::duration<double>(options_.drain_timeout_seconds));
@@ -210,7 +188,7 @@ void RerankServer::begin_drain(int signal) {
 // Scheduler::wait_idle blocks; the control strand must not, so it polls the same condition.
 void RerankServer::poll_drain() {
   const bool answers_written = http_.active_exchanges() == 0;
-  const bool idle = scheduler_->in_flight_requests() == 0 && answers_written;
+  const bool idle = models_.in_flight_requests() == 0 && answers_written;
   if (idle || (abandoned_answered_ && (answers_written || Clock::now() >= drain_deadline_))) {
     spdlog::info(idle ? "drained" : "stopping");
     stop();

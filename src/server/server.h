@@ -10,14 +10,14 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "common/metrics.h"
-#include "engine/reranker.h"
-#include "engine/scheduler.h"
 #include "server/api_keys.h"
 #include "server/http_server.h"
 #include "server/rerank_handler.h"
 #include "server/routes.h"
+#include "server/served_models.h"
 #include "server/server_metrics.h"
 #include "server/server_options.h"
 #include "server/status_handlers.h"
@@ -26,8 +26,9 @@ namespace rerankd::server {
 
 class RerankServer : private HttpHandler {
  public:
-  // Loads the model and starts the scheduler; throws Error if either fails.
-  RerankServer(const RerankerOptions& model, const ServerOptions& options);
+  // Loads the models and starts their schedulers; throws Error if any fails. The first model is
+  // the default: requests that name none go to it.
+  RerankServer(const std::vector<ModelSpec>& models, const ServerOptions& options);
   ~RerankServer() override;
 
   // Binds, prints "rerankd: listening on HOST:PORT" to stdout, and serves until a signal and the
@@ -46,10 +47,8 @@ class RerankServer : private HttpHandler {
   ServerOptions options_;
   MetricsRegistry registry_;
   ServerMetrics metrics_;
-  std::unique_ptr<Reranker> reranker_;
-  ServerFacts facts_;
   ApiKeys api_keys_;
-  std::unique_ptr<Scheduler> scheduler_;
+  ServedModels models_;
   // Declared after everything that pending handlers may reference, so that ~io_context (which
   // destroys those handlers) runs while it all still exists.
   asio::io_context ioc_;

@@ -6,13 +6,13 @@
 
 namespace rerankd::server {
 
-std::string info_body(const ServerFacts& f, const ServerOptions& o, const BatchingState& b,
-                      const std::optional<ScoreCache::Stats>& cache) {
-  const SchedulerOptions& s = o.scheduler;
-  auto u = [](size_t v) { return static_cast<uint64_t>(v); };
-  JsonWriter w;
-  w.begin_object();
-  w.key("version").value(kVersion);
+namespace {
+
+uint64_t u(size_t v) { return static_cast<uint64_t>(v); }
+
+// One model's facts, score cache and batch size in force, as keys of the object being written.
+void write_model(JsonWriter& w, const ServedModel& m) {
+  const ModelFacts& f = m.facts;
   w.key("model_id").value(f.model_id);
   w.key("model_dir").value(f.model_dir);
   w.key("model_type").value(f.model_type);
@@ -27,6 +27,36 @@ std::string info_body(const ServerFacts& f, const ServerOptions& o, const Batchi
   w.key("hidden_size").value(f.hidden_size);
   w.key("num_layers").value(f.num_layers);
   w.key("threads").value(f.threads);
+  const std::optional<ScoreCache::Stats> cache = m.scheduler->cache_stats();
+  w.key("score_cache").begin_object();
+  w.key("enabled").value(cache.has_value());
+  if (cache) {
+    w.key("max_bytes").value(u(cache->max_bytes));
+    w.key("bytes").value(u(cache->bytes));
+    w.key("entries").value(u(cache->entries));
+    w.key("hits").value(cache->hits);
+    w.key("misses").value(cache->misses);
+    w.key("evictions").value(cache->evictions);
+  }
+  w.end_object();
+  const BatchingState b = m.scheduler->batching();
+  w.key("batching").begin_object();
+  w.key("token_budget").value(u(b.token_budget));
+  w.key("exploring").value(b.exploring);
+  w.key("measured_tokens_per_second").value(b.tokens_per_second);
+  w.key("queued_seconds").value(b.queued_seconds);
+  w.end_object();
+}
+
+}  // namespace
+
+std::string info_body(const ServedModels& models, const ServerOptions& o) {
+  const SchedulerOptions& s = o.scheduler;
+  JsonWriter w;
+  w.begin_object();
+  w.key("version").value(kVersion);
+  // The default model's keys at the top, as TEI's /info has them (one model per server there).
+  write_model(w, models.all().front());
   w.key("auth").value(o.api_keys.empty() ? "none" : "api_key");
   w.key("limits").begin_object();
   w.key("max_batch_tokens").value(u(s.max_batch_tokens));
@@ -50,33 +80,24 @@ std::string info_body(const ServerFacts& f, const ServerOptions& o, const Batchi
   else w.key("max_tokens_per_doc").null();
   w.key("chunk_overlap_tokens").value(u(s.chunk_defaults.overlap.value_or(0)));
   w.end_object();
-  w.key("score_cache").begin_object();
-  w.key("enabled").value(cache.has_value());
-  if (cache) {
-    w.key("max_bytes").value(u(cache->max_bytes));
-    w.key("bytes").value(u(cache->bytes));
-    w.key("entries").value(u(cache->entries));
-    w.key("hits").value(cache->hits);
-    w.key("misses").value(cache->misses);
-    w.key("evictions").value(cache->evictions);
+  // Every model served, the default first; the limits and pair defaults above apply to each.
+  w.key("models").begin_array();
+  for (const ServedModel& m : models.all()) {
+    w.begin_object();
+    write_model(w, m);
+    w.end_object();
   }
-  w.end_object();
-  w.key("batching").begin_object();
-  w.key("token_budget").value(u(b.token_budget));
-  w.key("exploring").value(b.exploring);
-  w.key("measured_tokens_per_second").value(b.tokens_per_second);
-  w.key("queued_seconds").value(b.queued_seconds);
-  w.end_object();
+  w.end_array();
   w.end_object();
   return w.take();
 }
 
-HttpResponse health_response(const Scheduler& scheduler) {
-  if (!scheduler.compute_alive()) {
-    return error_response(Error(Error::Kind::kUnavailable, "the compute thread is not running"));
+HttpResponse health_response(const ServedModels& models) {
+  if (!models.compute_alive()) {
+    return error_response(Error(Error::Kind::kUnavailable, "a model's compute thread is not running"));
   }
   // Load balancers read the status; people read the message.
-  if (scheduler.draining()) {
+  if (models.draining()) {
     return error_response(Error(Error::Kind::kUnavailable, "the server is draining and admits no new requests"));
   }
   return json_response(http::status::ok, R"({"status":"ok"})");

@@ -7,11 +7,19 @@
 namespace rerankd::tools {
 
 RerankerOptions ModelOptions::reranker_options() const {
-  if (model.empty()) {
+  if (models.empty() || models.front().empty()) {
     throw Error(Error::Kind::kInvalidInput, "no model: pass --model DIR (or ORG/NAME) or set RERANKD_MODEL");
   }
+  if (models.size() > 1) {
+    throw Error(Error::Kind::kInvalidInput,
+                "this subcommand takes one --model, not " + std::to_string(models.size()) + " (only serve takes several)");
+  }
+  return reranker_options(models.front());
+}
+
+RerankerOptions ModelOptions::reranker_options(const std::string& source) const {
   RerankerOptions o;
-  o.model_dir = hub::resolve_model(model, revision, hub::HubSettings::from_environment());
+  o.model_dir = hub::resolve_model(source, revision, hub::HubSettings::from_environment());
   o.device = device;
   o.threads = threads;
   o.dtype = dtype;
@@ -22,11 +30,15 @@ RerankerOptions ModelOptions::reranker_options() const {
 }
 
 void add_model_options(CLI::App& cmd, ModelOptions& options) {
-  cmd.add_option("-m,--model", options.model,
+  cmd.add_option("-m,--model", options.models,
                  "Hugging Face model directory (config.json, model.safetensors, sentencepiece.bpe.model), or a "
                  "hub id ORG/NAME: from the Hugging Face cache, else downloaded into it (HF_ENDPOINT, HF_TOKEN, "
-                 "HF_HUB_OFFLINE, HF_HUB_CACHE: docs/models.md)")
-      ->envname("RERANKD_MODEL");
+                 "HF_HUB_OFFLINE, HF_HUB_CACHE: docs/models.md). serve: repeat it (or separate with commas) "
+                 "to serve several, each as [NAME=]SOURCE; requests pick one by their \"model\" field, and "
+                 "the first is the default")
+      ->envname("RERANKD_MODEL")
+      ->delimiter(',')
+      ->allow_extra_args(false);
   cmd.add_option("--revision", options.revision, "Of a hub id: branch, tag or commit")
       ->envname("RERANKD_REVISION")
       ->capture_default_str();

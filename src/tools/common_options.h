@@ -3,13 +3,16 @@
 #include <CLI/CLI.hpp>
 
 #include <string>
+#include <vector>
 
 #include "engine/reranker.h"
 
 namespace rerankd::tools {
 
 struct ModelOptions {
-  std::string model;             // a directory, or a Hugging Face hub id (ORG/NAME)
+  // Each a directory or a Hugging Face hub id (ORG/NAME). `serve` takes several, each as
+  // [NAME=]SOURCE; the other subcommands take one.
+  std::vector<std::string> models;
   std::string revision = "main";  // of a hub id: branch, tag or commit
   std::string device = "cpu";
   int threads = 0;
@@ -18,8 +21,10 @@ struct ModelOptions {
   size_t max_batch_tokens = BatchLimits{}.max_tokens;
   size_t max_batch_pairs = BatchLimits{}.max_pairs;
 
-  // Resolves `model` (a hub id is looked up in the Hugging Face cache, else downloaded).
+  // The one model of a subcommand that takes one: Error(kInvalidInput) for none or several.
   RerankerOptions reranker_options() const;
+  // Resolves `source` (a hub id is looked up in the Hugging Face cache, else downloaded).
+  RerankerOptions reranker_options(const std::string& source) const;
 };
 
 void add_model_options(CLI::App& cmd, ModelOptions& options);

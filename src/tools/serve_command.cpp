@@ -2,10 +2,12 @@
 
 #include <spdlog/spdlog.h>
 
+#include <filesystem>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "common/error.h"
 #include "server/api_keys.h"
 #include "server/server.h"
 #include "tools/common_options.h"
@@ -28,6 +30,28 @@ struct ServeArgs {
   size_t score_cache_mb = 64;
 };
 
+// "[NAME=]SOURCE": NAME is what requests' "model" field says; by default the hub id as written,
+// or a directory's own name. An existing path with '=' in it is a path.
+server::ModelSpec model_spec(const ModelOptions& options, const std::string& value) {
+  std::string name, source = value;
+  const size_t eq = value.find('=');
+  if (eq != std::string::npos && value.substr(0, eq).find('/') == std::string::npos && !std::filesystem::exists(value)) {
+    name = value.substr(0, eq);
+    source = value.substr(eq + 1);
+    if (name.empty() || source.empty()) {
+      throw Error(Error::Kind::kInvalidInput, "--model " + value + ": give NAME=SOURCE with both parts, or SOURCE");
+    }
+  }
+  if (source.empty()) throw Error(Error::Kind::kInvalidInput, "--model: an empty model source");
+  if (name.empty()) {
+    const std::filesystem::path path(source);
+    name = std::filesystem::is_directory(path)
+               ? (path.has_filename() ? path.filename() : path.parent_path().filename()).string()
+               : source;
+  }
+  return {.name = name, .reranker = options.reranker_options(source)};
+}
+
 int run_serve(ServeArgs& args) {
   server::ServerOptions options = args.server;
   options.log_format = args.log_format == "json" ? server::LogFormat::kJson : server::LogFormat::kText;
@@ -44,7 +68,12 @@ int run_serve(ServeArgs& args) {
                                       .max_document_tokens = args.max_tokens_per_doc,
                                       .overlap = args.chunk_overlap_tokens};
   options.scheduler.score_cache_bytes = args.score_cache_mb << 20;
-  server::RerankServer server(args.model.reranker_options(), options);
+  if (args.model.models.empty()) {
+    throw Error(Error::Kind::kInvalidInput, "no model: pass --model DIR (or ORG/NAME) or set RERANKD_MODEL");
+  }
+  std::vector<server::ModelSpec> models;
+  for (const std::string& value : args.model.models) models.push_back(model_spec(args.model, value));
+  server::RerankServer server(models, options);
   return server.run();
 }
 

@@ -145,12 +145,16 @@ class Server:
     _REQUIRED = object()
 
     def metric(self, name, conn=None, default=_REQUIRED, **labels):
-        """One series' value. A missing series is an error (a renamed metric must not read as 0 and
-        pass a comparison), unless `default` is given: for a labelled counter not yet incremented."""
-        value = self.metrics(conn).get((name, frozenset(labels.items())), default)
-        if value is Server._REQUIRED:
-            raise KeyError(f"no series {name}{labels} in /metrics")
-        return value
+        """The sum of the series of `name` whose labels include `labels` (every model's, unless
+        model= is given). No such series is an error (a renamed metric must not read as 0 and pass
+        a comparison), unless `default` is given: for a labelled counter not yet incremented."""
+        wanted = set(labels.items())
+        values = [v for (n, have), v in self.metrics(conn).items() if n == name and wanted <= have]
+        if not values:
+            if default is Server._REQUIRED:
+                raise KeyError(f"no series {name}{labels} in /metrics")
+            return default
+        return sum(values)
 
     def wait_for_metric(self, name, predicate, timeout=30, **labels):
         deadline = time.monotonic() + timeout

@@ -123,6 +123,12 @@ class ApiTest(unittest.TestCase):
         self.assertGreater(batching["token_budget"], 0)
         self.assertLessEqual(batching["token_budget"], limits["max_batch_tokens"])
         self.assertGreater(batching["measured_tokens_per_second"], 0)
+        # One model served: `models` lists it, with the same facts as the top level.
+        self.assertEqual(len(info["models"]), 1)
+        only = info["models"][0]
+        for key in ("model_id", "model_dir", "model_type", "architecture", "precision", "device", "max_input_length"):
+            self.assertEqual(only[key], info[key], key)
+        self.assertEqual(only["batching"]["token_budget"], batching["token_budget"])
 
     def test_metrics_exposition(self):
         self.post("/rerank", {"query": "q", "texts": ["a", "b"]})
@@ -134,8 +140,10 @@ class ApiTest(unittest.TestCase):
                      "rerankd_http_request_duration_seconds_bucket{route=\"/rerank\",le=",
                      "rerankd_http_requests_in_flight ", "rerankd_http_open_connections ",
                      "rerankd_http_connections_accepted_total ", "rerankd_client_disconnects_total ",
-                     "rerankd_request_pairs_total ", "rerankd_batch_pairs_bucket", "rerankd_batch_token_budget ",
-                     "rerankd_measured_tokens_per_second ", "rerankd_queue_work_seconds "):
+                     "rerankd_request_pairs_total ", "rerankd_batch_pairs_bucket{model=\"tiny\",le=",
+                     "rerankd_batch_token_budget{model=\"tiny\"} ", "rerankd_measured_tokens_per_second{model=\"tiny\"} ",
+                     "rerankd_queue_work_seconds{model=\"tiny\"} ",
+                     "rerankd_model_info{model=\"tiny\",model_type=\"xlm-roberta\",precision=\""):
             self.assertIn(name, text)
 
     # --- the three shapes -------------------------------------------------------------------------
@@ -723,7 +731,7 @@ class BertServeTest(unittest.TestCase):
     float64 reference's logits, texts with special tokens written in them included."""
 
     def test_bert_model_serves_reference_logits(self):
-        server = Server(model("bert-cased"))
+        server = Server(model("bert-cased"), "--dtype", "float32")
         try:
             conn = server.connect()
             worst = 0.0

@@ -43,5 +43,17 @@ TEST(Metrics, RendersPrometheusText) {
   EXPECT_NE(text.find("t_latency_seconds_count 3\n"), std::string::npos);
 }
 
+TEST(Metrics, LabelledGaugeCallbacksRenderOneSeriesEach) {
+  MetricsRegistry r;
+  const Labels a{{"model", "a"}}, b{{"model", "b\"q"}};
+  r.gauge_callback("t_queue", "Queue", [] { return 1.0; }, a);
+  r.gauge_callback("t_queue", "Queue", [] { return 2.0; }, b);
+  r.counter("t_rejected_total", "Rejected", a + Labels{{"reason", "deadline"}}).inc();
+  const std::string text = r.render();
+  EXPECT_NE(text.find("t_queue{model=\"a\"} 1\nt_queue{model=\"b\\\"q\"} 2\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("t_rejected_total{model=\"a\",reason=\"deadline\"} 1\n"), std::string::npos) << text;
+  EXPECT_EQ(text.find("# HELP t_queue"), text.rfind("# HELP t_queue"));  // one family, two series
+}
+
 }  // namespace
 }  // namespace rerankd

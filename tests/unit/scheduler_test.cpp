@@ -168,6 +168,27 @@ TEST(Scheduler, ExpiredWorkNeverReachesTheModel) {
   EXPECT_NE(metrics.render().find("rerankd_pairs_processed_total 100\n"), std::string::npos) << metrics.render();
 }
 
+// Two models in one server: one registry, each scheduler's series under its own model label.
+TEST(Scheduler, MetricLabelsKeepTwoSchedulersApart) {
+  auto first = load("tiny");
+  auto second = load("tiny");
+  MetricsRegistry metrics;
+  SchedulerOptions a = roomy(), b = roomy();
+  a.metric_labels = {{"model", "a"}};
+  b.metric_labels = {{"model", "b"}};
+  Scheduler sa(*first, a, &metrics);
+  Scheduler sb(*second, b, &metrics);
+  Outcome done;
+  sb.submit(input("q", {"one", "two", "three"}), done.callback());
+  ASSERT_TRUE(std::holds_alternative<RerankOutput>(done.get()));
+  ASSERT_TRUE(sa.wait_idle(Clock::now() + std::chrono::seconds(10)));
+  ASSERT_TRUE(sb.wait_idle(Clock::now() + std::chrono::seconds(10)));
+  const std::string text = metrics.render();
+  EXPECT_NE(text.find("rerankd_pairs_processed_total{model=\"b\"} 3\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("rerankd_pairs_processed_total{model=\"a\"} 0\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("rerankd_queue_requests{model=\"a\"} 0\n"), std::string::npos) << text;
+}
+
 TEST(Scheduler, CancelAnswersOnceWithTheReason) {
   auto reranker = load("small");
   Outcome big, gone;

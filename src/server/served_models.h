@@ -1,0 +1,76 @@
+#pragma once
+// The models one server serves, by name. Each has its own Reranker (backend, weights, compute
+// threads) and its own Scheduler (queue, admission, measured batch size, score cache), so that
+// one model's load never queues behind another's and each is measured on its own.
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/metrics.h"
+#include "engine/reranker.h"
+#include "engine/scheduler.h"
+
+namespace rerankd::server {
+
+// What /info reports of a model, gathered once at startup (the model belongs to the compute
+// thread after).
+struct ModelFacts {
+  std::string model_dir;
+  std::string model_id;  // the name it is served under (--model NAME=..., the hub id or the directory's name)
+  std::string model_type;
+  std::string architecture;
+  std::string dtype;      // as stored in the checkpoint
+  std::string precision;  // as computed by the backend
+  std::string backend;  // "cpu", "cuda"
+  std::string device;   // the backend's device: "cpu", "cuda:0"
+  std::string backend_description;  // ISA, kernels in use
+  std::string precision_reason;     // why the dtype resolved to `precision`
+  size_t max_input_length = 0;  // tokens per pair, special tokens included
+  int64_t hidden_size = 0;
+  int64_t num_layers = 0;
+  int threads = 0;
+};
+
+struct ModelSpec {
+  std::string name;  // what requests' "model" field, /info and the metrics' model label say
+  RerankerOptions reranker;
+};
+
+struct ServedModel {
+  std::string name;
+  std::unique_ptr<Reranker> reranker;
+  ModelFacts facts;  // gathered at load: the model belongs to the compute thread after
+  std::unique_ptr<Scheduler> scheduler;
+};
+
+class ServedModels {
+ public:
+  // Loads every model in order and starts its scheduler, its metrics labelled model="NAME".
+  // Throws Error: kInvalidInput for no model or two with one name, else what loading throws.
+  ServedModels(const std::vector<ModelSpec>& specs, const SchedulerOptions& options, MetricsRegistry& registry);
+
+  // The model a request's "model" field names; empty: the first (the default, and the only one
+  // TEI's API can reach without the field). With one model served any name is accepted: Cohere's
+  // and Jina's clients must send a model and default to their own vendors' names. With several,
+  // the name must be one served: else Error(kNotFound) listing them.
+  ServedModel& pick(std::string_view requested);
+
+  std::span<ServedModel> all() { return models_; }
+  std::span<const ServedModel> all() const { return models_; }
+  ServedModel& first() { return models_.front(); }
+
+  // Over every model: the server is healthy when each compute thread runs.
+  bool compute_alive() const;
+  bool draining() const;
+  size_t in_flight_requests() const;
+  void begin_drain();
+  // Stops the schedulers (pending requests complete with kUnavailable), last model first.
+  void stop();
+
+ private:
+  std::vector<ServedModel> models_;
+};
+
+}  // namespace rerankd::server
