@@ -55,6 +55,7 @@ size_t index_of(const dom::object& o, std::string_view what) {
 std::string to_json(const RerankRequest& r) {
   JsonWriter w;
   w.begin_object();
+  if (!r.model.empty()) w.key("model").value(std::string_view(r.model));
   w.key("query").value(std::string_view(r.query));
   write_strings(w, "texts", r.texts);
   if (r.raw_scores) w.key("raw_scores").value(true);
@@ -67,6 +68,7 @@ std::string to_json(const RerankRequest& r) {
 std::string to_json(const ScoreRequest& r) {
   JsonWriter w;
   w.begin_object();
+  if (!r.model.empty()) w.key("model").value(std::string_view(r.model));
   w.key("query").value(std::string_view(r.query));
   write_strings(w, "documents", r.documents);
   if (r.raw_scores) w.key("raw_scores").value(true);

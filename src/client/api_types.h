@@ -34,6 +34,7 @@ struct RerankRequest {
   bool return_text = false;  // echo each text in its result
   std::optional<bool> truncate{};  // server default (true): over-long pairs are cut to the model's length
   std::optional<TruncationDirection> truncation_direction{};
+  std::string model{};  // which of the server's models; empty: its first (TEI serves one)
   CallOptions call{};
 };
 
@@ -51,6 +52,7 @@ struct ScoreRequest {
   bool raw_scores = false;
   std::optional<bool> truncate{};
   std::optional<TruncationDirection> truncation_direction{};
+  std::string model{};  // which of the server's models; empty: its first
   CallOptions call{};
 };
 using ScoreResponse = std::vector<double>;
@@ -61,7 +63,7 @@ struct RerankV1Request {
   std::vector<std::string> documents{};
   std::optional<size_t> top_n{};  // only the n best come back
   bool return_documents = false;
-  std::string model{};            // informational; the server serves one model
+  std::string model{};            // which of the server's models; empty: its first (with one model, any name)
   CallOptions call{};
 };
 

@@ -310,6 +310,8 @@ void add_bench_command(CLI::App& app, int& exit_code) {
   cmd->add_option("--distinct", args->workload.distinct, "Different generated bodies, sent in turn")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
+  cmd->add_option("--model-name", args->workload.model,
+                  "The \"model\" field of generated requests: which of the server's models (default: none, the first)");
   cmd->add_option("--seed", args->workload.seed, "Seed for generated text and open-loop arrivals")->capture_default_str();
   cmd->add_option("--requests-file", args->requests_file,
                   "JSONL: one request body per line (instead of generated requests), sent in turn")

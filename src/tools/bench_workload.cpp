@@ -49,10 +49,14 @@ std::vector<BenchRequest> synthetic_requests(const SyntheticWorkload& w) {
     for (size_t d = 0; d < w.docs_per_request; ++d) docs.push_back(words(rng, std::max<size_t>(1, w.doc_words)));
     std::string body;
     switch (w.api) {
-      case BenchApi::kTei: body = client::to_json(client::RerankRequest{.query = query, .texts = docs}); break;
-      case BenchApi::kPlain: body = client::to_json(client::ScoreRequest{.query = query, .documents = docs}); break;
+      case BenchApi::kTei:
+        body = client::to_json(client::RerankRequest{.query = query, .texts = docs, .model = w.model});
+        break;
+      case BenchApi::kPlain:
+        body = client::to_json(client::ScoreRequest{.query = query, .documents = docs, .model = w.model});
+        break;
       case BenchApi::kCohere:
-        body = client::to_json(client::RerankV1Request{.query = query, .documents = docs});
+        body = client::to_json(client::RerankV1Request{.query = query, .documents = docs, .model = w.model});
         break;
     }
     out.push_back({bench_path(w.api), std::move(body), w.docs_per_request});

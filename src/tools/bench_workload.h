@@ -24,6 +24,7 @@ struct SyntheticWorkload {
   size_t query_words = 8;
   size_t distinct = 64;   // different bodies, sent round-robin
   uint64_t seed = 1;
+  std::string model;  // the "model" field of every body; empty: none (the server's first model)
 };
 
 // Route for an API shape: /rerank (TEI and plain) or /v1/rerank (Cohere).

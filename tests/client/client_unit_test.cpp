@@ -147,6 +147,9 @@ TEST(ApiTypes, RequestsSerializeToTheServersShapes) {
             R"({"query":"q \"x\"","texts":["a","b"],"raw_scores":true,"return_text":true,"truncate":false,)"
             R"("truncation_direction":"Left"})");
   EXPECT_EQ(to_json(ScoreRequest{.query = "q", .documents = {"d"}}), R"({"query":"q","documents":["d"]})");
+  EXPECT_EQ(to_json(ScoreRequest{.query = "q", .documents = {"d"}, .model = "m"}),
+            R"({"model":"m","query":"q","documents":["d"]})");
+  EXPECT_EQ(to_json(RerankRequest{.query = "q", .texts = {"a"}, .model = "m"}), R"({"model":"m","query":"q","texts":["a"]})");
   EXPECT_EQ(to_json(RerankV1Request{.query = "q", .documents = {"d", "e"}, .top_n = 1, .return_documents = true,
                                     .model = "m"}),
             R"({"model":"m","query":"q","documents":["d","e"],"top_n":1,"return_documents":true})");

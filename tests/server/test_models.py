@@ -109,6 +109,14 @@ class SeveralModelsTest(unittest.TestCase):
         self.assertEqual(self.server.metric("rerankd_model_info", model="bert", model_type="bert"), 1)
         self.assertEqual(self.server.metric("rerankd_model_info", model="tiny", model_type="xlm-roberta"), 1)
 
+    def test_load_generator_names_the_model(self):
+        before = self.server.metric("rerankd_pairs_processed_total", model="bert")
+        r = run_rerankd("bench", "--url", f"http://{HOST}:{self.server.port}", "--model-name", "bert", "--api", "plain",
+                        "--requests", "4", "--warmup", "0", "--docs-per-request", "3", "--distinct", "4",
+                        "--seed", "1415", "--json", "-")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(self.server.metric("rerankd_pairs_processed_total", model="bert"), before + 12)
+
 
 class OneModelTest(unittest.TestCase):
     def test_any_model_name_reaches_the_only_model(self):
