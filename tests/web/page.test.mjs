@@ -9,7 +9,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { after, before, test } from "node:test";
 
-import { requirePackages, serverRanking, skip, startServer } from "./harness.mjs";
+import { modelDir, requirePackages, serverRanking, skip, startServer } from "./harness.mjs";
 
 const chromiumPath = [process.env.CHROMIUM, "/usr/bin/chromium", "/usr/bin/chromium-browser"].find(
   (p) => p && fs.existsSync(p));
@@ -78,6 +78,7 @@ test("the page ranks pasted documents as the reference and the API do", async ()
   try {
     const { page, seen } = await openPage(server.url);
     await page.waitForFunction(() => document.querySelector("#model").textContent.includes("tiny"));
+    assert.ok(await page.locator("#model-row").isHidden(), "one model: no choice to offer");
     const { query: q, rows } = referenceCase();
     await submit(page, q, rows.map((r) => r.document).join("\n\n"), rows.length);
     const shown = await rankedList(page);
@@ -111,6 +112,29 @@ test("the page ranks pasted documents as the reference and the API do", async ()
     const paths = seen.requests.map((r) => new URL(r.url));
     assert.ok(paths.every((u) => u.origin === server.url), JSON.stringify(seen.requests.map((r) => r.url)));
     assert.deepEqual([...new Set(paths.map((u) => u.pathname))].sort(), ["/", "/info", "/v1/rerank"]);
+    assert.deepEqual(seen.problems, []);
+    await page.close();
+  } finally {
+    await server.stop();
+  }
+});
+
+test("with several models the page offers them and ranks with the one chosen", async () => {
+  const server = await startServer(["--model", "bert=" + modelDir("bert-cased")]);
+  try {
+    const { page, seen } = await openPage(server.url);
+    await page.waitForSelector("#model-row:not([hidden])");
+    assert.deepEqual(await page.$$eval("#model-choice option", (o) => o.map((x) => x.value)), ["tiny", "bert"]);
+    await page.selectOption("#model-choice", "bert");
+    const rows = fs.readFileSync(path.join(process.env.RERANKD_TESTDATA, "expected", "bert-cased.jsonl"), "utf8")
+      .split("\n").filter((l) => l.trim()).map((l) => JSON.parse(l))
+      .filter((r, _, all) => r.query === all[0].query && r.document.trim() && r.document === r.document.trim());
+    await submit(page, rows[0].query, rows.map((r) => r.document).join("\n\n"), rows.length);
+    // BERT's reference scores, not the default model's: the choice reached the server.
+    for (const r of await rankedList(page)) {
+      const ref = rows[r.index];
+      assert.ok(Math.abs(r.score - sigmoid(ref.logit)) < 1e-4, `document ${r.index}: ${r.score} vs ${sigmoid(ref.logit)}`);
+    }
     assert.deepEqual(seen.problems, []);
     await page.close();
   } finally {
