@@ -31,6 +31,7 @@ class Session;
 
 // Filled in by handlers for the per-request log line.
 struct RequestStats {
+  std::string_view model;  // the model a rerank request went to (its name outlives the server's requests)
   size_t pairs = 0;
   size_t tokens = 0;
   double queue_seconds = 0;

@@ -87,6 +87,7 @@ void RerankHandler::run(const std::shared_ptr<Exchange>& exchange, RerankRequest
   RerankInput& input = call->request.input;
   input.deadline = deadline_at;
   if (call->request.return_text) call->request.texts = input.documents;
+  exchange->stats().model = model.name;
   exchange->stats().pairs = input.documents.size();
   metrics_.pairs_received(input.documents.size());
 

@@ -151,6 +151,7 @@ void RerankServer::completed(const Exchange& exchange, const HttpResponse& respo
               .target = target,
               .route = route,
               .request_id = exchange.request_id(),
+              .model = s.model,
               .status = response.result_int(),
               .pairs = s.pairs,
               .tokens = s.tokens,

@@ -206,7 +206,8 @@ class JsonLogTest(unittest.TestCase):
             self.assertIn("level", rec)
         access = [rec for rec in records if rec["logger"] == "access"]
         ok = next(rec for rec in access if rec.get("request_id") == "req-\"quoted\"-1")
-        self.assertEqual((ok["method"], ok["route"], ok["status"], ok["pairs"]), ("POST", "/rerank", 200, 2))
+        self.assertEqual((ok["method"], ok["route"], ok["status"], ok["model"], ok["pairs"]),
+                         ("POST", "/rerank", 200, "tiny", 2))
         for field in ("tokens", "queue_ms", "inference_ms", "total_ms"):
             self.assertIn(field, ok)
         self.assertTrue(any(rec["status"] == 422 or rec["status"] == 400 for rec in access))
