@@ -458,7 +458,9 @@ void Scheduler::pass_done(PlannedPass& pass, PassOutcome outcome) {
   if (pass.pairs.empty()) {  // a warm-up pass
     {
       std::lock_guard lock(mutex_);
-      if (warm_up_passes_ == 0) policy_.record(tokens, outcome.seconds);
+      // The last one (they finish in order, and may both be planned before the first is done):
+      // the first pays the one-time set-up.
+      if (warm_up_pending_ == 1) policy_.record(tokens, outcome.seconds);
       --warm_up_pending_;
     }
     idle_cv_.notify_all();

@@ -6,10 +6,13 @@
 
 #include <condition_variable>
 #include <deque>
+#include <future>
 #include <mutex>
 #include <stdexcept>
 
 #include "engine/backend_worker.h"
+#include "engine/scheduler.h"
+#include "test_data.h"
 
 namespace rerankd {
 namespace {
@@ -251,6 +254,71 @@ TEST(BackendWorker, SyncRunnerComputesInBegin) {
   runner.begin(pass_of(1).batch);
   EXPECT_EQ(calls, 1);
   EXPECT_EQ(runner.finish(), std::vector<float>{7.f});
+}
+
+// A device-like fake for the whole scheduler: begin() queues, finish() computes the oldest pass,
+// advancing the virtual clock 1 ms per token (and a second more the first time), and scores each
+// sequence with its length.
+class QueuedRunner final : public PassRunner {
+ public:
+  explicit QueuedRunner(VirtualClock& clock) : clock_(clock) {}
+  int depth() const override { return 2; }
+  void begin(const PackedBatch& batch) override {
+    queued_.push_back(batch);
+    if (queued_.size() > max_in_flight) max_in_flight = queued_.size();
+  }
+  std::vector<float> finish() override {
+    const PackedBatch batch = std::move(queued_.front());
+    queued_.pop_front();
+    // The first pass pays a second of one-time set-up, as a device's first pass does.
+    clock_.advance(static_cast<double>(batch.num_tokens()) / 1000 + (passes_++ == 0 ? 1 : 0));
+    std::vector<float> logits;
+    for (size_t s = 0; s < batch.num_sequences(); ++s) {
+      logits.push_back(static_cast<float>(batch.seq_starts[s + 1] - batch.seq_starts[s]));
+    }
+    return logits;
+  }
+  std::atomic<size_t> max_in_flight{0};
+
+ private:
+  VirtualClock& clock_;
+  std::deque<PackedBatch> queued_;  // the worker thread's alone
+  int passes_ = 0;
+};
+
+// Through the scheduler: both warm-up passes are in flight together, yet the cost model learns the
+// fake device's true 1000 tokens/s (each pass timed from the end of the one before, and the
+// second warm-up measured, not the first); every document gets its own pair's score.
+TEST(BackendWorker, SchedulerWithOverlappedPassesMeasuresTheDevice) {
+  RerankerOptions model;
+  model.model_dir = testing::model_dir("tiny");  // its tokenizer
+  model.dtype = "float32";
+  auto reranker = std::make_unique<Reranker>(model);
+  VirtualClock clock;
+  auto owned = std::make_unique<QueuedRunner>(clock);
+  QueuedRunner& runner = *owned;
+  SchedulerOptions options;
+  options.max_queue_seconds = 1e6;
+  options.max_batch_tokens = 64;  // many passes
+  options.score_cache_bytes = 0;
+  std::promise<RerankResult> result;
+  {
+    Scheduler scheduler(reranker->tokenizer(), reranker->max_length(), std::move(owned), clock, options, nullptr);
+    ASSERT_TRUE(scheduler.wait_idle(Clock::now() + std::chrono::seconds(60)));
+    EXPECT_EQ(runner.max_in_flight.load(), 2u);
+    EXPECT_NEAR(scheduler.batching().tokens_per_second, 1000, 1);
+    RerankInput in;
+    in.query = "where do pandas live?";
+    std::string text;
+    for (int i = 0; i < 12; ++i) in.documents.push_back(text += " bamboo");
+    scheduler.submit(std::move(in), [&](RerankResult r) { result.set_value(std::move(r)); });
+    const RerankResult r = result.get_future().get();
+    ASSERT_TRUE(std::holds_alternative<RerankOutput>(r)) << std::get<Error>(r).what();
+    const RerankOutput& out = std::get<RerankOutput>(r);
+    for (size_t d = 0; d < out.logits.size(); ++d) EXPECT_EQ(out.logits[d], static_cast<float>(out.usage[d].tokens)) << d;
+    // Its passes ran back to back on the fake device: their summed time is its tokens at 1000/s.
+    EXPECT_NEAR(out.inference_seconds, static_cast<double>(out.total_tokens) / 1000, 1e-6);
+  }
 }
 
 }  // namespace
