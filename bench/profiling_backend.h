@@ -36,8 +36,13 @@ class ProfilingBackend final : public Backend {
                                                    const TensorView& token_type, int32_t pad_token_id) override {
     return inner_.load_embeddings(word, position, token_type, pad_token_id);
   }
+  bool prepare(const ModelShape& shape) override { return inner_.prepare(shape); }
   std::unique_ptr<DeviceMatrix> new_matrix(int64_t capacity, int64_t width, MatrixUse use) override {
     return inner_.new_matrix(capacity, width, use);
+  }
+  std::unique_ptr<DeviceMatrix> new_matrix_over(int64_t capacity, int64_t width, MatrixUse use,
+                                                std::span<const DeviceMatrix* const> dead) override {
+    return inner_.new_matrix_over(capacity, width, use, dead);
   }
 
   void set_batch(const PackedBatch& batch) override { inner_.set_batch(batch); }

@@ -9,7 +9,9 @@
 #                                    bundle, the binaries run (CUDA tests skip), the Python parses
 #   scripts/gpu-check.sh             on the GPU machine (device tool: carry .devcarry): runs the CUDA
 #                                    tests, the server's API tests on cuda, the comparison with Hugging
-#                                    Face transformers, and the benchmark figures; prints one table
+#                                    Face transformers, and the benchmark figures (the server with the
+#                                    passes overlapped and, RERANKD_CUDA_OVERLAP=0, without); prints
+#                                    one table
 #
 # The GPU machine has CUDA (cuBLAS), PyTorch and transformers but none of our Debian libraries and
 # no package access, so nothing is built there. Each step has a time limit; the whole run is meant
@@ -157,33 +159,44 @@ for r in json.load(open(sys.argv[1]))["results"]:
 PY
   done
 
-  echo "== rerankd serve --device cuda under rerankd bench (10-document requests)"
-  "$b/bin/rerankd" serve --model "$bge" --device cuda --max-batch-tokens 16384 --port 0 >"$out/serve.stdout" 2>"$out/serve.log" &
-  local server=$! port=""
-  for _ in $(seq 120); do
-    port=$(sed -n 's/^rerankd: listening on .*:\([0-9]*\)$/\1/p' "$out/serve.stdout")
-    [ -n "$port" ] && break
-    sleep 1
-  done
-  if [ -n "$port" ]; then
-    for c in 1 16 64; do
-      timeout 60 "$b/bin/rerankd" bench --url "http://127.0.0.1:$port" --concurrency "$c" --docs-per-request 10 \
-        --duration 10 --warmup 2 --json "$out/serve_c$c.json" >/dev/null 2>"$out/serve_c$c.log"
-      python3 - "$out/serve_c$c.json" "$c" <<'PY' | tee -a "$table"
+  # The server twice: with the backend worker overlapping passes (the default) and one pass at a
+  # time (RERANKD_CUDA_OVERLAP=0), so the table shows what the overlap gains under load.
+  serve_bench() {  # LABEL OVERLAP CONCURRENCY...
+    local label=$1 overlap=$2
+    shift 2
+    RERANKD_CUDA_OVERLAP=$overlap "$b/bin/rerankd" serve --model "$bge" --device cuda --max-batch-tokens 16384 \
+      --port 0 >"$out/serve_$label.stdout" 2>"$out/serve_$label.log" &
+    local server=$! port=""
+    for _ in $(seq 120); do
+      port=$(sed -n 's/^rerankd: listening on .*:\([0-9]*\)$/\1/p' "$out/serve_$label.stdout")
+      [ -n "$port" ] && break
+      sleep 1
+    done
+    if [ -n "$port" ]; then
+      for c in "$@"; do
+        timeout 60 "$b/bin/rerankd" bench --url "http://127.0.0.1:$port" --concurrency "$c" --docs-per-request 10 \
+          --duration 10 --warmup 2 --json "$out/serve_${label}_c$c.json" >/dev/null 2>"$out/serve_${label}_c$c.log"
+        python3 - "$out/serve_${label}_c$c.json" "$c" "$label" <<'PY' | tee -a "$table"
 import json, sys
 r = json.load(open(sys.argv[1]))
 l = r["latency_ms"]
-print(f"{'rerankd serve, concurrency ' + sys.argv[2]:58} {r['pairs_per_s']:9.1f} pairs/s  P50 {l['p50']:.1f} ms  "
-      f"P99 {l['p99']:.1f} ms  ok {r['ok']} rejected {r['rejected']}")
+print(f"{'rerankd serve (' + sys.argv[3] + '), concurrency ' + sys.argv[2]:58} {r['pairs_per_s']:9.1f} pairs/s  "
+      f"P50 {l['p50']:.1f} ms  P99 {l['p99']:.1f} ms  ok {r['ok']} rejected {r['rejected']}")
 PY
-    done
-    row "GPU memory of rerankd serve (16k-token budget, nvidia-smi)" \
-      "$(nvidia-smi --query-compute-apps=pid,used_memory --format=csv,noheader | grep "^$server," | cut -d, -f2)"
-    row "rerankd serve backend" "$(grep -m1 'backend:' "$out/serve.log" | sed 's/.*backend: //')"
-  else
-    row "rerankd serve --device cuda" "did not start: $(tail -2 "$out/serve.log")"
-  fi
-  kill "$server" 2>/dev/null; wait "$server" 2>/dev/null
+      done
+      row "GPU memory of rerankd serve ($label, 16k tokens, nvidia-smi)" \
+        "$(nvidia-smi --query-compute-apps=pid,used_memory --format=csv,noheader | grep "^$server," | cut -d, -f2)"
+      row "planned by rerankd ($label)" "$(grep -m1 'CUDA memory plan:' "$out/serve_$label.log" | sed 's/.*plan: //')"
+      row "rerankd serve backend ($label)" "$(grep -m1 'backend:' "$out/serve_$label.log" | sed 's/.*backend: //')"
+    else
+      row "rerankd serve --device cuda ($label)" "did not start: $(tail -2 "$out/serve_$label.log")"
+    fi
+    kill "$server" 2>/dev/null
+    wait "$server" 2>/dev/null
+  }
+  echo "== rerankd serve --device cuda under rerankd bench (10-document requests), overlap on and off"
+  serve_bench overlap 1 1 16 64
+  serve_bench no-overlap 0 16 64
 
   echo "== Hugging Face transformers float16 and the GPU's float16 matmul rate"
   timeout 240 python3 bench/gpu_hf.py speed --model "$bge" --json "$out/hf_speed.json" 2>"$out/hf_speed.err" |

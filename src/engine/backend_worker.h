@@ -1,10 +1,16 @@
 #pragma once
 // The backend worker: the one thread that owns the model and runs forward passes. It asks its
 // source for the next pass, runs it, times it and hands the logits back; forming passes and
-// completing requests belong to the source (the Scheduler). This is the seam where a GPU backend
-// will overlap host work (packing the next pass, reading back the last) with the device.
+// completing requests belong to the source (the Scheduler).
+//
+// Overlap: a runner may take more than one pass at a time (a device backend queues a pass and
+// returns; kernels/backend.h, pass_slots). The worker then begins the next pass, if the source has
+// one ready, before it waits for the oldest, so the host packs and queues pass N+1 (and its inputs
+// go in) while the device runs pass N. Passes are finished and handed back in the order begun.
 #include <atomic>
+#include <deque>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <thread>
@@ -13,6 +19,7 @@
 #include "engine/batch_policy.h"
 #include "engine/clock.h"
 #include "kernels/backend.h"
+#include "model/cross_encoder.h"
 
 namespace rerankd {
 
@@ -24,6 +31,9 @@ struct PlannedPass {
 
 struct PassOutcome {
   std::vector<float> logits;  // one per sequence; empty when `error` is set
+  // When the pass had the device to itself: its begin, or the end of the pass before it if that
+  // was later. start + seconds is when its logits were back, so overlapped passes are not counted
+  // twice and the cost model learns the device's time per pass.
   Clock::time_point start;
   double seconds = 0;
   std::string error;  // what the backend threw
@@ -32,17 +42,57 @@ struct PassOutcome {
 class PassSource {
  public:
   virtual ~PassSource() = default;
-  // Blocks until there is a pass to run; nullopt: stop.
-  virtual std::optional<PlannedPass> next_pass() = 0;
+  enum class Wait { kBlock, kPoll };
+  // kBlock: blocks until there is a pass to run; nullopt: stop. kPoll: nullopt also when nothing
+  // is ready now (the worker asks while a pass is running, and must not wait on an empty queue).
+  virtual std::optional<PlannedPass> next_pass(Wait wait) = 0;
   virtual void pass_done(PlannedPass& pass, PassOutcome outcome) = 0;
+};
+
+// Runs forward passes, up to depth() of them begun and not yet finished.
+class PassRunner {
+ public:
+  virtual ~PassRunner() = default;
+  virtual int depth() const = 0;
+  // Starts a pass. A throw means it never started (finish() is not called for it).
+  virtual void begin(const PackedBatch& batch) = 0;
+  // The oldest begun pass's logits; it is finished even when this throws.
+  virtual std::vector<float> finish() = 0;
 };
 
 using ForwardFn = std::function<std::vector<float>(const PackedBatch&)>;
 
+// One pass at a time: begin() computes it.
+class SyncPassRunner final : public PassRunner {
+ public:
+  explicit SyncPassRunner(ForwardFn forward) : forward_(std::move(forward)) {}
+  int depth() const override { return 1; }
+  void begin(const PackedBatch& batch) override { logits_ = forward_(batch); }
+  std::vector<float> finish() override { return std::move(logits_); }
+
+ private:
+  ForwardFn forward_;
+  std::vector<float> logits_;
+};
+
+// A model's passes, as many in flight as its backend has slots for.
+class ModelPassRunner final : public PassRunner {
+ public:
+  ModelPassRunner(CrossEncoder& model, int depth) : model_(model), depth_(depth < 1 ? 1 : depth) {}
+  int depth() const override { return depth_; }
+  void begin(const PackedBatch& batch) override { pending_.push_back(model_.begin_forward(batch)); }
+  std::vector<float> finish() override;
+
+ private:
+  CrossEncoder& model_;
+  int depth_;
+  std::deque<std::unique_ptr<PendingRead>> pending_;
+};
+
 class BackendWorker {
  public:
-  // Starts the thread; `source`, `forward` and `clock` must outlive the worker.
-  BackendWorker(PassSource& source, ForwardFn forward, const TimeSource& clock);
+  // Starts the thread; `source`, `runner` and `clock` must outlive the worker.
+  BackendWorker(PassSource& source, PassRunner& runner, const TimeSource& clock);
   ~BackendWorker();  // joins: the source must be stopping (next_pass returns nullopt)
   BackendWorker(const BackendWorker&) = delete;
   BackendWorker& operator=(const BackendWorker&) = delete;
@@ -50,11 +100,20 @@ class BackendWorker {
   bool alive() const { return alive_.load(); }
 
  private:
+  struct InFlight {
+    PlannedPass pass;
+    Clock::time_point begun;
+    std::string error;  // begin() threw: nothing to finish
+  };
   void loop();
+  void begin(PlannedPass pass);
+  void finish_oldest();
 
   PassSource& source_;
-  ForwardFn forward_;
+  PassRunner& runner_;
   const TimeSource& clock_;
+  std::deque<InFlight> in_flight_;  // the worker thread's alone
+  Clock::time_point last_end_{};
   std::atomic<bool> alive_{true};
   std::thread thread_;
 };

@@ -19,8 +19,10 @@ BatchPolicy::BatchPolicy(const PolicyOptions& options)
 }
 
 double BatchPolicy::in_flight_left(Clock::time_point now) const {
-  if (!in_flight_) return 0;
-  return std::max(0.0, pass_predicted_ - seconds_between(pass_started_, now));
+  // Each pass starts when it was planned or when the one before it ends, whichever is later.
+  double end = seconds_between(now, last_end_);  // from now
+  for (const InFlight& f : in_flight_) end = std::max(end, seconds_between(now, f.planned)) + f.predicted;
+  return std::max(0.0, end);
 }
 
 double BatchPolicy::queued_seconds(Clock::time_point now) const {
@@ -125,16 +127,15 @@ BatchPolicy::Pass BatchPolicy::next_pass(Clock::time_point now) {
   }
   std::erase_if(queue_, [](const Entry& e) { return e.pending.empty(); });
   queued_tokens_ -= pass.tokens;
-  if (!pass.pairs.empty()) {
-    in_flight_ = true;
-    pass_started_ = now;
-    pass_predicted_ = cost_.seconds_for(pass.tokens);
-  }
+  if (!pass.pairs.empty()) in_flight_.push_back({now, cost_.seconds_for(pass.tokens)});
   return pass;
 }
 
 void BatchPolicy::pass_done(size_t tokens, double seconds) {
-  in_flight_ = false;
+  if (!in_flight_.empty()) {
+    last_end_ = after_seconds(std::max(in_flight_.front().planned, last_end_), seconds);
+    in_flight_.pop_front();
+  }
   cost_.record(tokens, seconds);
 }
 

@@ -14,6 +14,7 @@
 // Within a pass a request's pairs run longest first, so a pass holds similar lengths.
 #include <cstddef>
 #include <cstdint>
+#include <deque>
 #include <span>
 #include <vector>
 
@@ -63,7 +64,9 @@ class BatchPolicy {
     std::vector<RequestId> hopeless;
     size_t hopeless_pairs = 0;
   };
-  // Plans the next pass; the pass is then in flight until pass_done.
+  // Plans the next pass; the pass is then in flight until pass_done. Several may be in flight (a
+  // device backend queues the next while one runs): they run one after another and are done in
+  // the order planned.
   Pass next_pass(Clock::time_point now);
   void pass_done(size_t tokens, double seconds);
   // A pass that ran outside the plan (a warm-up) still teaches the cost model.
@@ -71,7 +74,7 @@ class BatchPolicy {
 
   bool has_work() const { return !queue_.empty(); }
   size_t queued_tokens() const { return queued_tokens_; }
-  // Model time of the pass in flight (what is left of it) and everything queued.
+  // Model time of the passes in flight (what is left of them) and everything queued.
   double queued_seconds(Clock::time_point now) const;
   const ForwardCostModel& cost() const { return cost_; }
   std::vector<RequestId> order() const;
@@ -91,9 +94,14 @@ class BatchPolicy {
   ForwardCostModel cost_;
   std::vector<Entry> queue_;  // in completion order
   size_t queued_tokens_ = 0;
-  bool in_flight_ = false;
-  Clock::time_point pass_started_{};
-  double pass_predicted_ = 0;  // seconds; 0: no pass in flight
+  struct InFlight {
+    Clock::time_point planned;
+    double predicted = 0;  // seconds
+  };
+  std::deque<InFlight> in_flight_;  // oldest first
+  // When the last pass done ended, as the device's passes run one after another: its planning or
+  // the end of the one before, whichever was later, plus its measured time.
+  Clock::time_point last_end_{};
 };
 
 }  // namespace rerankd

@@ -49,6 +49,7 @@ class Reranker {
   std::string device() const { return backend_->name(); }  // "cpu", "cuda:0"
   std::string backend_description() const { return backend_->describe(); }
   int compute_threads() const { return backend_->threads(); }  // what `threads` resolved to
+  int pass_slots() const { return backend_->pass_slots(); }    // passes the backend can have in flight
 
   EncodedPair encode(std::string_view query, std::string_view document) const {
     return tokenizer_->encode_pair(query, document, max_length_);

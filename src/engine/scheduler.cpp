@@ -41,7 +41,7 @@ class Scheduler::Request {
 class Scheduler::Passes final : public PassSource {
  public:
   explicit Passes(Scheduler& s) : s_(s) {}
-  std::optional<PlannedPass> next_pass() override { return s_.next_pass(); }
+  std::optional<PlannedPass> next_pass(Wait wait) override { return s_.next_pass(wait); }
   void pass_done(PlannedPass& pass, PassOutcome outcome) override { s_.pass_done(pass, std::move(outcome)); }
 
  private:
@@ -124,13 +124,18 @@ std::string seconds_text(double s) {
 
 Scheduler::Scheduler(Reranker& reranker, const SchedulerOptions& options, MetricsRegistry* metrics)
     : Scheduler(reranker.tokenizer(), reranker.max_length(),
-                [&reranker](const PackedBatch& batch) { return reranker.model().forward(batch); },
-                steady_clock_source(), options, metrics) {}
+                std::make_unique<ModelPassRunner>(reranker.model(), reranker.pass_slots()), steady_clock_source(),
+                options, metrics) {}
 
 Scheduler::Scheduler(const PairTokenizer& tokenizer, size_t max_length, ForwardFn forward, const TimeSource& clock,
                      const SchedulerOptions& options, MetricsRegistry* metrics)
+    : Scheduler(tokenizer, max_length, std::make_unique<SyncPassRunner>(std::move(forward)), clock, options,
+                metrics) {}
+
+Scheduler::Scheduler(const PairTokenizer& tokenizer, size_t max_length, std::unique_ptr<PassRunner> runner,
+                     const TimeSource& clock, const SchedulerOptions& options, MetricsRegistry* metrics)
     : tokenizer_(tokenizer), max_length_(max_length), clock_(clock), options_(options),
-      policy_(policy_options(options)) {
+      policy_(policy_options(options)), runner_(std::move(runner)) {
   if (metrics != nullptr) {
     metrics_ = std::make_unique<Instruments>(*metrics, options_.metric_labels);
     metrics->gauge_callback("rerankd_queue_tokens", "Tokens admitted and waiting for the model",
@@ -172,7 +177,7 @@ Scheduler::Scheduler(const PairTokenizer& tokenizer, size_t max_length, ForwardF
       tokenizer_threads_.emplace_back([this] { tokenizer_loop(); });
     }
     passes_ = std::make_unique<Passes>(*this);
-    worker_ = std::make_unique<BackendWorker>(*passes_, std::move(forward), clock_);
+    worker_ = std::make_unique<BackendWorker>(*passes_, *runner_, clock_);
   } catch (const std::system_error& e) {
     // A thread that cannot start (no memory for its stack under `ulimit -v`, a process limit):
     // stop those that did, whose joinable std::threads would otherwise terminate the process.
@@ -405,10 +410,12 @@ void Scheduler::tokenize(const Ticket& request) {
   work_cv_.notify_one();
 }
 
-std::optional<PlannedPass> Scheduler::next_pass() {
+std::optional<PlannedPass> Scheduler::next_pass(PassSource::Wait wait) {
   std::unique_lock lock(mutex_);
   for (;;) {
-    work_cv_.wait(lock, [this] { return stopping_ || warm_up_passes_ > 0 || policy_.has_work(); });
+    const auto ready = [this] { return stopping_ || warm_up_passes_ > 0 || policy_.has_work(); };
+    if (wait == PassSource::Wait::kPoll && !ready()) return std::nullopt;
+    work_cv_.wait(lock, ready);
     if (stopping_) return std::nullopt;
     if (warm_up_passes_ > 0) {
       --warm_up_passes_;
@@ -458,7 +465,9 @@ void Scheduler::pass_done(PlannedPass& pass, PassOutcome outcome) {
   if (pass.pairs.empty()) {  // a warm-up pass
     {
       std::lock_guard lock(mutex_);
-      if (warm_up_passes_ == 0) policy_.record(tokens, outcome.seconds);
+      // The last one (they finish in order, and may both be planned before the first is done):
+      // the first pays the one-time set-up.
+      if (warm_up_pending_ == 1) policy_.record(tokens, outcome.seconds);
       --warm_up_pending_;
     }
     idle_cv_.notify_all();

@@ -126,6 +126,9 @@ class Scheduler {
   // Any forward function and clock: tests run a fake backend against a virtual clock.
   Scheduler(const PairTokenizer& tokenizer, size_t max_length, ForwardFn forward, const TimeSource& clock,
             const SchedulerOptions& options, MetricsRegistry* metrics);
+  // Any runner, one that overlaps passes included.
+  Scheduler(const PairTokenizer& tokenizer, size_t max_length, std::unique_ptr<PassRunner> runner,
+            const TimeSource& clock, const SchedulerOptions& options, MetricsRegistry* metrics);
   ~Scheduler();  // stops the threads; requests still pending complete with kUnavailable
   Scheduler(const Scheduler&) = delete;
   Scheduler& operator=(const Scheduler&) = delete;
@@ -162,7 +165,7 @@ class Scheduler {
 
   void tokenizer_loop();
   void tokenize(const Ticket& request);
-  std::optional<PlannedPass> next_pass();
+  std::optional<PlannedPass> next_pass(PassSource::Wait wait);
   void pass_done(PlannedPass& pass, PassOutcome outcome);
   void finish(const Ticket& request, RerankResult result);
   static RerankOutput output_of(Request& request);
@@ -200,6 +203,7 @@ class Scheduler {
 
   std::vector<std::thread> tokenizer_threads_;
   std::unique_ptr<Passes> passes_;
+  std::unique_ptr<PassRunner> runner_;
   std::unique_ptr<BackendWorker> worker_;  // started last, stopped first
 };
 

@@ -8,6 +8,7 @@
 #include <memory>
 #include <span>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "model/tensor_view.h"
@@ -70,10 +71,28 @@ enum class MatrixUse {
 // the classification head stays in full precision, where a small error moves every score.
 enum class LinearUse { kEncoder, kHead };
 
+// Logits on their way to the host: wait() returns them once the pass that computed them is done.
+class PendingRead {
+ public:
+  virtual ~PendingRead() = default;
+  virtual std::vector<float> wait() = 0;  // once
+};
+
+// What a backend whose ops compute when called returns: the rows, already read.
+class ReadyRead final : public PendingRead {
+ public:
+  explicit ReadyRead(std::vector<float> rows) : rows_(std::move(rows)) {}
+  std::vector<float> wait() override { return std::move(rows_); }
+
+ private:
+  std::vector<float> rows_;
+};
+
 // The model's shape and the largest batch the caller will run (0: not known), told to the backend
 // before any weight is loaded.
 struct ModelShape {
   int64_t hidden = 0, intermediate = 0, heads = 0, layers = 0, labels = 1;
+  int64_t vocab = 0, positions = 0, token_types = 0;  // the embedding tables' rows
   int64_t max_tokens = 0, max_sequences = 0, max_sequence_length = 0;
 };
 
@@ -110,6 +129,13 @@ class Backend {
                                                            const TensorView& token_type, int32_t pad_token_id) = 0;
 
   virtual std::unique_ptr<DeviceMatrix> new_matrix(int64_t capacity, int64_t width, MatrixUse use) = 0;
+  // A matrix the graph never holds live together with `dead` (made before it, and outliving it):
+  // a backend may place it over their memory.
+  virtual std::unique_ptr<DeviceMatrix> new_matrix_over(int64_t capacity, int64_t width, MatrixUse use,
+                                                        std::span<const DeviceMatrix* const> dead) {
+    (void)dead;
+    return new_matrix(capacity, width, use);
+  }
 
   // --- one forward pass ---------------------------------------------------------------------------
   // Takes the batch's ids, token types and sequence bounds; every op below works on this batch
@@ -131,6 +157,20 @@ class Backend {
   virtual void gather_sequence_starts(const DeviceMatrix& in, DeviceMatrix& out) = 0;
   // Copies in's rows to the host as float32, row-major.
   virtual void read(const DeviceMatrix& in, std::span<float> out) = 0;
+
+  // --- passes in flight -----------------------------------------------------------------------------
+  // Passes the caller may have begun and not yet collected: a backend that computes each op as it is
+  // called has finished a pass when its last op returns (1); a device backend queues the ops, and
+  // with kPassSlots sets of inputs lets the next pass be queued while one runs.
+  virtual int pass_slots() const { return 1; }
+  // The first `count` floats of in's rows, row-major, as read() gives them, once the ops queued so
+  // far are done; the caller may set the next batch and queue its ops before waiting. Reads are
+  // waited for in the order they were asked, at most pass_slots() outstanding.
+  virtual std::unique_ptr<PendingRead> read_async(const DeviceMatrix& in, size_t count) {
+    std::vector<float> rows(count);
+    read(in, rows);
+    return std::make_unique<ReadyRead>(std::move(rows));
+  }
 };
 
 }  // namespace rerankd

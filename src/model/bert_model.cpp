@@ -24,8 +24,8 @@ BertModel::BertModel(const std::filesystem::path& model_dir, ModelConfig config,
 
 BertModel::~BertModel() = default;
 
-std::vector<float> BertModel::forward(const PackedBatch& batch) {
-  if (batch.num_sequences() == 0) return {};
+std::unique_ptr<PendingRead> BertModel::begin_forward(const PackedBatch& batch) {
+  if (batch.num_sequences() == 0) return std::make_unique<ReadyRead>(std::vector<float>{});
   return head_->run(encoder_->first_tokens(batch));
 }
 

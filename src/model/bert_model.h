@@ -22,7 +22,7 @@ class BertModel final : public CrossEncoder {
 
   const ModelConfig& config() const override { return config_; }
   DType stored_dtype() const override { return stored_dtype_; }
-  std::vector<float> forward(const PackedBatch& batch) override;
+  std::unique_ptr<PendingRead> begin_forward(const PackedBatch& batch) override;
 
  private:
   Backend& backend_;

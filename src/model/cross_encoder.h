@@ -23,8 +23,11 @@ class CrossEncoder {
   virtual ~CrossEncoder() = default;
   virtual const ModelConfig& config() const = 0;
   virtual DType stored_dtype() const = 0;  // the dtype most weights are stored in
-  // One logit row per sequence (config().num_labels each), in batch order.
-  virtual std::vector<float> forward(const PackedBatch& batch) = 0;
+  // Queues a pass over `batch` on the backend and returns what collects its logits: one row per
+  // sequence (config().num_labels each), in batch order. The next pass may be begun before this
+  // one is collected, up to the backend's pass_slots() outstanding, collected in order.
+  virtual std::unique_ptr<PendingRead> begin_forward(const PackedBatch& batch) = 0;
+  std::vector<float> forward(const PackedBatch& batch) { return begin_forward(batch)->wait(); }
 };
 
 // Builds the graph `config` (model_dir's config.json, read by load_model_config, which refuses

@@ -25,14 +25,12 @@ void TanhHead::reserve(int64_t sequences) {
   logits_ = backend_.new_matrix(sequences, out_->out_features, MatrixUse::kGeneral);
 }
 
-std::vector<float> TanhHead::run(const DeviceMatrix& first_tokens) {
+std::unique_ptr<PendingRead> TanhHead::run(const DeviceMatrix& first_tokens) {
   const int64_t sequences = first_tokens.rows;
   reserve(sequences);
   backend_.linear(first_tokens, *dense_, Epilogue::kTanh, *pooled_);
   backend_.linear(*pooled_, *out_, Epilogue::kNone, *logits_);
-  std::vector<float> logits(static_cast<size_t>(sequences * out_->out_features));
-  backend_.read(*logits_, logits);
-  return logits;
+  return backend_.read_async(*logits_, static_cast<size_t>(sequences * out_->out_features));
 }
 
 EncoderStack::EncoderStack(Checkpoint& ck, const ModelConfig& c, Backend& backend, const std::string& prefix,
@@ -48,6 +46,8 @@ EncoderStack::EncoderStack(Checkpoint& ck, const ModelConfig& c, Backend& backen
   const int64_t max_sequences = std::min(bounds.max_sequences, max_tokens);
   const bool allocate_now = backend_.prepare({.hidden = H, .intermediate = I, .heads = c.num_heads,
                                               .layers = c.num_layers, .labels = c.num_labels,
+                                              .vocab = c.vocab_size, .positions = c.max_position_embeddings,
+                                              .token_types = c.type_vocab_size,
                                               .max_tokens = max_tokens, .max_sequences = max_sequences,
                                               .max_sequence_length = longest});
   const std::string emb = prefix + "embeddings.";
@@ -96,7 +96,10 @@ void EncoderStack::ensure_workspace(int64_t tokens, int64_t sequences) {
     ws_.hidden = backend_.new_matrix(tokens, H, MatrixUse::kGeneral);
     ws_.qkv = backend_.new_matrix(tokens, 3 * H, MatrixUse::kAttention);
     ws_.context = backend_.new_matrix(tokens, H, MatrixUse::kAttention);
-    ws_.intermediate = backend_.new_matrix(tokens, config_.intermediate_size, MatrixUse::kLinearInput);
+    // Written after attention has read qkv and the output projection has read context, and read
+    // before the next layer writes them: it may share their memory.
+    const std::array<const DeviceMatrix*, 2> dead{ws_.qkv.get(), ws_.context.get()};
+    ws_.intermediate = backend_.new_matrix_over(tokens, config_.intermediate_size, MatrixUse::kLinearInput, dead);
     ws_.tokens = tokens;
   }
   if (sequences > ws_.sequences) {

@@ -25,8 +25,9 @@ class TanhHead {
   ~TanhHead();
   // Allocates the head's activations for `sequences` now (0: leave it to the first run).
   void reserve(int64_t sequences);
-  // Logits, [sequences, labels] row-major, for the first tokens EncoderStack returned.
-  std::vector<float> run(const DeviceMatrix& first_tokens);
+  // Queues the head over the first tokens EncoderStack returned; the pending read gives the
+  // logits, [sequences, labels] row-major.
+  std::unique_ptr<PendingRead> run(const DeviceMatrix& first_tokens);
 
  private:
   Backend& backend_;

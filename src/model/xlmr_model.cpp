@@ -27,8 +27,8 @@ XlmrModel::XlmrModel(const std::filesystem::path& model_dir, ModelConfig config,
 
 XlmrModel::~XlmrModel() = default;
 
-std::vector<float> XlmrModel::forward(const PackedBatch& batch) {
-  if (batch.num_sequences() == 0) return {};
+std::unique_ptr<PendingRead> XlmrModel::begin_forward(const PackedBatch& batch) {
+  if (batch.num_sequences() == 0) return std::make_unique<ReadyRead>(std::vector<float>{});
   return head_->run(encoder_->first_tokens(batch));
 }
 

@@ -23,7 +23,7 @@ class XlmrModel final : public CrossEncoder {
 
   const ModelConfig& config() const override { return config_; }
   DType stored_dtype() const override { return stored_dtype_; }
-  std::vector<float> forward(const PackedBatch& batch) override;
+  std::unique_ptr<PendingRead> begin_forward(const PackedBatch& batch) override;
 
  private:
   Backend& backend_;

@@ -22,6 +22,8 @@ seconds. Writes under OUTDIR:
     expected/ranking-<model>-int8-w<R>.jsonl
                                     the same through the simulated int8 scheme, weight range R
                                     (127, or 63 without VNNI)
+    expected/cuda-memory.json       the CUDA backend's planned device memory for bge-reranker-v2-m3
+                                    at a 16k-token budget (cuda_memory.py)
 """
 import argparse
 import json
@@ -39,6 +41,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 DATA = os.path.join(HERE, "..", "data")
 sys.path.insert(0, HERE)
 import reference  # noqa: E402
+import cuda_memory  # noqa: E402
 
 SEED = 20240607
 
@@ -905,6 +908,15 @@ def main():
     tok = reference.XlmrTokenizer(spm_path)
     vocab_size = tok.piece_count + 2  # fairseq: <s> <pad> </s> <unk>, pieces from id 4, <mask> last
     pairs = reference.read_pairs(os.path.join(DATA, "pairs.jsonl"))
+
+    # The CUDA backend's memory plan for bge-reranker-v2-m3 at a 16k-token budget, 1024 pairs and
+    # 512-token pairs (the server's defaults but the budget), in each precision's element size.
+    bge_tensors = tensor_shapes(BGE_SHAPE, BGE_SHAPE["vocab_size"])
+    write_json(os.path.join(out, "expected", "cuda-memory.json"),
+               {"tokens": 16384, "pairs": 1024, "max_length": 512,
+                **{name: cuda_memory.plan(bge_tensors, BGE_SHAPE["hidden_size"], BGE_SHAPE["intermediate_size"],
+                                          BGE_SHAPE["num_attention_heads"], 1, 16384, 1024, 512, narrow)
+                   for name, narrow in (("float16", 2), ("float32", 4))}})
 
     # Good models.
     tiny = random_weights(MODELS["tiny"], vocab_size, SEED)

@@ -136,6 +136,30 @@ TEST(BatchPolicy, OneBatchOfLengthGroupedPairsServesOfflineScoring) {
   EXPECT_EQ(seen, lengths.size());
 }
 
+// A device backend queues the next pass while one runs: both count in the work ahead, the second
+// starting where the first ends.
+TEST(BatchPolicy, PassesInFlightTogetherRunOneAfterAnother) {
+  Simulation sim(options(), cpu_like);
+  sim.admit(1, 400, 100);
+  sim.run(5);  // measured
+  const BatchPolicy::Pass a = sim.policy.next_pass(sim.now);
+  const BatchPolicy::Pass b = sim.policy.next_pass(sim.now);
+  ASSERT_FALSE(a.pairs.empty());
+  ASSERT_FALSE(b.pairs.empty());
+  const ForwardCostModel& cost = sim.policy.cost();
+  const double ta = cost.seconds_for(a.tokens), tb = cost.seconds_for(b.tokens);
+  EXPECT_NEAR(sim.policy.queued_seconds(sim.now), ta + tb + cost.seconds_for(sim.policy.queued_tokens()), 1e-9);
+  sim.now = after_seconds(sim.now, ta / 2);
+  EXPECT_NEAR(sim.policy.queued_seconds(sim.now), ta / 2 + tb + cost.seconds_for(sim.policy.queued_tokens()), 1e-6);
+  // a took twice its prediction: b starts when a ends, not when it was planned.
+  sim.now = after_seconds(sim.now, ta * 3 / 2);
+  sim.policy.pass_done(a.tokens, 2 * ta);
+  EXPECT_NEAR(sim.policy.queued_seconds(sim.now), tb + cost.seconds_for(sim.policy.queued_tokens()), 1e-6);
+  sim.now = after_seconds(sim.now, tb);
+  sim.policy.pass_done(b.tokens, tb);
+  EXPECT_NEAR(sim.policy.queued_seconds(sim.now), cost.seconds_for(sim.policy.queued_tokens()), 1e-6);
+}
+
 // --- completion order --------------------------------------------------------------------------
 
 TEST(BatchPolicy, SmallRequestBehindABigOneIsAnsweredFirst) {

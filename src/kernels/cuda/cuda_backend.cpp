@@ -17,6 +17,8 @@ constexpr int64_t kStagingElements = int64_t{8} << 20;  // weights are converted
 struct CudaMatrix final : DeviceMatrix {
   float* f32 = nullptr;   // null where the role keeps no float32 copy
   void* narrow = nullptr; // the compute precision's form (== f32 in float32)
+  char* base = nullptr;   // the memory both forms lie in
+  int64_t bytes = 0;
 };
 
 struct CudaLinear final : LinearWeights {
@@ -60,13 +62,24 @@ bool env_flag(const char* name) {
 
 std::string mib(int64_t bytes) { return std::to_string((bytes + (1 << 19)) >> 20) + " MiB"; }
 
+// RERANKD_CUDA_OVERLAP=0: one pass at a time, to measure what the overlap gains.
+bool overlap_enabled() {
+  const char* v = std::getenv("RERANKD_CUDA_OVERLAP");
+  return v == nullptr || std::strcmp(v, "0") != 0;
+}
+
 }  // namespace
 
-// One pass's inputs: pinned on the host, and their device copy in the arena.
+// One pass's inputs: pinned on the host, and their device copy in the arena; and its logits,
+// copied on the compute stream into the slot's own device buffer (so the next pass may overwrite
+// the head's matrix) and from there to pinned host memory on the copy-out stream.
 struct CudaBackend::Slot {
   void* host = nullptr;         // pinned, layout_.bytes
   char* device = nullptr;       // in the arena
+  float* device_logits = nullptr;  // in the arena, plan_.slot_logits_bytes
   float* host_logits = nullptr; // pinned, sequence_rows x labels
+  int64_t logits_capacity = 0;  // floats
+  bool read_pending = false;    // a PendingRead of this slot's pass is not yet waited for
   cudaEvent_t uploaded = nullptr, done = nullptr, read_done = nullptr;
 
   ~Slot() {
@@ -76,6 +89,22 @@ struct CudaBackend::Slot {
     if (host != nullptr) cudaFreeHost(host);
     if (host_logits != nullptr) cudaFreeHost(host_logits);
   }
+};
+
+// The logits of one slot's pass, once the copy-out stream has them on the host.
+class CudaBackend::PendingLogits final : public PendingRead {
+ public:
+  PendingLogits(Slot& slot, size_t count) : slot_(slot), count_(count) {}
+  ~PendingLogits() override { slot_.read_pending = false; }
+  std::vector<float> wait() override {
+    check(cudaEventSynchronize(slot_.read_done), "the forward pass");
+    slot_.read_pending = false;
+    return std::vector<float>(slot_.host_logits, slot_.host_logits + count_);
+  }
+
+ private:
+  Slot& slot_;
+  size_t count_;
 };
 
 DeviceBuffer::DeviceBuffer(int64_t bytes) : bytes_(bytes) {
@@ -109,7 +138,8 @@ bool device_available(int index) {
 
 CudaBackend::CudaBackend(int device, CudaPrecision precision)
     : device_(device), precision_(precision), narrow_(element_type(precision)),
-      exact_gelu_(precision == CudaPrecision::kFloat32 || env_flag("RERANKD_CUDA_EXACT_GELU")) {
+      exact_gelu_(precision == CudaPrecision::kFloat32 || env_flag("RERANKD_CUDA_EXACT_GELU")),
+      overlap_(overlap_enabled()) {
   int count = 0;
   if (const cudaError_t status = cudaGetDeviceCount(&count); status != cudaSuccess || count == 0) {
     cudaGetLastError();
@@ -167,7 +197,11 @@ std::string CudaBackend::describe() const {
                   " epilogues; attention: batched cuBLAS per length bucket + masked softmax; float32 residual "
                   "stream, LayerNorm and head";
   d += "; weights " + mib(weight_bytes_) + ", workspace " + mib(workspace_bytes_) + " for " +
-       std::to_string(plan_.max_tokens) + " tokens / " + std::to_string(plan_.max_sequences) + " pairs";
+       std::to_string(plan_.max_tokens) + " tokens / " + std::to_string(plan_.max_sequences) + " pairs (planned " +
+       mib(planned_.total_bytes) + ": weights " + mib(planned_.weight_bytes) + " + workspace " +
+       mib(planned_.workspace_bytes) + ")";
+  d += overlap_ ? "; 2 passes in flight (the next one's inputs go in while one runs)"
+                : "; one pass at a time (RERANKD_CUDA_OVERLAP=0)";
   if (matmul_ != nullptr && matmul_->fallbacks() > 0) {
     d += "; " + std::to_string(matmul_->fallbacks()) + " matmul shapes without a fused epilogue";
   }
@@ -182,6 +216,13 @@ bool CudaBackend::prepare(const ModelShape& shape) {
   BatchShapeLimits limits{known ? shape.max_tokens : 65536, known ? shape.max_sequences : 1024,
                           shape.max_sequence_length > 0 ? shape.max_sequence_length : 512};
   plan_ = plan_workspace({shape.hidden, shape.intermediate, shape.heads, shape.labels}, limits, precision_);
+  planned_ = plan_memory({.hidden = shape.hidden, .intermediate = shape.intermediate, .layers = shape.layers,
+                          .labels = shape.labels, .vocab = shape.vocab, .positions = shape.positions,
+                          .token_types = shape.token_types},
+                         shape.heads, limits, precision_);
+  spdlog::info("CUDA memory plan: weights {} + workspace {} = {} for {} tokens / {} pairs a pass",
+               mib(planned_.weight_bytes), mib(planned_.workspace_bytes), mib(planned_.total_bytes), limits.max_tokens,
+               limits.max_sequences);
   layout_ = pass_input_layout(plan_.token_rows, plan_.sequence_rows, plan_.max_items);
   const int64_t bytes = known ? plan_.total_bytes : plan_.total_bytes - plan_.activation_bytes;
   arena_ = DeviceBuffer(bytes);
@@ -195,6 +236,8 @@ bool CudaBackend::prepare(const ModelShape& shape) {
   for (int i = 0; i < kPassSlots; ++i) {
     auto slot = std::make_unique<Slot>();
     slot->device = static_cast<char*>(arena_take(layout_.bytes));
+    slot->device_logits = static_cast<float*>(arena_take(plan_.slot_logits_bytes));
+    slot->logits_capacity = plan_.sequence_rows * std::max<int64_t>(shape.labels, 1);
     check(cudaMallocHost(&slot->host, static_cast<size_t>(layout_.bytes)), "cudaMallocHost");
     check(cudaMallocHost(reinterpret_cast<void**>(&slot->host_logits),
                          static_cast<size_t>(plan_.sequence_rows * std::max<int64_t>(shape.labels, 1)) * sizeof(float)),
@@ -312,7 +355,6 @@ std::unique_ptr<EmbeddingTables> CudaBackend::load_embeddings(const TensorView& 
 std::unique_ptr<DeviceMatrix> CudaBackend::new_matrix(int64_t capacity, int64_t width, MatrixUse use) {
   check(cudaSetDevice(device_), "cudaSetDevice");
   const Role role = use == MatrixUse::kGeneral ? Role::kGeneral : Role::kNarrowOnly;
-  const MatrixForms forms = matrix_forms(role, precision_);
   const int64_t rows = allocated_rows(capacity);
   const int64_t bytes = matrix_bytes(rows, width, role, precision_);
   char* base = static_cast<char*>(arena_take(bytes));
@@ -325,9 +367,37 @@ std::unique_ptr<DeviceMatrix> CudaBackend::new_matrix(int64_t capacity, int64_t 
     check(cudaMemset(base, 0, static_cast<size_t>(bytes)), "cudaMemset");
     workspace_bytes_ += bytes;
   }
+  return matrix_at(base, capacity, width, use);
+}
+
+std::unique_ptr<DeviceMatrix> CudaBackend::new_matrix_over(int64_t capacity, int64_t width, MatrixUse use,
+                                                           std::span<const DeviceMatrix* const> dead) {
+  // The dead matrices' memory, where it is one run (they were taken from the arena one after
+  // another) big enough for this one.
+  std::vector<const CudaMatrix*> under;
+  for (const DeviceMatrix* d : dead) under.push_back(&as_cuda(*d));
+  std::sort(under.begin(), under.end(), [](const CudaMatrix* a, const CudaMatrix* b) { return a->base < b->base; });
+  int64_t run = 0;
+  for (size_t i = 0; i < under.size(); ++i) {
+    if (i > 0 && under[i - 1]->base + under[i - 1]->bytes != under[i]->base) return new_matrix(capacity, width, use);
+    run += under[i]->bytes;
+  }
+  const Role role = use == MatrixUse::kGeneral ? Role::kGeneral : Role::kNarrowOnly;
+  if (under.empty() || run < matrix_bytes(allocated_rows(capacity), width, role, precision_)) {
+    return new_matrix(capacity, width, use);
+  }
+  return matrix_at(under.front()->base, capacity, width, use);
+}
+
+std::unique_ptr<DeviceMatrix> CudaBackend::matrix_at(char* base, int64_t capacity, int64_t width, MatrixUse use) {
+  const Role role = use == MatrixUse::kGeneral ? Role::kGeneral : Role::kNarrowOnly;
+  const MatrixForms forms = matrix_forms(role, precision_);
+  const int64_t rows = allocated_rows(capacity);
   auto m = std::make_unique<CudaMatrix>();
   m->capacity = capacity;
   m->width = width;
+  m->base = base;
+  m->bytes = matrix_bytes(rows, width, role, precision_);
   if (forms.f32) {
     m->f32 = reinterpret_cast<float*>(base);
     base += align_up(rows * width * 4, kScratchAlign);
@@ -351,6 +421,10 @@ void CudaBackend::set_batch(const PackedBatch& batch) {
                                                 "--max-batch-pairs)");
   }
   Slot& slot = *slots_[static_cast<size_t>(next_slot_)];
+  if (slot.read_pending) {
+    throw Error(Error::Kind::kInternal, "CUDA backend: more passes in flight than its " +
+                                            std::to_string(kPassSlots) + " slots");
+  }
   next_slot_ = (next_slot_ + 1) % kPassSlots;
   // The slot's last pass has finished with its inputs and its logits.
   check(cudaEventSynchronize(slot.done), "cudaEventSynchronize");
@@ -555,19 +629,33 @@ void CudaBackend::gather_sequence_starts(const DeviceMatrix& in_base, DeviceMatr
   out.rows = sequences_;
 }
 
-void CudaBackend::read(const DeviceMatrix& in_base, std::span<float> out) {
+void CudaBackend::read(const DeviceMatrix& in, std::span<float> out) {
+  const std::vector<float> rows = read_async(in, out.size())->wait();
+  std::copy(rows.begin(), rows.end(), out.begin());
+}
+
+std::unique_ptr<PendingRead> CudaBackend::read_async(const DeviceMatrix& in_base, size_t count) {
   const CudaMatrix& in = as_cuda(in_base);
   if (in.f32 == nullptr) throw Error(Error::Kind::kInternal, "read without a float32 form");
+  if (current_ == nullptr) throw Error(Error::Kind::kInternal, "CUDA backend: a read before any batch");
   Slot& slot = *current_;
-  const size_t count = std::min(out.size(), static_cast<size_t>(in.rows * in.width));
-  // The logits leave on the copy-out stream once the pass is done; the host waits for them alone.
+  if (slot.read_pending) throw Error(Error::Kind::kInternal, "CUDA backend: a second read of one pass");
+  count = std::min(count, static_cast<size_t>(in.rows * in.width));
+  if (count > static_cast<size_t>(slot.logits_capacity)) {
+    throw Error(Error::Kind::kInternal, "CUDA backend: a read larger than a pass's logits");
+  }
+  const size_t bytes = count * sizeof(float);
+  // A few KB into the slot's own buffer on the compute stream, then the pass is done; the host
+  // copy goes on the copy-out stream while the compute stream moves on to the next pass.
+  check(cudaMemcpyAsync(slot.device_logits, in.f32, bytes, cudaMemcpyDeviceToDevice, compute_),
+        "cudaMemcpyAsync (logits)");
   check(cudaEventRecord(slot.done, compute_), "cudaEventRecord");
   check(cudaStreamWaitEvent(copy_out_, slot.done, 0), "cudaStreamWaitEvent");
-  check(cudaMemcpyAsync(slot.host_logits, in.f32, count * sizeof(float), cudaMemcpyDeviceToHost, copy_out_),
+  check(cudaMemcpyAsync(slot.host_logits, slot.device_logits, bytes, cudaMemcpyDeviceToHost, copy_out_),
         "cudaMemcpyAsync (logits)");
   check(cudaEventRecord(slot.read_done, copy_out_), "cudaEventRecord");
-  check(cudaEventSynchronize(slot.read_done), "the forward pass");
-  std::memcpy(out.data(), slot.host_logits, count * sizeof(float));
+  slot.read_pending = true;
+  return std::make_unique<PendingLogits>(slot, count);
 }
 
 }  // namespace rerankd::cuda

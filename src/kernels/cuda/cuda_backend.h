@@ -7,8 +7,11 @@
 //
 // Streams: the passes run on one compute stream; a pass's inputs (ids, positions, the attention
 // plan) go in on a copy-in stream from pinned buffers and its logits come out on a copy-out
-// stream, each pass in one of kPassSlots slots so the next pass's inputs can be uploaded while one
-// runs. One thread drives it (the backend worker); it makes its device current on every pass.
+// stream, each pass in one of kPassSlots slots. read_async returns before the pass is done, so
+// the backend worker queues the next pass (packing it, uploading its inputs, launching its
+// kernels) while one runs, and collects the last one's logits after (pass_slots();
+// RERANKD_CUDA_OVERLAP=0 turns this off). One thread drives it (the backend worker); it makes its
+// device current on every pass.
 #include <cublasLt.h>
 #include <cublas_v2.h>
 #include <cuda_runtime_api.h>
@@ -65,6 +68,8 @@ class CudaBackend final : public Backend {
   std::unique_ptr<EmbeddingTables> load_embeddings(const TensorView& word, const TensorView& position,
                                                    const TensorView& token_type, int32_t pad_token_id) override;
   std::unique_ptr<DeviceMatrix> new_matrix(int64_t capacity, int64_t width, MatrixUse use) override;
+  std::unique_ptr<DeviceMatrix> new_matrix_over(int64_t capacity, int64_t width, MatrixUse use,
+                                                std::span<const DeviceMatrix* const> dead) override;
 
   void set_batch(const PackedBatch& batch) override;
   void embed(const EmbeddingTables& tables, const NormWeights& norm, DeviceMatrix& out) override;
@@ -74,9 +79,13 @@ class CudaBackend final : public Backend {
   void attention(const DeviceMatrix& qkv, int64_t num_heads, DeviceMatrix& out) override;
   void gather_sequence_starts(const DeviceMatrix& in, DeviceMatrix& out) override;
   void read(const DeviceMatrix& in, std::span<float> out) override;
+  int pass_slots() const override { return overlap_ ? kPassSlots : 1; }
+  std::unique_ptr<PendingRead> read_async(const DeviceMatrix& in, size_t count) override;
 
  private:
   struct Slot;
+  class PendingLogits;
+  std::unique_ptr<DeviceMatrix> matrix_at(char* base, int64_t capacity, int64_t width, MatrixUse use);
   // Copies a stored tensor into device memory at `dst` in `type`, through the staging buffer.
   void upload(const TensorView& view, void* dst, ElementType type);
   DeviceBuffer upload_new(const TensorView& view, ElementType type);
@@ -87,6 +96,7 @@ class CudaBackend final : public Backend {
   CudaPrecision precision_;
   ElementType narrow_;
   bool exact_gelu_;  // RERANKD_CUDA_EXACT_GELU=1: erf GELU by our kernel rather than cuBLASLt's epilogue
+  bool overlap_;     // RERANKD_CUDA_OVERLAP=0: one pass at a time
   cudaDeviceProp properties_{};
   cudaStream_t compute_ = nullptr, copy_in_ = nullptr, copy_out_ = nullptr;
   cublasHandle_t cublas_ = nullptr;
@@ -94,6 +104,7 @@ class CudaBackend final : public Backend {
 
   ModelShape shape_;
   WorkspacePlan plan_;
+  MemoryPlan planned_;
   PassInputLayout layout_;
   DeviceBuffer arena_;
   int64_t arena_used_ = 0;

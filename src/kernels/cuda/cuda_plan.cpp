@@ -144,11 +144,11 @@ WorkspacePlan plan_workspace(const ModelDims& d, const BatchShapeLimits& limits,
   p.sequence_rows = allocated_rows(p.max_sequences);
   const int64_t T = p.token_rows, S = p.sequence_rows, H = d.hidden;
   // The graph's matrices (model/encoder_stack.cpp): hidden, qkv, context, intermediate per token;
-  // first tokens, pooled and logits per sequence.
+  // first tokens, pooled and logits per sequence. The intermediate lies over qkv + context.
+  const int64_t attention = matrix_bytes(T, 3 * H, Role::kNarrowOnly, precision) +
+                            matrix_bytes(T, H, Role::kNarrowOnly, precision);
   p.activation_bytes = matrix_bytes(T, H, Role::kGeneral, precision) +
-                       matrix_bytes(T, 3 * H, Role::kNarrowOnly, precision) +
-                       matrix_bytes(T, H, Role::kNarrowOnly, precision) +
-                       matrix_bytes(T, d.intermediate, Role::kNarrowOnly, precision) +
+                       std::max(attention, matrix_bytes(T, d.intermediate, Role::kNarrowOnly, precision)) +
                        2 * matrix_bytes(S, H, Role::kGeneral, precision) +
                        matrix_bytes(S, d.labels, Role::kGeneral, precision);
   // Attention scratch: room for at least one item of the longest bucket, and for a good share of
@@ -161,8 +161,31 @@ WorkspacePlan plan_workspace(const ModelDims& d, const BatchShapeLimits& limits,
   // Items: heads per query chunk, and a sequence has at most 1 + length / kQueryChunk chunks.
   p.max_items = d.heads * (p.max_sequences + (max_tokens + kQueryChunk - 1) / kQueryChunk);
   p.pass_input_bytes = pass_input_layout(T, S, p.max_items).bytes;
-  p.total_bytes = p.activation_bytes + p.attention_scratch_bytes + kCublasWorkspaceBytes + kPassSlots * p.pass_input_bytes;
+  p.slot_logits_bytes = align_up(S * std::max<int64_t>(d.labels, 1) * 4, kScratchAlign);
+  p.total_bytes = p.activation_bytes + p.attention_scratch_bytes + kCublasWorkspaceBytes +
+                  kPassSlots * (p.pass_input_bytes + p.slot_logits_bytes);
   return p;
+}
+
+int64_t planned_weight_bytes(const WeightDims& d, CudaPrecision precision) {
+  const int64_t narrow = element_bytes(precision), H = d.hidden, I = d.intermediate;
+  // An encoder linear: [out, in] narrow, its bias float32 and (narrow precisions) narrow too.
+  const int64_t bias_bytes = precision == CudaPrecision::kFloat32 ? 4 : 4 + narrow;
+  auto encoder_linear = [&](int64_t out, int64_t in) { return out * in * narrow + out * bias_bytes; };
+  const int64_t norm = 2 * H * 4;
+  const int64_t layer = encoder_linear(3 * H, H) + encoder_linear(H, H) + encoder_linear(I, H) +
+                        encoder_linear(H, I) + 2 * norm;
+  const int64_t embeddings = d.vocab * H * narrow + (d.positions + d.token_types) * H * 4 + norm;
+  const int64_t head = (H * H + H) * 4 + (d.labels * H + d.labels) * 4;
+  return embeddings + d.layers * layer + head;
+}
+
+MemoryPlan plan_memory(const WeightDims& w, int64_t heads, const BatchShapeLimits& limits, CudaPrecision precision) {
+  MemoryPlan m;
+  m.weight_bytes = planned_weight_bytes(w, precision);
+  m.workspace_bytes = plan_workspace({w.hidden, w.intermediate, heads, w.labels}, limits, precision).total_bytes;
+  m.total_bytes = m.weight_bytes + m.workspace_bytes;
+  return m;
 }
 
 }  // namespace rerankd::cuda

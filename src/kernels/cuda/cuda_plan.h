@@ -69,8 +69,10 @@ AttentionPlan plan_attention(std::span<const int32_t> seq_starts, int64_t heads,
 
 // ---------------------------------------------------------------------------------------------
 // The workspace: every activation of the largest batch, the attention scratch, cuBLASLt's
-// workspace and two sets of per-pass inputs (so the next pass's ids go in while one runs),
-// sized once at load from the model's shape and the batch limits.
+// workspace and two sets of per-pass inputs and logits (so the next pass's ids go in while one
+// runs, and the last pass's logits leave), sized once at load from the model's shape and the
+// batch limits. The feed-forward's intermediate matrix lies over the attention's qkv and context
+// (the graph never holds them live together: Backend::new_matrix_over).
 
 struct ModelDims {
   int64_t hidden = 0, intermediate = 0, heads = 0, labels = 1;
@@ -106,7 +108,8 @@ struct WorkspacePlan {
   int64_t attention_scratch_bytes = 0;
   int64_t max_items = 0;       // attention items a pass can have: bounds the per-pass item table
   int64_t pass_input_bytes = 0;  // one slot: ids, positions, types, seq_starts, item table, pointer arrays
-  int64_t total_bytes = 0;     // activations + scratch + cuBLAS(Lt) workspace + kPassSlots inputs
+  int64_t slot_logits_bytes = 0;  // one slot: its pass's logits, float32, on their way out
+  int64_t total_bytes = 0;     // activations + scratch + cuBLAS(Lt) workspace + kPassSlots slots
 };
 
 WorkspacePlan plan_workspace(const ModelDims& dims, const BatchShapeLimits& limits, CudaPrecision precision);
@@ -119,6 +122,24 @@ struct PassInputLayout {
   int64_t bytes = 0;
 };
 PassInputLayout pass_input_layout(int64_t tokens, int64_t sequences, int64_t items);
-constexpr int kPointerArrays = 6;  // QK^T: A (keys), B (queries), C (scores); PV: A (values), B (probabilities), C (context)
+constexpr int kPointerArrays = 6;
+
+// ---------------------------------------------------------------------------------------------
+// Device memory the backend will hold for a model: its weights as load_* uploads them (encoder
+// matrices and the word table in the compute precision; biases float32, and again in the compute
+// precision for the encoder's fused epilogues; LayerNorms, the position and token-type tables and
+// the classification head float32) plus the workspace. The CUDA context and cuBLAS's own memory
+// come on top and are not ours to plan.
+struct WeightDims {
+  int64_t hidden = 0, intermediate = 0, layers = 0, labels = 1;
+  int64_t vocab = 0, positions = 0, token_types = 1;
+};
+int64_t planned_weight_bytes(const WeightDims& dims, CudaPrecision precision);
+
+struct MemoryPlan {
+  int64_t weight_bytes = 0, workspace_bytes = 0, total_bytes = 0;
+};
+MemoryPlan plan_memory(const WeightDims& weights, int64_t heads, const BatchShapeLimits& limits,
+                       CudaPrecision precision);  // QK^T: A (keys), B (queries), C (scores); PV: A (values), B (probabilities), C (context)
 
 }  // namespace rerankd::cuda
