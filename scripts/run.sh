@@ -12,12 +12,18 @@ cmake --build build --parallel 2 --target rerankd
 rerankd=build/src/rerankd
 repo=BAAI/bge-reranker-v2-m3
 
-# Can a TCP connection to the hub be opened within a few seconds?
+# Can a TCP connection to the hub (or to the proxy rerankd would use for it) be opened within a few
+# seconds? NO_PROXY is not looked at here.
 hub_reachable() {
   local endpoint=${HF_ENDPOINT:-https://huggingface.co} port=443
-  case $endpoint in http://*) port=80 ;; esac
+  local proxy=${https_proxy:-${HTTPS_PROXY:-}}
+  case $endpoint in http://*) port=80 proxy=${http_proxy:-${HTTP_PROXY:-}} ;; esac
+  if [ -n "$proxy" ]; then
+    endpoint=$proxy port=80
+  fi
   local authority=${endpoint#*://}
   authority=${authority%%/*}
+  authority=${authority##*@}
   local host=${authority%:*}
   [ "$host" != "$authority" ] && port=${authority##*:}
   timeout 5 bash -c "exec 3<>/dev/tcp/$host/$port" 2>/dev/null

@@ -58,6 +58,28 @@ bool is_ip_address(const std::string& host) {
   return !ec;
 }
 
+// "host:port" as CONNECT wants it: always with the port, IPv6 in brackets.
+std::string tunnel_target(const HubUrl& url) {
+  std::string target = url.host.find(':') != std::string::npos ? "[" + url.host + "]" : url.host;
+  target += ':';
+  target += std::to_string(url.port);
+  return target;
+}
+
+[[noreturn]] void proxy_refused(const Proxy& proxy, const std::string& what, unsigned status, std::string_view reason) {
+  std::string message = proxy.describe() + " refused " + what + ": HTTP " + std::to_string(status);
+  if (!reason.empty()) message += " " + std::string(reason);
+  if (status == 407) {
+    message += proxy.authorization.empty()
+                   ? "; it wants credentials: set " + proxy.variable +
+                         "=http://USER:PASSWORD@HOST:PORT (percent-encode special characters)"
+                   : "; it did not accept the user and password in " + proxy.variable;
+  } else {
+    message += "; check " + proxy.variable + ", or list the host in NO_PROXY if it is reachable without the proxy";
+  }
+  throw Error(status == 407 || status == 403 ? Error::Kind::kInvalidInput : Error::Kind::kUnavailable, message);
+}
+
 }  // namespace
 
 std::string HttpResponse::header(std::string_view lower_name) const {
@@ -71,17 +93,22 @@ struct HttpFetcher::Impl {
   ssl::context tls{ssl::context::tls_client};
   std::string ca_file;
   std::chrono::milliseconds connect_timeout;
+  ProxySettings proxies;
 
+  // `proxy`: the proxy a plain http:// request is forwarded by, or nullptr.
   template <class Stream>
   HttpResponse exchange(asio::io_context& ioc, Stream& stream, const HubUrl& url, std::string_view method,
                         const HttpHeaders& headers, const BodySink& sink, std::chrono::milliseconds read_timeout,
-                        const ResponseStart& on_start);
+                        const ResponseStart& on_start, const Proxy* proxy);
+  // Asks the proxy on `stream` for a tunnel to `url`'s host and port; returns once it is open.
+  void tunnel(asio::io_context& ioc, beast::tcp_stream& stream, const HubUrl& url, const Proxy& proxy);
 };
 
-HttpFetcher::HttpFetcher(const std::string& ca_file, std::chrono::milliseconds connect_timeout)
+HttpFetcher::HttpFetcher(const std::string& ca_file, std::chrono::milliseconds connect_timeout, ProxySettings proxies)
     : impl_(std::make_unique<Impl>()) {
   impl_->ca_file = ca_file;
   impl_->connect_timeout = connect_timeout;
+  impl_->proxies = std::move(proxies);
   impl_->tls.set_verify_mode(ssl::verify_peer);
   error_code ec;
   if (ca_file.empty()) {
@@ -101,15 +128,18 @@ HttpFetcher::~HttpFetcher() = default;
 template <class Stream>
 HttpResponse HttpFetcher::Impl::exchange(asio::io_context& ioc, Stream& stream, const HubUrl& url,
                                          std::string_view method, const HttpHeaders& headers, const BodySink& sink,
-                                         std::chrono::milliseconds read_timeout, const ResponseStart& on_start) {
+                                         std::chrono::milliseconds read_timeout, const ResponseStart& on_start,
+                                         const Proxy* proxy) {
   auto& lowest = beast::get_lowest_layer(stream);
-  http::request<http::empty_body> request{http::string_to_verb(method), url.target, 11};
+  // A forward proxy takes the absolute URL (RFC 9112 3.2.2); a server its path.
+  http::request<http::empty_body> request{http::string_to_verb(method), proxy ? url.str() : url.target, 11};
   request.set(http::field::host, url.authority());
   request.set(http::field::user_agent, std::string("rerankd/") + std::string(kVersion));
   // Identity, so that Content-Length and byte ranges mean bytes of the file.
   request.set(http::field::accept_encoding, "identity");
   request.set(http::field::connection, "close");
   for (const auto& [name, value] : headers) request.set(name, value);
+  if (proxy && !proxy->authorization.empty()) request.set(http::field::proxy_authorization, proxy->authorization);
 
   lowest.expires_after(read_timeout);
   if (const error_code ec = run_one(ioc, [&](auto handler) { http::async_write(stream, request, handler); })) {
@@ -125,6 +155,8 @@ HttpResponse HttpFetcher::Impl::exchange(asio::io_context& ioc, Stream& stream, 
   }
   HttpResponse response;
   response.status = parser.get().result_int();
+  // Only 407 is surely the proxy's own answer: any other status may be the server's, forwarded.
+  if (proxy && response.status == 407) proxy_refused(*proxy, "the request for " + url.str(), 407, parser.get().reason());
   for (const auto& field : parser.get()) {
     response.headers.emplace_back(lower(field.name_string()), std::string(field.value()));
   }
@@ -150,28 +182,59 @@ HttpResponse HttpFetcher::Impl::exchange(asio::io_context& ioc, Stream& stream, 
   return response;
 }
 
+void HttpFetcher::Impl::tunnel(asio::io_context& ioc, beast::tcp_stream& stream, const HubUrl& url,
+                               const Proxy& proxy) {
+  const std::string target = tunnel_target(url);
+  http::request<http::empty_body> request{http::verb::connect, target, 11};
+  request.set(http::field::host, target);
+  request.set(http::field::user_agent, std::string("rerankd/") + std::string(kVersion));
+  if (!proxy.authorization.empty()) request.set(http::field::proxy_authorization, proxy.authorization);
+  stream.expires_after(connect_timeout);
+  if (const error_code ec = run_one(ioc, [&](auto handler) { http::async_write(stream, request, handler); })) {
+    throw Error(Error::Kind::kUnavailable, proxy.describe() + ": sending CONNECT " + target + " failed: " + ec.message());
+  }
+  beast::flat_buffer buffer;
+  http::response_parser<http::empty_body> parser;
+  parser.skip(true);  // a 2xx answer to CONNECT has no body; the tunnel's bytes follow it
+  stream.expires_after(connect_timeout);
+  if (const error_code ec = run_one(ioc, [&](auto handler) { http::async_read_header(stream, buffer, parser, handler); })) {
+    throw Error(Error::Kind::kUnavailable, proxy.describe() + " gave no answer to CONNECT " + target + ": " + ec.message());
+  }
+  const unsigned status = parser.get().result_int();
+  if (status < 200 || status >= 300) proxy_refused(proxy, "the tunnel (CONNECT) to " + target, status, parser.get().reason());
+  // The server speaks only after our TLS hello, so nothing may follow the proxy's answer yet.
+  if (buffer.size() != 0) {
+    throw Error(Error::Kind::kUnavailable, proxy.describe() + " sent bytes after its answer to CONNECT " + target);
+  }
+}
+
 HttpResponse HttpFetcher::send(const HubUrl& url, std::string_view method, const HttpHeaders& headers,
                                const BodySink& sink, std::chrono::milliseconds read_timeout,
                                const ResponseStart& on_start) {
+  const Proxy* proxy = impl_->proxies.for_url(url);
+  const HubUrl& peer = proxy ? proxy->address : url;
+  const std::string peer_name = proxy ? proxy->describe() : url.authority();
   asio::io_context ioc;
   tcp::resolver resolver(ioc);
   error_code ec;
-  const auto endpoints = resolver.resolve(url.host, std::to_string(url.port), ec);
-  if (ec) throw Error(Error::Kind::kUnavailable, "cannot resolve " + url.host + ": " + ec.message());
+  const auto endpoints = resolver.resolve(peer.host, std::to_string(peer.port), ec);
+  if (ec) throw Error(Error::Kind::kUnavailable, "cannot resolve " + peer.host + (proxy ? ", " + peer_name : "") + ": " + ec.message());
 
   const auto connect = [&](beast::tcp_stream& tcp_stream) {
     tcp_stream.expires_after(impl_->connect_timeout);
     if (const error_code e = run_one(ioc, [&](auto handler) { tcp_stream.async_connect(endpoints, handler); })) {
-      throw Error(Error::Kind::kUnavailable, "cannot connect to " + url.authority() + ": " + e.message());
+      throw Error(Error::Kind::kUnavailable, "cannot connect to " + peer_name + ": " + e.message());
     }
   };
   if (!url.tls) {
     beast::tcp_stream stream(ioc);
     connect(stream);
-    return impl_->exchange(ioc, stream, url, method, headers, sink, read_timeout, on_start);
+    return impl_->exchange(ioc, stream, url, method, headers, sink, read_timeout, on_start, proxy);
   }
   beast::ssl_stream<beast::tcp_stream> stream(ioc, impl_->tls);
   connect(beast::get_lowest_layer(stream));
+  // Through a proxy, TLS runs end to end inside the tunnel: the proxy sees only the host and port.
+  if (proxy) impl_->tunnel(ioc, beast::get_lowest_layer(stream), url, *proxy);
   // SNI for names (never for address literals, which RFC 6066 forbids), and the certificate must
   // name the host we asked for (DNS name or IP address).
   // OpenSSL's own checks (rather than a verify callback), so that a mismatch reports itself as
@@ -191,7 +254,7 @@ HttpResponse HttpFetcher::send(const HubUrl& url, std::string_view method, const
                                       (impl_->ca_file.empty() ? std::string("the system store") : impl_->ca_file) +
                                       "); " + kCaHint);
   }
-  return impl_->exchange(ioc, stream, url, method, headers, sink, read_timeout, on_start);
+  return impl_->exchange(ioc, stream, url, method, headers, sink, read_timeout, on_start, nullptr);
 }
 
 }  // namespace rerankd::hub

@@ -1,7 +1,8 @@
 #pragma once
 // One HTTP/1.1 request per connection, over plain TCP or TLS (OpenSSL: the system CA store or a
-// named bundle, SNI, host name verification), with an idle timeout on every read and write. The
-// body streams to a sink, so a multi-gigabyte weight file never sits in memory.
+// named bundle, SNI, host name verification), with an idle timeout on every read and write,
+// directly or through an HTTP proxy (CONNECT tunnels for https://, absolute-form requests for
+// http://). The body streams to a sink, so a multi-gigabyte weight file never sits in memory.
 #include <chrono>
 #include <functional>
 #include <memory>
@@ -11,6 +12,7 @@
 #include <vector>
 
 #include "hub/hub_url.h"
+#include "hub/proxy_settings.h"
 
 namespace rerankd::hub {
 
@@ -30,7 +32,8 @@ using ResponseStart = std::function<void(const HttpResponse& response)>;
 class HttpFetcher {
  public:
   // `ca_file`: a PEM bundle that replaces the system store; empty for the system store.
-  HttpFetcher(const std::string& ca_file, std::chrono::milliseconds connect_timeout);
+  // `connect_timeout` bounds the connection, the proxy's answer to CONNECT and the TLS handshake.
+  HttpFetcher(const std::string& ca_file, std::chrono::milliseconds connect_timeout, ProxySettings proxies);
   ~HttpFetcher();
   HttpFetcher(const HttpFetcher&) = delete;
   HttpFetcher& operator=(const HttpFetcher&) = delete;
@@ -39,7 +42,9 @@ class HttpFetcher {
   // 2xx and a sink is given (after `on_start`, when given); otherwise it is not read. Throws Error(kUnavailable) when the host
   // cannot be reached, goes quiet for `read_timeout`, or drops the connection (the message says
   // how many body bytes arrived), and Error(kIo) when TLS verification fails (naming the CA
-  // variables). Errors the sink throws pass through.
+  // variables). A proxy that refuses (any non-2xx answer to CONNECT, or 407 to a forwarded
+  // request) is an error naming the proxy's variable: kInvalidInput for 407 and 403, which the
+  // user must mend, else kUnavailable. Errors the sink throws pass through.
   HttpResponse send(const HubUrl& url, std::string_view method, const HttpHeaders& headers, const BodySink& sink,
                     std::chrono::milliseconds read_timeout, const ResponseStart& on_start = {});
 

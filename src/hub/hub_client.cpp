@@ -56,9 +56,17 @@ bool safe_blob_name(const std::string& etag) {
   return true;
 }
 
+constexpr const char* kSpaceHint = "free space or point HF_HUB_CACHE at a larger disk";
+
 [[noreturn]] void fail_errno(const fs::path& path, const char* what, int error) {
-  const std::string hint = error == ENOSPC ? " (disk full: free space or point HF_HUB_CACHE at a larger disk)" : "";
+  const std::string hint = error == ENOSPC || error == EDQUOT ? std::string(" (disk full: ") + kSpaceHint + ")" : "";
   throw Error(Error::Kind::kIo, path.string() + ": " + what + ": " + std::strerror(error) + hint);
+}
+
+std::string free_bytes(const fs::path& dir) {
+  std::error_code ec;
+  const auto space = fs::space(dir, ec);
+  return ec ? std::string("unknown") : std::to_string(space.available);
 }
 
 class Fd {
@@ -76,14 +84,16 @@ class Fd {
   int fd_;
 };
 
-void write_all(int fd, const char* data, size_t size, const fs::path& path) {
+// 0, or the errno of the write that failed.
+int write_all(int fd, const char* data, size_t size) {
   while (size > 0) {
     const ssize_t n = ::write(fd, data, size);
     if (n < 0 && errno == EINTR) continue;
-    if (n < 0) fail_errno(path, "cannot write", errno);
+    if (n < 0) return errno;
     data += n;
     size -= static_cast<size_t>(n);
   }
+  return 0;
 }
 
 // Checks `path` against the digest its ETag stands for; "" when it matches (or the ETag promises
@@ -109,7 +119,7 @@ std::string digest_mismatch(const fs::path& path, const std::string& etag, uint6
 }  // namespace
 
 HubClient::HubClient(const HubSettings& settings, const std::string& repo_id)
-    : settings_(settings), repo_id_(repo_id), http_(settings.ca_file, settings.metadata_timeout) {}
+    : settings_(settings), repo_id_(repo_id), http_(settings.ca_file, settings.metadata_timeout, settings.proxies) {}
 
 HttpHeaders HubClient::auth_headers(const HubUrl& url) const {
   // The token is for the hub alone: never for the file store a redirect leads to.
@@ -231,9 +241,12 @@ void HubClient::fetch_locked(const RemoteFile& file, const RepoCache& cache, Dow
     const auto space = fs::space(part.parent_path(), ec);
     const uint64_t needed = *file.size - have;
     if (!ec && space.available < needed) {
-      throw Error(Error::Kind::kIo, part.parent_path().string() + ": disk full: " + file.name + " needs " +
-                                        std::to_string(needed) + " more bytes, " + std::to_string(space.available) +
-                                        " are free; free space or point HF_HUB_CACHE at a larger disk");
+      // What arrived in an earlier run stays for when there is room; an empty start does not.
+      if (have == 0) fs::remove(part, ec);
+      throw Error(Error::Kind::kIo, "the Hugging Face cache " + settings_.cache_dir.string() + " is too full: " +
+                                        repo_id_ + "/" + file.name + " needs " + std::to_string(needed) +
+                                        " more bytes, " + std::to_string(space.available) + " are free in " +
+                                        part.parent_path().string() + "; " + kSpaceHint);
     }
   }
   progress.begin(file.name, file.size.value_or(0), have);
@@ -241,7 +254,7 @@ void HubClient::fetch_locked(const RemoteFile& file, const RepoCache& cache, Dow
     for (int attempt = 1;; ++attempt) {
       if (file.size && have == *file.size) break;
       try {
-        get_into(file, fd.get(), have, progress);
+        get_into(file, part, fd.get(), have, progress);
         break;
       } catch (const Error& e) {
         if (e.kind() != Error::Kind::kUnavailable || attempt == kMaxAttempts) throw;
@@ -260,8 +273,14 @@ void HubClient::fetch_locked(const RemoteFile& file, const RepoCache& cache, Dow
                               (e.kind() == Error::Kind::kUnavailable ? " (run again to resume)" : ""));
   }
   progress.end();
-  if (::fsync(fd.get()) != 0) fail_errno(part, "cannot write", errno);
-  if (::close(fd.release()) != 0) fail_errno(part, "cannot write", errno);
+  // A file system that allocates late (NFS, ext4's delayed allocation) reports a full disk only
+  // here; what it holds is then unknown, so it goes.
+  if (::fsync(fd.get()) != 0 || ::close(fd.release()) != 0) {
+    const Error failure = write_failure(file, part, have, errno);
+    std::error_code ignored;
+    fs::remove(part, ignored);
+    throw Error(failure.kind(), "downloading " + repo_id_ + "/" + file.name + ": " + failure.what());
+  }
 
   const auto refuse = [&](const std::string& why) {
     std::error_code ignored;
@@ -280,8 +299,22 @@ void HubClient::fetch_locked(const RemoteFile& file, const RepoCache& cache, Dow
   sync_directory(part.parent_path());
 }
 
-void HubClient::get_into(const RemoteFile& file, int fd, uint64_t& have, DownloadProgress& progress) {
-  const fs::path part = file.name;  // for messages only: the partial file's path is the caller's
+Error HubClient::write_failure(const RemoteFile& file, const fs::path& part, uint64_t have, int error) const {
+  std::string message = part.string() + ": cannot write: " + std::strerror(error);
+  std::string written = std::to_string(have);
+  written += file.size ? " of " + std::to_string(*file.size) + " bytes" : " bytes (the hub did not announce the size)";
+  written += " of " + file.name + " written";
+  if (error == ENOSPC || error == EDQUOT) {
+    message += " (the Hugging Face cache " + settings_.cache_dir.string() + " is full: " + written + ", " +
+               free_bytes(part.parent_path()) + " bytes free; " + kSpaceHint + ")";
+  } else if (error == EFBIG) {
+    message += " (the file size limit of this process, ulimit -f, stopped it: " + written + "; raise the limit)";
+  }
+  return Error(Error::Kind::kIo, message);
+}
+
+void HubClient::get_into(const RemoteFile& file, const fs::path& part, int fd, uint64_t& have,
+                         DownloadProgress& progress) {
   HubUrl url = file.url;
   const auto start_over = [&] {
     if (::ftruncate(fd, 0) != 0 || ::lseek(fd, 0, SEEK_SET) != 0) fail_errno(part, "cannot truncate", errno);
@@ -308,7 +341,7 @@ void HubClient::get_into(const RemoteFile& file, int fd, uint64_t& have, Downloa
       if (file.size && have + size > *file.size) {
         throw Error(Error::Kind::kIo, "more bytes than the hub announced (" + std::to_string(*file.size) + ")");
       }
-      write_all(fd, data, size, part);
+      if (const int error = write_all(fd, data, size)) throw write_failure(file, part, have, error);
       have += size;
       progress.advance(size);
     };

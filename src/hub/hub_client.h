@@ -7,9 +7,11 @@
 //   GET of the same URL, or of where the HEAD redirected, following redirects; Authorization only
 //   to the endpoint's own origin; Range to resume a partial blob.
 #include <cstdint>
+#include <filesystem>
 #include <optional>
 #include <string>
 
+#include "common/error.h"
 #include "hub/download_progress.h"
 #include "hub/http_fetch.h"
 #include "hub/hub_settings.h"
@@ -45,9 +47,14 @@ class HubClient {
   HttpHeaders auth_headers(const HubUrl& url) const;
   [[noreturn]] void fail_status(const HttpResponse& response, const std::string& revision, const std::string& file) const;
   void fetch_locked(const RemoteFile& file, const RepoCache& cache, DownloadProgress& progress);
-  // GETs the rest of the file into the partial file `fd`, which holds `have` bytes (counted up as
-  // bytes arrive); follows redirects, starts over when the server ignores the byte range.
-  void get_into(const RemoteFile& file, int fd, uint64_t& have, DownloadProgress& progress);
+  // GETs the rest of the file into the partial file `part` open as `fd`, which holds `have` bytes
+  // (counted up as bytes arrive); follows redirects, starts over when the server ignores the byte
+  // range.
+  void get_into(const RemoteFile& file, const std::filesystem::path& part, int fd, uint64_t& have,
+                DownloadProgress& progress);
+  // A failed write of `part` with `have` bytes in it: for a full disk (or quota, or file size
+  // limit), the cache directory, the bytes written and the file's size.
+  Error write_failure(const RemoteFile& file, const std::filesystem::path& part, uint64_t have, int error) const;
 
   const HubSettings& settings_;
   std::string repo_id_;

@@ -78,6 +78,7 @@ HubSettings HubSettings::from_environment() {
   s.offline = env_true("HF_HUB_OFFLINE");
   s.ca_file = env("SSL_CERT_FILE");
   if (s.ca_file.empty()) s.ca_file = env("REQUESTS_CA_BUNDLE");
+  s.proxies = ProxySettings::from_environment();
   s.metadata_timeout = env_seconds("HF_HUB_ETAG_TIMEOUT", s.metadata_timeout);
   s.read_timeout = env_seconds("HF_HUB_DOWNLOAD_TIMEOUT", s.read_timeout);
   s.progress_bar = !env_true("HF_HUB_DISABLE_PROGRESS_BARS");

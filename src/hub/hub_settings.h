@@ -6,6 +6,7 @@
 #include <string>
 
 #include "hub/hub_url.h"
+#include "hub/proxy_settings.h"
 
 namespace rerankd::hub {
 
@@ -16,6 +17,7 @@ struct HubSettings {
   std::string token_source;         // where the token came from, for error messages
   bool offline = false;             // HF_HUB_OFFLINE: the cache only, never the network
   std::string ca_file;              // SSL_CERT_FILE or REQUESTS_CA_BUNDLE; empty: the system store
+  ProxySettings proxies;            // HTTPS_PROXY, HTTP_PROXY, NO_PROXY (and their lower-case forms)
   std::chrono::milliseconds metadata_timeout{10'000};  // HF_HUB_ETAG_TIMEOUT (seconds)
   std::chrono::milliseconds read_timeout{10'000};      // HF_HUB_DOWNLOAD_TIMEOUT (seconds): idle time per read
   bool progress_bar = true;                            // HF_HUB_DISABLE_PROGRESS_BARS turns the terminal line off

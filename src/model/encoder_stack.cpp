@@ -57,6 +57,11 @@ EncoderStack::EncoderStack(Checkpoint& ck, const ModelConfig& c, Backend& backen
                                          c.family == ModelFamily::kRoberta ? static_cast<int32_t>(c.pad_token_id) : -1);
   embedding_norm_ =
       backend_.load_norm(ck.get(emb + "LayerNorm.weight", {H}), ck.get(emb + "LayerNorm.bias", {H}), c.layer_norm_eps);
+  // Older checkpoints carry the buffers transformers registers beside these tables. The engine
+  // computes positions and token types itself, so a buffer must say the same or the file is not
+  // what it claims to be (old transformers would have used BERT's buffer as it is).
+  ck.check_buffer(emb + "position_ids", c.max_position_embeddings, IndexPattern::kArange);
+  ck.check_buffer(emb + "token_type_ids", c.max_position_embeddings, IndexPattern::kZeros);
 
   auto linear = [&](const std::string& name, int64_t out, int64_t in) {
     return load_linear(ck, backend_, name, out, in, LinearUse::kEncoder);

@@ -14,12 +14,14 @@ namespace {
   throw Error(Error::Kind::kModelFormat, file.string() + ": " + what);
 }
 
+constexpr std::string_view kI64 = "I64";
+
 DType parse_dtype(const std::filesystem::path& file, const std::string& tensor, std::string_view s) {
   if (s == "F32") return DType::kF32;
   if (s == "F16") return DType::kF16;
   if (s == "BF16") return DType::kBF16;
   format_error(file, "tensor '" + tensor + "' has unsupported dtype '" + std::string(s) +
-                         "' (supported: F32, F16, BF16)");
+                         "' (supported: F32, F16, BF16; I64 for index buffers such as position_ids)");
 }
 
 bool is_harmless_extra(const std::string& name) {
@@ -75,7 +77,9 @@ SafetensorsFile::SafetensorsFile(const std::filesystem::path& path)
     TensorView view;
     view.name = name;
     view.file = path;
-    view.dtype = parse_dtype(path, name, dtype_str);
+    const bool index = dtype_str == kI64;
+    if (!index) view.dtype = parse_dtype(path, name, dtype_str);
+    const std::string type_name = index ? std::string(kI64) : dtype_name(view.dtype);
     for (auto dim : shape_arr) {
       int64_t d = 0;
       if (dim.get_int64().get(d) != simdjson::SUCCESS || d < 0) {
@@ -95,17 +99,17 @@ SafetensorsFile::SafetensorsFile(const std::filesystem::path& path)
       format_error(path, "tensor '" + name + "': data_offsets must be [begin, end] with begin <= end");
     }
     // Checked: a hostile header can give a shape whose byte size wraps around to the span it gives.
-    uint64_t expected = dtype_size(view.dtype);
+    uint64_t expected = index ? sizeof(int64_t) : dtype_size(view.dtype);
     for (const int64_t d : view.shape) {
       if (__builtin_mul_overflow(expected, static_cast<uint64_t>(d), &expected)) {
-        format_error(path, "tensor '" + name + "': shape " + view.shape_string() + " of " + dtype_name(view.dtype) +
+        format_error(path, "tensor '" + name + "': shape " + view.shape_string() + " of " + type_name +
                                " overflows a 64-bit byte count");
       }
     }
     if (offsets[1] - offsets[0] != expected) {
       format_error(path, "tensor '" + name + "': data_offsets span " + std::to_string(offsets[1] - offsets[0]) +
-                             " bytes but shape " + view.shape_string() + " of " + dtype_name(view.dtype) +
-                             " needs " + std::to_string(expected));
+                             " bytes but shape " + view.shape_string() + " of " + type_name + " needs " +
+                             std::to_string(expected));
     }
     if (offsets[1] > data_size) {
       format_error(path, "tensor '" + name + "': data_offsets end " + std::to_string(offsets[1]) +
@@ -114,9 +118,16 @@ SafetensorsFile::SafetensorsFile(const std::filesystem::path& path)
     }
     view.data = data_begin + offsets[0];
     view.nbytes = offsets[1] - offsets[0];
-    auto [it, inserted] = tensors_.emplace(name, std::move(view));
-    if (!inserted) format_error(path, "tensor '" + name + "' appears twice in the header");
-    extents.push_back({offsets[0], offsets[1], &it->first});
+    if (tensors_.count(name) != 0 || buffers_.count(name) != 0) {
+      format_error(path, "tensor '" + name + "' appears twice in the header");
+    }
+    const std::string* key = nullptr;
+    if (index) {
+      key = &buffers_.emplace(name, IndexBuffer{name, path, std::move(view.shape), view.data, view.nbytes}).first->first;
+    } else {
+      key = &tensors_.emplace(name, std::move(view)).first->first;
+    }
+    extents.push_back({offsets[0], offsets[1], key});
   }
   std::sort(extents.begin(), extents.end(), [](const Extent& a, const Extent& b) { return a.begin < b.begin; });
   for (size_t i = 1; i < extents.size(); ++i) {
@@ -167,10 +178,18 @@ Checkpoint Checkpoint::open(const std::filesystem::path& model_dir) {
 
   for (const auto& file : ckpt.files_) {
     ckpt.shards_.push_back(std::make_unique<SafetensorsFile>(file));
-    for (const auto& [name, view] : ckpt.shards_.back()->tensors()) {
-      if (!ckpt.tensors_.emplace(name, &view).second) {
+    const auto twice = [&](const std::string& name) {
+      if (ckpt.tensors_.count(name) != 0 || ckpt.buffers_.count(name) != 0) {
         format_error(file, "tensor '" + name + "' is also stored in another shard");
       }
+    };
+    for (const auto& [name, view] : ckpt.shards_.back()->tensors()) {
+      twice(name);
+      ckpt.tensors_.emplace(name, &view);
+    }
+    for (const auto& [name, buffer] : ckpt.shards_.back()->buffers()) {
+      twice(name);
+      ckpt.buffers_.emplace(name, &buffer);
     }
   }
   return ckpt;
@@ -178,6 +197,11 @@ Checkpoint Checkpoint::open(const std::filesystem::path& model_dir) {
 
 const TensorView& Checkpoint::get(const std::string& name, const std::vector<int64_t>& shape) {
   auto it = tensors_.find(name);
+  if (const auto buffer = buffers_.find(name); it == tensors_.end() && buffer != buffers_.end()) {
+    throw Error(Error::Kind::kModelFormat, buffer->second->file.string() + ": tensor '" + name + "' is stored as " +
+                                               std::string(kI64) + ", where a float weight (F32, F16 or BF16) of shape " +
+                                               shape_string(shape) + " is expected");
+  }
   if (it == tensors_.end()) {
     const std::string where = files_.size() == 1 ? files_.front().string() : files_.front().parent_path().string();
     throw Error(Error::Kind::kModelFormat, where + ": missing tensor '" + name + "'");
@@ -193,11 +217,43 @@ const TensorView& Checkpoint::get(const std::string& name, const std::vector<int
   return view;
 }
 
+void Checkpoint::check_buffer(const std::string& name, int64_t length, IndexPattern pattern) {
+  const auto it = buffers_.find(name);
+  if (it == buffers_.end()) return;
+  const IndexBuffer& buffer = *it->second;
+  const std::vector<int64_t> want{1, length};
+  if (buffer.shape != want) {
+    throw Error(Error::Kind::kModelFormat, buffer.file.string() + ": tensor '" + name + "' has shape " +
+                                               shape_string(buffer.shape) + ", expected " + shape_string(want) +
+                                               " (max_position_embeddings in config.json)");
+  }
+  // The shape matched, so nbytes is 8 * length (checked against data_offsets when parsed).
+  for (int64_t i = 0; i < length; ++i) {
+    int64_t value = 0;
+    std::memcpy(&value, buffer.data + sizeof(int64_t) * static_cast<size_t>(i), sizeof value);
+    const int64_t expected = pattern == IndexPattern::kArange ? i : 0;
+    if (value != expected) {
+      throw Error(Error::Kind::kModelFormat,
+                  buffer.file.string() + ": tensor '" + name + "' holds " + std::to_string(value) + " at [0, " +
+                      std::to_string(i) + "], not " + std::to_string(expected) + " (" +
+                      (pattern == IndexPattern::kArange ? "positions 0, 1, 2, ..." : "all zeros") +
+                      ", the only values the engine computes)");
+    }
+  }
+  used_.insert(name);
+}
+
 void Checkpoint::check_all_used() const {
   for (const auto& [name, view] : tensors_) {
     if (used_.count(name) == 0 && !is_harmless_extra(name)) {
       throw Error(Error::Kind::kModelFormat,
                   view->file.string() + ": unexpected tensor '" + name + "' (not part of the model)");
+    }
+  }
+  for (const auto& [name, buffer] : buffers_) {
+    if (used_.count(name) == 0) {
+      throw Error(Error::Kind::kModelFormat, buffer->file.string() + ": unexpected " + std::string(kI64) +
+                                                 " tensor '" + name + "' (not part of the model)");
     }
   }
 }

@@ -51,11 +51,13 @@ int64_t TensorView::numel() const {
   return n;
 }
 
-std::string TensorView::shape_string() const {
+std::string shape_string(const std::vector<int64_t>& shape) {
   std::string s = "[";
   for (size_t i = 0; i < shape.size(); ++i) s += (i ? ", " : "") + std::to_string(shape[i]);
   return s + "]";
 }
+
+std::string TensorView::shape_string() const { return rerankd::shape_string(shape); }
 
 void convert_to_f32(const TensorView& view, std::span<float> out) {
   const auto n = static_cast<size_t>(view.numel());

@@ -14,6 +14,9 @@ enum class DType { kF32, kF16, kBF16 };
 size_t dtype_size(DType dtype);
 const char* dtype_name(DType dtype);  // safetensors spelling: "F32", "F16", "BF16"
 
+std::string shape_string(const std::vector<int64_t>& shape);  // "[1024, 4096]"
+
+// A float tensor (a weight): integer tensors never become a TensorView.
 struct TensorView {
   std::string name;
   std::filesystem::path file;  // the file it lives in, for error messages

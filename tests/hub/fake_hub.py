@@ -68,6 +68,7 @@ class FakeHub:
         self.drop_after = None        # (file name, bytes, times): cut the CDN's answer short
         self.corrupt = set()          # file names whose served bytes are altered (same size)
         self.wrong_size = set()       # file names whose announced size is one byte too many
+        self.unsized = set()          # git file names whose HEAD gives no Content-Length (no size known)
         self.lock = threading.Lock()
         scheme = "https" if tls else "http"
         self.hub_server = _Server((hub_address, 0), self._handler("hub"))
@@ -167,7 +168,8 @@ class FakeHub:
                 self.send_response(200)
                 self.send_header("ETag", '"%s"' % git_blob_id(data))
                 self.send_header("X-Repo-Commit", repo.commit)
-                self.send_header("Content-Length", str(size if head else len(data)))
+                if not (head and name in hub.unsized):
+                    self.send_header("Content-Length", str(size if head else len(data)))
                 self.end_headers()
                 if not head:
                     self.wfile.write(data)

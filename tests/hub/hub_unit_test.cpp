@@ -1,6 +1,7 @@
 // Units of the hub client that need no server: URLs and redirects, hub ids, ETags and the digests
 // they stand for (expected values are the published SHA-256 of "abc" and git's blob id of "hello\n",
-// as `git hash-object` prints it), the cache layout and the completeness check.
+// as `git hash-object` prints it), the cache layout and the completeness check, proxy variables
+// and NO_PROXY matching (the Basic credentials are RFC 7617's own example, "Aladdin:open sesame").
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -12,6 +13,7 @@
 #include "hub/hub_url.h"
 #include "hub/model_files.h"
 #include "hub/model_source.h"
+#include "hub/proxy_settings.h"
 #include "hub/repo_cache.h"
 
 namespace rerankd::hub {
@@ -122,6 +124,83 @@ TEST_F(RepoCacheTest, SnapshotIsCompleteOnlyWithConfigEveryShardAndAVocabulary) 
             (std::vector<std::string>{"s1.safetensors", "s2.safetensors"}));
   write(root_ / "evil.json", R"({"weight_map": {"a": "../../etc/passwd"}})");
   EXPECT_THROW(index_shards(root_ / "evil.json"), Error);
+}
+
+TEST(Proxy, ParsesUrlsAsRequestsDoes) {
+  const Proxy p = parse_proxy("http://Aladdin:open%20sesame@proxy.corp:3128/", "HTTPS_PROXY");
+  EXPECT_EQ(p.address.host, "proxy.corp");
+  EXPECT_EQ(p.address.port, 3128);
+  EXPECT_FALSE(p.address.tls);
+  EXPECT_EQ(p.authorization, "Basic QWxhZGRpbjpvcGVuIHNlc2FtZQ==");
+  EXPECT_EQ(p.describe(), "the proxy http://Aladdin@proxy.corp:3128 (HTTPS_PROXY)");  // never the password
+  const Proxy bare = parse_proxy("10.0.0.1", "http_proxy");  // no scheme: http://, port 80
+  EXPECT_EQ(bare.address.host, "10.0.0.1");
+  EXPECT_EQ(bare.address.port, 80);
+  EXPECT_EQ(bare.authorization, "");
+  EXPECT_EQ(parse_proxy("HTTP://[::1]:8080", "HTTP_PROXY").address.host, "::1");
+  for (const char* bad : {"https://proxy:443", "socks5://proxy:1080", "http://", "http://proxy:99999"}) {
+    try {
+      parse_proxy(bad, "HTTPS_PROXY");
+      ADD_FAILURE() << bad;
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find("HTTPS_PROXY"), std::string::npos) << e.what();
+    }
+  }
+}
+
+TEST(Proxy, NoProxyMatchesNamesAtDotsAddressesAndPorts) {
+  EXPECT_TRUE(no_proxy_matches("*", "huggingface.co", 443));
+  EXPECT_TRUE(no_proxy_matches("huggingface.co", "huggingface.co", 443));
+  EXPECT_TRUE(no_proxy_matches("huggingface.co", "cdn-lfs.HuggingFace.co", 443));
+  EXPECT_TRUE(no_proxy_matches(".huggingface.co", "cdn-lfs.huggingface.co", 443));
+  EXPECT_TRUE(no_proxy_matches(".huggingface.co", "huggingface.co", 443));
+  EXPECT_FALSE(no_proxy_matches("huggingface.co", "nothuggingface.co", 443));
+  EXPECT_FALSE(no_proxy_matches("cdn.huggingface.co", "huggingface.co", 443));
+  EXPECT_TRUE(no_proxy_matches("mirror:8080", "mirror", 8080));
+  EXPECT_FALSE(no_proxy_matches("mirror:8080", "mirror", 443));
+  EXPECT_TRUE(no_proxy_matches("10.0.0.0/8", "10.20.30.40", 80));
+  EXPECT_FALSE(no_proxy_matches("10.0.0.0/8", "11.0.0.1", 80));
+  EXPECT_TRUE(no_proxy_matches("127.0.0.1", "127.0.0.1", 80));
+  EXPECT_FALSE(no_proxy_matches("127.0.0.1", "127.0.0.2", 80));
+  EXPECT_TRUE(no_proxy_matches("::1", "::1", 80));
+  EXPECT_TRUE(no_proxy_matches("[::1]:8080", "::1", 8080));
+  EXPECT_TRUE(no_proxy_matches("fd00::/8", "fd12::5", 443));
+  EXPECT_FALSE(no_proxy_matches("fd00::/8", "fe80::1", 443));
+  EXPECT_FALSE(no_proxy_matches("10.0.0.0/8", "ten.example", 80));  // a block never matches a name
+}
+
+class ProxyEnv : public ::testing::Test {
+ protected:
+  static constexpr const char* kNames[] = {"HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "NO_PROXY", "no_proxy"};
+  void SetUp() override {
+    for (const char* name : kNames) {
+      if (const char* v = std::getenv(name)) saved_.emplace_back(name, v);
+      ::unsetenv(name);
+    }
+  }
+  void TearDown() override {
+    for (const char* name : kNames) ::unsetenv(name);
+    for (const auto& [name, value] : saved_) ::setenv(name.c_str(), value.c_str(), 1);
+  }
+  std::vector<std::pair<std::string, std::string>> saved_;
+};
+
+TEST_F(ProxyEnv, EachSchemeHasItsProxyLowerCaseFirstAndNoProxyBypasses) {
+  const HubUrl hub = parse_hub_url("https://huggingface.co", "HF_ENDPOINT");
+  const HubUrl mirror = parse_hub_url("http://mirror.corp:8080", "HF_ENDPOINT");
+  EXPECT_EQ(ProxySettings::from_environment().for_url(hub), nullptr);
+  ::setenv("HTTPS_PROXY", "http://upper:1", 1);
+  ::setenv("https_proxy", "http://lower:2", 1);
+  ::setenv("HTTP_PROXY", "http://plain:3", 1);
+  ::setenv("NO_PROXY", "corp, localhost", 1);
+  const ProxySettings s = ProxySettings::from_environment();
+  ASSERT_NE(s.for_url(hub), nullptr);
+  EXPECT_EQ(s.for_url(hub)->address.host, "lower");
+  EXPECT_EQ(s.for_url(hub)->variable, "https_proxy");
+  EXPECT_EQ(s.for_url(mirror), nullptr);  // NO_PROXY's "corp"
+  EXPECT_EQ(s.for_url(parse_hub_url("http://elsewhere", "x"))->variable, "HTTP_PROXY");
+  ::setenv("no_proxy", "", 1);  // empty: as if unset, so NO_PROXY still counts
+  EXPECT_EQ(ProxySettings::from_environment().for_url(mirror), nullptr);
 }
 
 }  // namespace

@@ -6,7 +6,10 @@ dropped, corrupted, wrong size, offline, untrusted certificate) is a clear error
 nothing loadable behind."""
 import hashlib
 import os
+import re
+import resource
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -15,10 +18,12 @@ import unittest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "server"))
 from fake_hub import FakeHub, Repo, git_blob_id, make_certificates  # noqa: E402
+from fake_proxy import FakeProxy  # noqa: E402
 from harness import BIN, DATA, expected  # noqa: E402
 
 SCRUBBED = ("HF_ENDPOINT", "HF_TOKEN", "HF_TOKEN_PATH", "HF_HOME", "HF_HUB_CACHE", "HUGGINGFACE_HUB_CACHE",
-            "HF_HUB_OFFLINE", "SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "RERANKD_MODEL", "XDG_CACHE_HOME")
+            "HF_HUB_OFFLINE", "SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "RERANKD_MODEL", "XDG_CACHE_HOME",
+            "HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "NO_PROXY", "no_proxy")
 
 
 def model_files(name):
@@ -76,6 +81,7 @@ class HubTestBase(unittest.TestCase):
         self.hub.drop_after = None
         self.hub.corrupt.clear()
         self.hub.wrong_size.clear()
+        self.hub.unsized.clear()
 
     def env(self, **extra):
         env = {k: v for k, v in os.environ.items() if k not in SCRUBBED}
@@ -279,6 +285,200 @@ class HubOverHttps(HubTestBase):
         self.assertNotEqual(out.returncode, 0)
         self.assertIn("mismatch", out.stderr)
         self.assertEqual(other.log, [])
+
+
+TMPFS_PROBE = None
+
+
+def tmpfs_unavailable():
+    """Why a private tmpfs cannot be mounted here (None when it can): `unshare -rm` needs user
+    namespaces, which a container or a hardened kernel may deny."""
+    global TMPFS_PROBE
+    if TMPFS_PROBE is None:
+        with tempfile.TemporaryDirectory() as d:
+            try:
+                probe = subprocess.run(["unshare", "-rm", "mount", "-t", "tmpfs", "-o", "size=64k", "rerankd-probe", d],
+                                       capture_output=True, text=True, timeout=30)
+                TMPFS_PROBE = "" if probe.returncode == 0 else (probe.stderr.strip() or "exit %d" % probe.returncode)
+            except FileNotFoundError as e:
+                TMPFS_PROBE = str(e)
+    return TMPFS_PROBE or None
+
+
+class HubDiskFull(HubTestBase):
+    """A cache on a real, small file system: a tmpfs of a few hundred KiB mounted in a private mount
+    namespace (no root needed where user namespaces are allowed; skipped, saying why, where not)."""
+
+    def setUp(self):
+        why = tmpfs_unavailable()
+        if why:
+            self.skipTest("cannot mount a small tmpfs with `unshare -rm mount -t tmpfs`: " + why)
+        super().setUp()
+        os.makedirs(self.cache)
+
+    def score_on_tmpfs(self, size, model, **extra):
+        """rerankd score with HF_HUB_CACHE on a fresh tmpfs of `size`; returns its exit status, its
+        stderr and the files left in the cache when it ended (the tmpfs goes with the namespace)."""
+        err = os.path.join(self.home, "stderr")
+        script = ('mount -t tmpfs -o size="$1" rerankd-cache "$2" || exit 97; shift 2; "$@" >/dev/null 2>"$ERR"; '
+                  'echo "$?"; cd "$HF_HUB_CACHE" && find . -type f -o -type l')
+        args = [BIN, "score", "--model", model, "--query", self.query, "--doc", self.docs[0]]
+        out = subprocess.run(["unshare", "-rm", "sh", "-c", script, "sh", size, self.cache, *args],
+                             env=self.env(HF_HUB_CACHE=self.cache, ERR=err, **extra), capture_output=True, text=True,
+                             timeout=120)
+        self.assertNotEqual(out.returncode, 97, out.stderr)
+        lines = out.stdout.split()
+        with open(err) as f:
+            return int(lines[0]), f.read(), lines[1:]
+
+    def test_too_little_space_is_refused_before_the_download(self):
+        status, stderr, left = self.score_on_tmpfs("1m", "test-org/small")  # each shard is over 1.5 MiB
+        self.assertEqual(status, 1, stderr)
+        self.assertIn("the Hugging Face cache %s is too full" % self.cache, stderr)
+        m = re.search(r"test-org/small/(model-0000[12]-of-00002.safetensors) needs (\d+) more bytes, (\d+) are free",
+                      stderr)
+        self.assertTrue(m, stderr)
+        self.assertEqual(int(m.group(2)), len(self.hub.repos["test-org/small"].files[m.group(1)]))
+        self.assertLess(int(m.group(3)), 1 << 20)
+        self.assertIn("HF_HUB_CACHE", stderr)
+        self.assertFalse([f for f in left if f.endswith(".incomplete")], left)
+        self.assertFalse([f for f in left if f.endswith(".safetensors")], left)  # no shard links
+        self.assertFalse([r for r in self.hub.requests("cdn", "GET")], "nothing of the shard may be fetched")
+
+    def test_disk_filling_up_mid_download_names_the_cache_and_the_bytes(self):
+        # A mirror that announces no size leaves nothing to check beforehand: the write fails.
+        files = model_files("tiny")
+        files["tokenizer.json"] = files["tokenizer.json"].rstrip() + b" " * (1 << 20) + b"\n"
+        self.hub.repos["test-org/unsized"] = Repo(files)
+        self.hub.unsized.add("tokenizer.json")
+        try:
+            status, stderr, left = self.score_on_tmpfs("768k", "test-org/unsized")
+        finally:
+            del self.hub.repos["test-org/unsized"]
+        self.assertEqual(status, 1, stderr)
+        self.assertIn("No space left on device", stderr)
+        self.assertIn("the Hugging Face cache %s is full" % self.cache, stderr)
+        self.assertRegex(stderr, r"\d+ bytes \(the hub did not announce the size\) of tokenizer.json written")
+        self.assertFalse([f for f in left if f.endswith(".incomplete")], left)  # the partial file is gone
+        self.assertFalse([f for f in left if f.endswith("tokenizer.json")], left)
+
+class HubFileSizeLimit(HubTestBase):
+    def test_file_size_limit_is_named(self):
+        # RLIMIT_FSIZE (ulimit -f) with SIGXFSZ ignored: writes past it fail with EFBIG. Any user can
+        # set it, so this needs no tmpfs; it stands for the same write path on a real disk.
+        weights = len(model_files("tiny")["model.safetensors"])
+
+        def limit():
+            signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+            resource.setrlimit(resource.RLIMIT_FSIZE, (weights // 2, weights // 2))
+        args = [BIN, "score", "--model", "test-org/tiny", "--query", self.query, "--doc", self.docs[0]]
+        out = subprocess.run(args, env=self.env(), capture_output=True, text=True, timeout=120, preexec_fn=limit,
+                             restore_signals=False)
+        self.assertEqual(out.returncode, 1, out.stderr)
+        self.assertIn("ulimit -f", out.stderr)
+        self.assertIn("of %d bytes of model.safetensors written" % weights, out.stderr)
+        self.assert_not_loadable("test-org/tiny")
+
+
+class ProxyTestBase(HubTestBase):
+    """The same hub behind a loopback proxy (fake_proxy.py) that records what passed through it."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.proxy = FakeProxy()
+        cls.hub_origin = cls.hub.endpoint.split("://")[1]
+        cls.cdn_origin = cls.hub.cdn.split("://")[1]
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.proxy.close()
+        super().tearDownClass()
+
+    def setUp(self):
+        super().setUp()
+        self.proxy.clear()
+        self.proxy.credentials = None
+        self.proxy.refuse = None
+
+    def assert_refused(self, out, variable, status, *mentions):
+        self.assertNotEqual(out.returncode, 0)
+        self.assertIn(variable, out.stderr)
+        self.assertIn("HTTP %d" % status, out.stderr)
+        for m in mentions:
+            self.assertIn(m, out.stderr)
+        self.assertEqual(self.hub.log, [])  # nothing got past the proxy
+
+
+class HubThroughProxyOverHttps(ProxyTestBase):
+    tls = True
+
+    def test_download_tunnels_every_request_through_https_proxy(self):
+        # HTTP_PROXY is for http:// URLs only: a dead one must not matter to an https:// hub.
+        out = self.score("test-org/small", HTTPS_PROXY=self.proxy.url, HTTP_PROXY="http://127.0.0.1:1")
+        self.assert_scores_like_directory(out)
+        self.assertEqual(set(self.proxy.tunnels), {self.hub_origin, self.cdn_origin})
+        self.assertEqual(len(self.proxy.tunnels), len(self.hub.log))  # one tunnel per request, none direct
+        self.assertEqual(self.proxy.forwarded, [])
+
+    def test_lower_case_variable_with_credentials_in_the_url(self):
+        self.proxy.credentials = ("rerankd", "p@ss:w/rd")
+        out = self.score("test-org/tiny", https_proxy=self.proxy.url_with("rerankd", "p@ss:w/rd"))
+        self.assert_scores_like_directory(out, "tiny")
+        self.assertTrue(self.proxy.tunnels)
+
+    def test_no_proxy_bypasses_by_host(self):
+        out = self.score("test-org/tiny", HTTPS_PROXY=self.proxy.url, NO_PROXY="example.com, .localhost")
+        self.assert_scores_like_directory(out, "tiny")
+        self.assertEqual(set(self.proxy.tunnels), {self.hub_origin})  # the file store on localhost went direct
+        self.assertTrue(self.hub.requests("cdn"))
+
+    def test_no_proxy_star_bypasses_everything(self):
+        out = self.score("test-org/tiny", HTTPS_PROXY=self.proxy.url, no_proxy="*")
+        self.assert_scores_like_directory(out, "tiny")
+        self.assertEqual(self.proxy.tunnels, [])
+
+    def test_proxy_wanting_credentials_names_the_variable(self):
+        self.proxy.credentials = ("rerankd", "secret")
+        out = self.score("test-org/tiny", HTTPS_PROXY=self.proxy.url)
+        self.assert_refused(out, "HTTPS_PROXY", 407, "CONNECT", "USER:PASSWORD")
+        self.assertEqual(out.returncode, 2)
+        out = self.score("test-org/tiny", HTTPS_PROXY=self.proxy.url_with("rerankd", "wrong"))
+        self.assert_refused(out, "HTTPS_PROXY", 407, "did not accept")
+        self.assertNotIn("wrong", out.stderr)  # the password is never printed
+
+    def test_proxy_refusing_the_tunnel_names_the_variable(self):
+        self.proxy.refuse = 403
+        out = self.score("test-org/tiny", https_proxy=self.proxy.url)
+        self.assert_refused(out, "https_proxy", 403, "NO_PROXY")
+        self.proxy.refuse = 502
+        out = self.score("test-org/tiny", HTTPS_PROXY=self.proxy.url)
+        self.assert_refused(out, "HTTPS_PROXY", 502)
+        self.assertFalse(os.path.exists(os.path.join(self.repo_dir("test-org/tiny"), "snapshots")))
+
+
+class HubThroughProxyOverHttp(ProxyTestBase):
+    def test_download_forwards_absolute_urls_with_proxy_credentials(self):
+        self.proxy.credentials = ("rerankd", "secret")
+        out = self.score("test-org/small", HTTP_PROXY=self.proxy.url_with("rerankd", "secret"),
+                         HTTPS_PROXY="http://127.0.0.1:1")
+        self.assert_scores_like_directory(out)
+        self.assertEqual(self.proxy.tunnels, [])
+        self.assertEqual(len(self.proxy.forwarded), len(self.hub.log))
+        origins = {u.split("/")[2] for u in self.proxy.forwarded}
+        self.assertEqual(origins, {self.hub_origin, self.cdn_origin})
+        self.assertTrue(all(u.startswith("http://") for u in self.proxy.forwarded))
+
+    def test_no_proxy_bypasses_plain_http_too(self):
+        out = self.score("test-org/tiny", http_proxy=self.proxy.url, NO_PROXY="127.0.0.1,localhost")
+        self.assert_scores_like_directory(out, "tiny")
+        self.assertEqual(self.proxy.forwarded, [])
+
+    def test_proxy_wanting_credentials_names_the_variable(self):
+        self.proxy.credentials = ("rerankd", "secret")
+        out = self.score("test-org/tiny", HTTP_PROXY=self.proxy.url)
+        self.assert_refused(out, "HTTP_PROXY", 407, "USER:PASSWORD")
+
 
 if __name__ == "__main__":
     unittest.main()

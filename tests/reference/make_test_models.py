@@ -12,6 +12,8 @@ seconds. Writes under OUTDIR:
     models/tiny                     H=32, 2 layers, 4 heads, F32 model.safetensors, 512-token inputs
     models/tiny-f16, tiny-bf16      tiny's weights rounded to F16 / BF16
     models/small                    H=128, 4 layers, 8 heads, 128-token inputs, F32 in two shards
+    models/tiny-i64, bert-tiny-i64  tiny's and bert-tiny's weights plus the I64 buffers older
+                                    transformers saved (embeddings.position_ids, token_type_ids)
     models/bge-shaped               (--bge-shaped only) bge-reranker-v2-m3's shape, ~2.3 GB, random
     models/mid-shaped               (--mid-shaped only) the same layout, 6 layers, hidden 384, random
     bad/<case>/, bad/manifest.json  copies of tiny with one defect each, and what the error must name
@@ -277,8 +279,20 @@ def model_entries(weights, dtype, names=None):
     return [(n, dtype, weights[n].shape, to_bytes(weights[n], dtype)) for n in names]
 
 
-def write_safetensors(path, weights, dtype, names=None):
-    write_safetensors_raw(path, *layout(model_entries(weights, dtype, names)))
+def index_buffer_entries(prefix, max_positions, position_ids=None):
+    """The embeddings' buffers older transformers saved into checkpoints as I64: position_ids,
+    arange(max_position_embeddings) of shape [1, N] (or the `position_ids` given), and token_type_ids,
+    zeros of that shape."""
+    n = max_positions
+    positions = np.arange(n) if position_ids is None else np.asarray(position_ids)
+    return [(prefix + "embeddings.position_ids", "I64", [1, n], positions.astype("<i8").tobytes()),
+            (prefix + "embeddings.token_type_ids", "I64", [1, n], np.zeros(n, dtype="<i8").tobytes())]
+
+
+def write_safetensors(path, weights, dtype, names=None, buffers=()):
+    """`buffers`: raw I64 entries (index_buffer_entries), laid out before the weights, as the
+    safetensors library orders I64 tensors before floats."""
+    write_safetensors_raw(path, *layout(list(buffers) + model_entries(weights, dtype, names)))
 
 
 def write_json(path, obj):
@@ -508,7 +522,7 @@ def bert_tensor_shapes(shape, vocab_size):
     return out
 
 
-def write_bert_model(path, shape, lower, seed):
+def write_bert_model(path, shape, lower, seed, index_buffers=False):
     if os.path.exists(path):
         shutil.rmtree(path)
     os.makedirs(path)
@@ -523,7 +537,8 @@ def write_bert_model(path, shape, lower, seed):
     for name, dims in bert_tensor_shapes(shape, len(vocab)):
         mean, std = init_rule(name, dims)
         weights[name] = (mean + std * rng.standard_normal(dims)).astype(np.float32)
-    write_safetensors(os.path.join(path, "model.safetensors"), weights, "F32")
+    buffers = index_buffer_entries("bert.", shape["max_position_embeddings"]) if index_buffers else ()
+    write_safetensors(os.path.join(path, "model.safetensors"), weights, "F32", buffers=buffers)
     check_read_back(path, weights)
 
 
@@ -603,8 +618,27 @@ def write_bad_models(bad_root, tiny_dir, weights, shape, vocab_size, bert_dir):
     rewrite(d, lambda es: sorted(es + [(name, "F32", [32, 32], to_bytes(weights[
         "roberta.encoder.layer.0.attention.self.query.weight"], "F32"))]))
     name = "classifier.out_proj.bias"
-    d = case("tensor_dtype_i64", ST, [name, "I64"])
+    d = case("tensor_dtype_i64", ST, [name, "I64", "float weight"])
     rewrite(d, lambda es: replace_entry(es, name, (name, "I64", [1], struct.pack("<q", 1))))
+
+    # I64 index buffers (accepted when they say what the engine computes): anything else is refused.
+    n_pos = shape["max_position_embeddings"]
+    positions = "roberta.embeddings.position_ids"
+    d = case("buffer_position_ids_not_arange", ST, [positions, "holds 7 at [0, 3]"])
+    rewrite(d, lambda es: index_buffer_entries("roberta.", n_pos, [7 if i == 3 else i for i in range(n_pos)]) + es)
+    d = case("buffer_position_ids_wrong_shape", ST, [positions, "[1, 512]", "[1, %d]" % n_pos])
+    rewrite(d, lambda es: index_buffer_entries("roberta.", 512) + es)
+    name = "roberta.embeddings.word_ids"
+    d = case("buffer_i64_unexpected", ST, [name, "unexpected I64"])
+    rewrite(d, lambda es: [(name, "I64", [2], struct.pack("<qq", 0, 1))] + es)
+
+    def i64_wrapping_shape(header, data_size):
+        # 2^61 x 1 I64 is 2^64 bytes: a 64-bit byte count wraps to 0, the span given here.
+        begin = header[positions]["data_offsets"][0]
+        header[positions]["shape"] = [2 ** 61, 1]
+        header[positions]["data_offsets"] = [begin, begin]
+    d = case("hostile_i64_shape_overflow", ST, [positions, "I64", "overflows"])
+    rewrite(d, lambda es: [(positions, "I64", [0], b"")] + es, header_fn=i64_wrapping_shape)
 
     # data_offsets that do not describe the data.
     name = "classifier.dense.bias"  # [32] F32 = 128 bytes, given 124
@@ -924,7 +958,8 @@ def main():
     written = {}
     for name, shape, weights, dtype in [("tiny", MODELS["tiny"], tiny, "F32"), ("tiny-f16", MODELS["tiny"], tiny, "F16"),
                                         ("tiny-bf16", MODELS["tiny"], tiny, "BF16"),
-                                        ("small", MODELS["small"], small, "F32")]:
+                                        ("small", MODELS["small"], small, "F32"),
+                                        ("tiny-i64", MODELS["tiny"], tiny, "F32")]:
         d = os.path.join(out, "models", name)
         max_len = min(512, shape["max_position_embeddings"] - 2)
         write_model_dir(d, shape, vocab_size, spm_path, model_max_length=max_len, dtype=dtype,
@@ -932,7 +967,8 @@ def main():
         if name == "small":
             write_sharded(d, weights, dtype, shape, vocab_size)
         else:
-            write_safetensors(os.path.join(d, "model.safetensors"), weights, dtype)
+            buffers = index_buffer_entries("roberta.", shape["max_position_embeddings"]) if name == "tiny-i64" else ()
+            write_safetensors(os.path.join(d, "model.safetensors"), weights, dtype, buffers=buffers)
         check_read_back(d, rounded(weights, dtype))
         written[name] = d
 
@@ -1008,6 +1044,15 @@ def main():
         truncated = sum(len(r["ids"]) == r["max_length"] for r in rows)
         print(f"{name:10s} logits {logits.min():+.4f} .. {logits.max():+.4f}  std {logits.std():.4f}  "
               f"{truncated}/{len(rows)} pairs at max_length {rows[0]['max_length']}; vocab {len(model.tokenizer.vocab)}")
+    # The buffers are ignored by the reference as by transformers: the same logits, bit for bit.
+    d = os.path.join(out, "models", "bert-tiny-i64")
+    write_bert_model(d, BERT_MODELS["bert-tiny"][0], BERT_MODELS["bert-tiny"][1], SEED + 10, index_buffers=True)
+    write_jsonl(os.path.join(out, "expected", "bert-tiny-i64.jsonl"), reference.Reranker(d).score_pairs(bert_pairs))
+    for name in ("tiny", "bert-tiny"):
+        with_buffers = [json.loads(l) for l in open(os.path.join(out, "expected", name + "-i64.jsonl"))]
+        without = [json.loads(l) for l in open(os.path.join(out, "expected", name + ".jsonl"))]
+        assert with_buffers == without, f"{name}-i64 scores unlike {name}"
+    print("i64        tiny-i64, bert-tiny-i64: I64 position_ids/token_type_ids buffers, same logits as without")
     for name in ("tiny", "small", "bert-tiny", "bert-cased"):
         write_jsonl(os.path.join(out, "expected", f"special-{name}.jsonl"),
                     reference.Reranker(written[name]).score_pairs(special_pairs))

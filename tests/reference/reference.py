@@ -34,7 +34,10 @@ import numpy as np
 # plus an optional "__metadata__" of string -> string; then the raw little-endian tensor bytes.
 # --------------------------------------------------------------------------------------------------
 
-DTYPE_SIZES = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2}
+DTYPE_SIZES = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2, "I64": 8}
+# The embeddings' registered buffers that older transformers saved into checkpoints as I64 and that
+# transformers now ignores when it loads one (_keys_to_ignore_on_load_unexpected): never weights.
+INDEX_BUFFERS = ("embeddings.position_ids", "embeddings.token_type_ids")
 
 
 class SafetensorsError(ValueError):
@@ -93,8 +96,10 @@ def read_safetensors_header(path):
     return header, 8 + n
 
 
-def read_safetensors(path):
-    """All tensors of one .safetensors file as float64 numpy arrays (F32, F16, BF16 or F64)."""
+def read_safetensors(path, buffers=None):
+    """All tensors of one .safetensors file as float64 numpy arrays (F32, F16, BF16 or F64). I64
+    index buffers (INDEX_BUFFERS) are left out, their names added to `buffers` when given; any other
+    I64 tensor is an error."""
     header, data_start = read_safetensors_header(path)
     with open(path, "rb") as f:
         f.seek(data_start)
@@ -106,6 +111,12 @@ def read_safetensors(path):
         begin, end = info["data_offsets"]
         buf = data[begin:end]
         dtype = info["dtype"]
+        if dtype == "I64":
+            if not name.endswith(INDEX_BUFFERS):
+                raise SafetensorsError(f"{path}: tensor {name} is I64, not a float weight")
+            if buffers is not None:
+                buffers.add(name)
+            continue
         if dtype == "BF16":
             values = bf16_bits_to_float32(np.frombuffer(buf, dtype="<u2"))
         else:
@@ -122,13 +133,13 @@ def read_model_weights(model_dir):
         return read_safetensors(single)
     with open(index, encoding="utf-8") as f:
         weight_map = json.load(f)["weight_map"]
-    tensors = {}
+    tensors, buffers = {}, set()
     for shard in sorted(set(weight_map.values())):
-        for name, value in read_safetensors(os.path.join(model_dir, shard)).items():
+        for name, value in read_safetensors(os.path.join(model_dir, shard), buffers).items():
             if weight_map.get(name) != shard:
                 raise SafetensorsError(f"{shard}: tensor {name} not listed for this shard in the index")
             tensors[name] = value
-    missing = set(weight_map) - set(tensors)
+    missing = set(weight_map) - set(tensors) - buffers
     if missing:
         raise SafetensorsError(f"{index}: tensors listed but not found: {sorted(missing)}")
     return tensors

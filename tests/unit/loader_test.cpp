@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <fstream>
+#include <tuple>
 
 #include "common/error.h"
 #include "common/error_class.h"
@@ -45,11 +46,106 @@ TEST(Loader, EveryMalformedDirectoryGivesANamedError) {
 }
 
 TEST(Loader, GoodModelsLoadAndUseEveryTensor) {
-  for (const char* name : {"tiny", "tiny-f16", "tiny-bf16", "small", "bert-tiny", "bert-cased"}) {
+  for (const char* name : {"tiny", "tiny-f16", "tiny-bf16", "small", "bert-tiny", "bert-cased", "tiny-i64", "bert-tiny-i64"}) {
     RerankerOptions options;
     options.model_dir = testing::model_dir(name);
     EXPECT_NO_THROW(Reranker{options}) << name;
   }
+}
+
+// Older transformers saved embeddings.position_ids (arange) and token_type_ids (zeros) as I64
+// tensors; they are checked and otherwise ignored, so the model scores bit for bit like the same
+// weights without them.
+TEST(Loader, IndexBuffersScoreExactlyLikeTheModelWithout) {
+  for (const std::string name : {"tiny", "bert-tiny"}) {
+    const auto expected = testing::expected_pairs(name);
+    std::vector<EncodedPair> encoded;
+    for (const auto& e : expected) encoded.push_back({e.ids, e.type_ids});
+    RerankerOptions options;
+    options.dtype = "float32";
+    options.model_dir = testing::model_dir(name);
+    const auto without = Reranker(options).logits(encoded);
+    options.model_dir = testing::model_dir(name + "-i64");
+    const auto with = Reranker(options).logits(encoded);
+    ASSERT_EQ(with.size(), expected.size()) << name;
+    for (size_t i = 0; i < with.size(); ++i) EXPECT_EQ(with[i], without[i]) << name << " pair " << i;
+  }
+}
+
+namespace {
+
+// A safetensors file from (name, dtype, shape, raw bytes) entries laid back to back.
+void write_safetensors(const std::filesystem::path& path,
+                       const std::vector<std::tuple<std::string, std::string, std::string, std::string>>& entries) {
+  std::string header = "{", data;
+  for (const auto& [name, dtype, shape, bytes] : entries) {
+    if (header.size() > 1) header += ",";
+    header += "\"" + name + "\":{\"dtype\":\"" + dtype + "\",\"shape\":" + shape + ",\"data_offsets\":[" +
+              std::to_string(data.size()) + "," + std::to_string(data.size() + bytes.size()) + "]}";
+    data += bytes;
+  }
+  header += "}";
+  const uint64_t n = header.size();
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out.write(reinterpret_cast<const char*>(&n), 8);
+  out << header << data;
+}
+
+std::string int64s(std::initializer_list<int64_t> values) {
+  std::string bytes;
+  for (const int64_t v : values) bytes.append(reinterpret_cast<const char*>(&v), 8);
+  return bytes;
+}
+
+}  // namespace
+
+// Regression for the I64 path on hostile input: an I64 buffer at an odd offset is read without
+// an aligned load; a float weight stored as I64, a buffer of the wrong values, one past the data
+// and an I64 tensor nobody knows are each refused naming the tensor and the file.
+TEST(Loader, IndexBuffersAreCheckedAndNeverWeights) {
+  const auto dir = std::filesystem::temp_directory_path() / ("rerankd-i64-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  const auto file = dir / "model.safetensors";
+  const std::string half(2, '\0');  // one F16 zero: what follows it starts at an odd multiple of 2
+  const auto message = [&](const auto& action) {
+    try {
+      action();
+    } catch (const Error& e) {
+      EXPECT_EQ(e.kind(), Error::Kind::kModelFormat);
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  write_safetensors(file, {{"w", "F16", "[1]", half}, {"bert.embeddings.position_ids", "I64", "[1,4]", int64s({0, 1, 2, 3})}});
+  {
+    Checkpoint ck = Checkpoint::open(dir);
+    EXPECT_NO_THROW(ck.get("w", {1}));
+    EXPECT_NO_THROW(ck.check_buffer("bert.embeddings.position_ids", 4, IndexPattern::kArange));
+    EXPECT_NO_THROW(ck.check_buffer("bert.embeddings.token_type_ids", 4, IndexPattern::kZeros));  // absent: fine
+    EXPECT_NO_THROW(ck.check_all_used());
+    EXPECT_EQ(ck.dominant_dtype(), DType::kF16);  // buffers are not weights
+    const std::string as_weight = message([&] { ck.get("bert.embeddings.position_ids", {1, 4}); });
+    EXPECT_NE(as_weight.find("'bert.embeddings.position_ids' is stored as I64, where a float weight"), std::string::npos)
+        << as_weight;
+    EXPECT_NE(as_weight.find(file.string()), std::string::npos) << as_weight;
+    const std::string zeros = message([&] { ck.check_buffer("bert.embeddings.position_ids", 4, IndexPattern::kZeros); });
+    EXPECT_NE(zeros.find("holds 1 at [0, 1], not 0"), std::string::npos) << zeros;
+    const std::string longer = message([&] { ck.check_buffer("bert.embeddings.position_ids", 5, IndexPattern::kArange); });
+    EXPECT_NE(longer.find("has shape [1, 4], expected [1, 5]"), std::string::npos) << longer;
+  }
+  write_safetensors(file, {{"w", "F16", "[1]", half}, {"x.ids", "I64", "[2]", int64s({0, 1})}});
+  {
+    Checkpoint ck = Checkpoint::open(dir);
+    ck.get("w", {1});
+    const std::string unknown = message([&] { ck.check_all_used(); });
+    EXPECT_NE(unknown.find("unexpected I64 tensor 'x.ids'"), std::string::npos) << unknown;
+  }
+  write_safetensors(file, {{"w", "F16", "[1]", half}, {"bert.embeddings.position_ids", "I64", "[1,4]", int64s({0, 1, 2})}});
+  const std::string short_data = message([&] { Checkpoint::open(dir); });
+  EXPECT_NE(short_data.find("'bert.embeddings.position_ids': data_offsets span 24 bytes but shape [1, 4] of I64 needs 32"),
+            std::string::npos)
+      << short_data;
+  std::filesystem::remove_all(dir);
 }
 
 TEST(Loader, ArchitectureChoosesTheGraphAndTokenizer) {

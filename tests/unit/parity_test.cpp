@@ -74,7 +74,7 @@ TEST_P(ParityTest, SmallBatchBudgetsGiveTheSameScores) {
 
 INSTANTIATE_TEST_SUITE_P(Models, ParityTest,
                          ::testing::Values("tiny", "tiny-f16", "tiny-bf16", "small", "bert-tiny", "bert-cased",
-                                           "special-tiny", "special-small", "special-bert-tiny", "special-bert-cased"),
+                                           "tiny-i64", "bert-tiny-i64", "special-tiny", "special-small", "special-bert-tiny", "special-bert-cased"),
                          [](const auto& param_info) {
                            std::string name = param_info.param;
                            std::replace(name.begin(), name.end(), '-', '_');
