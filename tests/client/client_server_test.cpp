@@ -319,7 +319,15 @@ TEST(ClientRealServer, KilledReplicaIsRoutedAround) {
   ServerProcess a, b;
   ClientOptions o{.urls = {a.url(), b.url()}, .max_connections_per_endpoint = 4};
   RerankClient client(o);
-  Load load(4, [&] { client.rerank({.query = "panda", .texts = kTexts}); });
+  std::atomic<int> refused_surfaced{0};
+  Load load(4, [&] {
+    try {
+      client.rerank({.query = "panda", .texts = kTexts});
+    } catch (const TransportError& e) {
+      if (e.phase() == TransportError::Phase::kConnect) ++refused_surfaced;
+      throw;
+    }
+  });
   ASSERT_TRUE(load.wait_for([&](int ok, int) { return ok >= 20 && client.stats().endpoints[0].open_connections > 0; },
                             kLoadWait));
   a.kill();  // returns once it is gone
@@ -332,6 +340,7 @@ TEST(ClientRealServer, KilledReplicaIsRoutedAround) {
       kLoadWait));
   load.stop();
   EXPECT_LE(load.failed(), 4) << load.first_failure();  // at most the requests a's compute had in hand
+  EXPECT_EQ(refused_surfaced.load(), 0) << "a refused connection to the dead one must be retried on b";
 }
 
 }  // namespace
