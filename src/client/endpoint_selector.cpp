@@ -1,15 +1,16 @@
 #include "client/endpoint_selector.h"
 
 #include <limits>
+#include <utility>
 
 namespace rerankd::client {
 
-EndpointSelector::EndpointSelector(size_t endpoints, HealthOptions options)
-    : options_(options), endpoints_(endpoints) {}
+EndpointSelector::EndpointSelector(size_t endpoints, HealthOptions options, std::function<Clock::time_point()> now)
+    : options_(options), now_(std::move(now)), endpoints_(endpoints) {}
 
 size_t EndpointSelector::acquire(std::optional<size_t> avoid) {
   std::lock_guard lock(mutex_);
-  const Clock::time_point now = Clock::now();
+  const Clock::time_point now = now_();
   const size_t n = endpoints_.size();
   const size_t start = rotation_++ % n;
   // Pass 1: usable endpoints other than `avoid`; pass 2: `avoid` too; then the earliest cool-down end.
@@ -49,13 +50,13 @@ void EndpointSelector::record_connection_failure(size_t endpoint) {
   std::lock_guard lock(mutex_);
   Endpoint& e = endpoints_[endpoint];
   if (e.consecutive_failures < std::numeric_limits<int>::max()) ++e.consecutive_failures;
-  if (e.consecutive_failures >= options_.failure_threshold) e.cooldown_until = Clock::now() + options_.cooldown;
+  if (e.consecutive_failures >= options_.failure_threshold) e.cooldown_until = now_() + options_.cooldown;
 }
 
 EndpointSelector::State EndpointSelector::state(size_t endpoint) const {
   std::lock_guard lock(mutex_);
   const Endpoint& e = endpoints_[endpoint];
-  return {e.in_flight, e.consecutive_failures, e.cooldown_until > Clock::now()};
+  return {e.in_flight, e.consecutive_failures, e.cooldown_until > now_()};
 }
 
 }  // namespace rerankd::client

@@ -8,6 +8,7 @@
 // is used rather than failing without trying. Thread-safe.
 #include <chrono>
 #include <cstddef>
+#include <functional>
 #include <mutex>
 #include <optional>
 #include <vector>
@@ -23,7 +24,9 @@ class EndpointSelector {
  public:
   using Clock = std::chrono::steady_clock;
 
-  EndpointSelector(size_t endpoints, HealthOptions options);
+  // `now` tells the time that cool-downs are measured in: the steady clock, or a test's own
+  // virtual clock (the one injection point, so cool-downs are tested without waiting them out).
+  EndpointSelector(size_t endpoints, HealthOptions options, std::function<Clock::time_point()> now = Clock::now);
 
   // Picks an endpoint and counts a request in flight on it; `avoid` (the one that just failed) is
   // passed over when any other endpoint is usable. Pair with release().
@@ -48,6 +51,7 @@ class EndpointSelector {
   };
 
   HealthOptions options_;
+  std::function<Clock::time_point()> now_;
   mutable std::mutex mutex_;
   std::vector<Endpoint> endpoints_;
   size_t rotation_ = 0;

@@ -171,7 +171,7 @@ asio::awaitable<HttpReply> RerankClient::do_request(std::shared_ptr<State> state
     }
     ++s.retries;
     asio::steady_timer timer(co_await asio::this_coro::executor);
-    timer.expires_after(delay);
+    timer.expires_after(s.options.retry.test_wait ? s.options.retry.test_wait(delay) : delay);
     boost::system::error_code ignored;
     co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ignored));
     if (s.urls.size() > 1) avoid = endpoint;

@@ -8,6 +8,7 @@
 // not come back in lockstep). A retry budget caps retries at a fraction of requests, so a client
 // never multiplies the load on a server that is already refusing work.
 #include <chrono>
+#include <functional>
 #include <mutex>
 #include <optional>
 
@@ -21,6 +22,10 @@ struct RetryOptions {
   std::chrono::milliseconds max_retry_after{30000};
   double budget_ratio = 0.2;  // retries allowed per request sent, in the long run
   double budget_burst = 10;   // retries allowed on top (and the bucket's size)
+  // Test seam, empty in production (the computed delay is waited): given each retry's computed
+  // delay, returns the delay to wait instead. Tests record the delays and return zero, so backoff
+  // and Retry-After are checked exactly without waiting, or return the delay to wait it out.
+  std::function<std::chrono::nanoseconds(std::chrono::nanoseconds)> test_wait{};
 };
 
 // The statuses whose Kind is retryable in common/error_class.h (429 overloaded, 503 unavailable,

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <simdjson.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <array>
 #include <cstdio>
@@ -76,7 +77,8 @@ TEST_F(BenchCommand, OpenLoopRunsForItsDuration) {
 }
 
 TEST_F(BenchCommand, RequestsFileIsSent) {
-  const std::string file = ::testing::TempDir() + "bench_requests.jsonl";
+  // Per process: the same test may run at once from another build directory on this machine.
+  const std::string file = ::testing::TempDir() + "bench_requests-" + std::to_string(::getpid()) + ".jsonl";
   {
     std::FILE* f = std::fopen(file.c_str(), "w");
     std::fputs("{\"query\": \"a\", \"texts\": [\"x\", \"y\", \"z\"]}\n\n{\"query\": \"b\", \"texts\": [\"w\"]}\n", f);
@@ -88,6 +90,7 @@ TEST_F(BenchCommand, RequestsFileIsSent) {
   const simdjson::dom::element report = parser.parse(r.out);
   EXPECT_EQ(u(report, "ok"), 10u);
   expect_consistent(report);
+  std::remove(file.c_str());
 }
 
 TEST(BenchCommandNoServer, UnreachableUrlIsAnError) {

@@ -3,6 +3,7 @@
 // an endpoint that refuses connections.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <utility>
 
 #include <boost/asio/io_context.hpp>
@@ -15,6 +16,7 @@
 
 #include "client/rerank_client.h"
 #include "fake_http_server.h"
+#include "retry_waits.h"
 
 namespace rerankd::client {
 namespace {
@@ -22,8 +24,8 @@ namespace {
 using rerankd::testing::FakeHttpServer;
 using rerankd::testing::FakeRequest;
 using rerankd::testing::FakeResponse;
+using rerankd::testing::RetryWaits;
 using std::chrono::milliseconds;
-using Seconds = std::chrono::duration<double>;
 
 constexpr const char* kRanked = R"([{"index":1,"score":0.75},{"index":0,"score":0.25}])";
 
@@ -39,6 +41,14 @@ FakeResponse error_response(unsigned status, std::string message, std::string ty
 }
 
 RerankRequest two_texts() { return RerankRequest{.query = "q", .texts = {"a", "b"}}; }
+
+// An answer that comes long after any timeout in these tests: a call that does not time out
+// gets it, and fails the test, instead of hanging. (stop() cuts the wait short.)
+FakeResponse answer_much_later() {
+  FakeResponse r = ok_ranked();
+  r.delay = std::chrono::seconds(20);
+  return r;
+}
 
 // A port nothing listens on: bound, then closed.
 uint16_t closed_port() {
@@ -61,6 +71,7 @@ TEST(ClientFake, ParsesAnOkAnswerAndSendsTheDeadline) {
   RerankClient client(o);
   RerankRequest request = two_texts();
   request.call.request_id = "test-42";
+  const auto start = std::chrono::steady_clock::now();
   const RerankResponse ranked = client.rerank(request);
   ASSERT_EQ(ranked.size(), 2u);
   EXPECT_EQ(ranked[0].index, 1u);
@@ -70,9 +81,11 @@ TEST(ClientFake, ParsesAnOkAnswerAndSendsTheDeadline) {
   EXPECT_EQ(received[0].target, "/rerank");
   EXPECT_EQ(received[0].body, R"({"query":"q","texts":["a","b"]})");
   EXPECT_EQ(received[0].headers.at("x-request-id"), "test-42");
+  // The time left when it was sent: at most the 5 s, and at least what the server's receipt
+  // leaves of them (the call began after `start`, was sent before the receipt; 1 ms of rounding).
   const double timeout = std::stod(received[0].headers.at("x-request-timeout"));
-  EXPECT_GT(timeout, 4.0);
   EXPECT_LE(timeout, 5.0);
+  EXPECT_GE(timeout, 5.0 - std::chrono::duration<double>(received[0].received_at - start).count() - 0.001);
 }
 
 TEST(ClientFake, RetryAfterIsObeyed) {
@@ -80,18 +93,23 @@ TEST(ClientFake, RetryAfterIsObeyed) {
     if (r.index == 0) return error_response(429, "queue full", "overloaded", {{"Retry-After", "1"}});
     return ok_ranked();
   });
-  RerankClient client(options_for({server.url()}));
-  const auto start = std::chrono::steady_clock::now();
+  RetryWaits waits(RetryWaits::Mode::kWait);
+  ClientOptions o = options_for({server.url()});
+  o.retry.test_wait = waits.hook();
+  RerankClient client(o);
   const RerankResponse ranked = client.rerank(two_texts());
-  const double elapsed = Seconds(std::chrono::steady_clock::now() - start).count();
   EXPECT_EQ(ranked.size(), 2u);
   EXPECT_EQ(server.requests(), 2u);
-  EXPECT_GE(elapsed, 1.0);  // slept at least Retry-After
-  EXPECT_LT(elapsed, 2.5);
   EXPECT_EQ(client.stats().retries, 1u);
+  // Retry-After is the floor, plus full jitter under the first backoff ceiling (10 ms).
+  const auto delays = waits.delays();
+  ASSERT_EQ(delays.size(), 1u);
+  EXPECT_GE(delays[0], milliseconds(1000));
+  EXPECT_LE(delays[0], milliseconds(1010));
+  // And it was waited out: the resend reached the server at least that long after the first.
   const auto received = server.received();
   ASSERT_EQ(received.size(), 2u);
-  EXPECT_GE(Seconds(received[1].received_at - received[0].received_at).count(), 1.0);
+  EXPECT_GE(received[1].received_at - received[0].received_at, delays[0]);
   // The retry went out on the kept-alive connection.
   EXPECT_EQ(server.accepted(), 1u);
 }
@@ -113,24 +131,35 @@ TEST(ClientFake, RetryableStatusesAreRetriedUpToMaxAttempts) {
   }
 }
 
-// The growth itself (the ceiling doubling per attempt) is pinned by RetryPolicy's unit test; here,
-// over a real exchange, each wait stays under its attempt's ceiling.
-TEST(ClientFake, BackoffStaysUnderTheExponentialCeiling) {
+TEST(ClientFake, BackoffGrowsUnderTheExponentialCeiling) {
   FakeHttpServer server([](const FakeRequest&) { return error_response(503, "draining", "unhealthy"); });
+  RetryWaits waits;  // virtual: the delays are recorded, not waited
   ClientOptions o = options_for({server.url()});
   o.retry.max_attempts = 4;
   o.retry.base_backoff = milliseconds(100);
   o.retry.max_backoff = milliseconds(10000);
+  o.retry.budget_burst = 1000;  // every call gets its three retries
+  o.retry.test_wait = waits.hook();
   RerankClient client(o);
-  EXPECT_THROW(client.rerank(two_texts()), HttpError);
-  ASSERT_EQ(server.requests(), 4u);
-  // Full jitter: wait k is uniform in [0, 100 * 2^(k-1)] ms. The floor is 0 by design, so only the
-  // ceilings are checked (with slack for a loaded machine).
-  const auto received = server.received();
-  ASSERT_EQ(received.size(), 4u);
-  for (size_t k = 1; k < 4; ++k) {
-    const double gap = Seconds(received[k].received_at - received[k - 1].received_at).count();
-    EXPECT_LE(gap, 0.1 * static_cast<double>(1 << (k - 1)) + 0.15) << "wait " << k;
+  constexpr size_t kCalls = 50;
+  for (size_t i = 0; i < kCalls; ++i) EXPECT_THROW(client.rerank(two_texts()), HttpError);
+  ASSERT_EQ(server.requests(), 4u * kCalls);
+  // Full jitter: wait k of a call is uniform in [0, 100 * 2^(k-1)] ms. Each stays under its own
+  // ceiling, and over 50 calls each wait's largest passes the ceiling before it (a false failure
+  // has probability 2^-50), so the retry number reaches the policy.
+  const auto delays = waits.delays();
+  ASSERT_EQ(delays.size(), 3u * kCalls);
+  for (size_t k = 1; k <= 3; ++k) {
+    const milliseconds ceiling(100 << (k - 1));
+    std::chrono::nanoseconds largest{0};
+    for (size_t call = 0; call < kCalls; ++call) {
+      const auto d = delays[call * 3 + (k - 1)];
+      EXPECT_LE(d, ceiling) << "wait " << k << " of call " << call;
+      largest = std::max(largest, d);
+    }
+    if (k > 1) {
+      EXPECT_GT(largest, ceiling / 2) << "wait " << k;
+    }
   }
 }
 
@@ -155,8 +184,10 @@ TEST(ClientFake, NonRetryableErrorsSurfaceAtOnceWithTheServersMessage) {
     FakeHttpServer server([status](const FakeRequest&) {
       return error_response(status, "field \\\"texts\\\" must not be empty", "validation");
     });
-    RerankClient client(options_for({server.url()}));
-    const auto start = std::chrono::steady_clock::now();
+    RetryWaits waits;
+    ClientOptions o = options_for({server.url()});
+    o.retry.test_wait = waits.hook();
+    RerankClient client(o);
     try {
       client.rerank(two_texts());
       ADD_FAILURE() << "no error for " << status;
@@ -166,14 +197,14 @@ TEST(ClientFake, NonRetryableErrorsSurfaceAtOnceWithTheServersMessage) {
       EXPECT_EQ(e.error_type(), "validation");
       EXPECT_NE(std::string(e.what()).find("must not be empty"), std::string::npos);
     }
-    EXPECT_LT(Seconds(std::chrono::steady_clock::now() - start).count(), 0.5);
+    EXPECT_TRUE(waits.delays().empty()) << status;  // "at once": no retry wait began
     EXPECT_EQ(server.requests(), 1u) << status;
     EXPECT_EQ(client.stats().retries, 0u);
   }
 }
 
 TEST(ClientFake, RequestTimeoutFires) {
-  FakeHttpServer server([](const FakeRequest&) { return FakeResponse{.action = FakeResponse::Action::kNeverAnswer}; });
+  FakeHttpServer server([](const FakeRequest&) { return answer_much_later(); });
   ClientOptions o = options_for({server.url()});
   o.request_timeout = milliseconds(300);
   RerankClient client(o);
@@ -186,20 +217,26 @@ TEST(ClientFake, RequestTimeoutFires) {
     EXPECT_TRUE(e.timed_out());
     EXPECT_NE(std::string(e.what()).find("timed out"), std::string::npos) << e.what();
   }
-  const double elapsed = Seconds(std::chrono::steady_clock::now() - start).count();
-  EXPECT_GE(elapsed, 0.29);
-  EXPECT_LT(elapsed, 1.5);
+  // Not early: the deadline is set after `start`, and a timer never fires before its time.
+  EXPECT_GE(std::chrono::steady_clock::now() - start, milliseconds(300));
   EXPECT_EQ(server.requests(), 1u);  // a request that was sent is never resent after a timeout
+  const double told = std::stod(server.received().at(0).headers.at("x-request-timeout"));
+  EXPECT_GT(told, 0.0);
+  EXPECT_LE(told, 0.3);
 }
 
 TEST(ClientFake, PerCallTimeoutOverridesTheDefault) {
-  FakeHttpServer server([](const FakeRequest&) { return FakeResponse{.action = FakeResponse::Action::kNeverAnswer}; });
-  RerankClient client(options_for({server.url()}));
+  FakeHttpServer server([](const FakeRequest&) { return answer_much_later(); });
+  RerankClient client(options_for({server.url()}));  // the default (30 s) outlasts the answer
   RerankRequest request = two_texts();
   request.call.timeout = milliseconds(100);
-  const auto start = std::chrono::steady_clock::now();
-  EXPECT_THROW(client.rerank(request), TransportError);
-  EXPECT_LT(Seconds(std::chrono::steady_clock::now() - start).count(), 1.0);
+  try {
+    client.rerank(request);
+    ADD_FAILURE() << "no timeout: the per-call timeout was not used";
+  } catch (const TransportError& e) {
+    EXPECT_EQ(e.kind(), Error::Kind::kTimeout);
+  }
+  EXPECT_LE(std::stod(server.received().at(0).headers.at("x-request-timeout")), 0.1);
 }
 
 TEST(ClientFake, ConnectionClosedAfterTheRequestIsNotResent) {
@@ -254,9 +291,9 @@ TEST(ClientFake, DeadKeepAliveConnectionIsReplacedTransparently) {
     return r;
   });
   RerankClient client(options_for({server.url()}));
-  for (int i = 0; i < 10; ++i) {
+  for (size_t i = 0; i < 10; ++i) {
     EXPECT_EQ(client.rerank(two_texts()).size(), 2u);
-    std::this_thread::sleep_for(milliseconds(5));
+    ASSERT_TRUE(server.wait_closed(i + 1, milliseconds(30000)));  // the server's close, before the next checkout
   }
   EXPECT_EQ(server.accepted(), 10u);
   EXPECT_EQ(client.stats().retries, 0u);
@@ -329,16 +366,24 @@ TEST(ClientFake, WaitingForAFullPoolEndsAtTheDeadline) {
 }
 
 TEST(ClientFake, IdleConnectionsExpire) {
+  // The expiry compares how long a connection sat idle with max_idle, so the two ends need no
+  // clock: an hour keeps it for the next call, zero drops it (it has been idle for some time).
   FakeHttpServer server([](const FakeRequest&) { return ok_ranked(); });
   ClientOptions o = options_for({server.url()});
-  o.max_idle = milliseconds(100);
+  o.max_idle = std::chrono::hours(1);
+  {
+    RerankClient client(o);
+    client.rerank(two_texts());
+    client.rerank(two_texts());
+    EXPECT_EQ(server.accepted(), 1u);
+  }
+  o.max_idle = milliseconds(0);
   RerankClient client(o);
   client.rerank(two_texts());
   client.rerank(two_texts());
-  EXPECT_EQ(server.accepted(), 1u);
-  std::this_thread::sleep_for(milliseconds(250));
-  client.rerank(two_texts());
-  EXPECT_EQ(server.accepted(), 2u);
+  EXPECT_EQ(server.accepted(), 3u);
+  EXPECT_EQ(client.stats().connections_opened, 2u);
+  EXPECT_EQ(client.stats().stale_connections, 0u);  // dropped as expired, not found dead
 }
 
 TEST(ClientFake, AsyncCallbackFutureAndCoroutine) {

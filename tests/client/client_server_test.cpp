@@ -8,19 +8,23 @@
 
 #include <atomic>
 #include <boost/asio/use_future.hpp>
+#include <condition_variable>
+#include <functional>
+#include <mutex>
 #include <sstream>
 #include <thread>
 
 #include "client/rerank_client.h"
+#include "retry_waits.h"
 #include "server_process.h"
 
 namespace rerankd::client {
 namespace {
 
 using rerankd::testing::ServerProcess;
+using rerankd::testing::RetryWaits;
 using rerankd::testing::SharedServerTest;
 using std::chrono::milliseconds;
-using Seconds = std::chrono::duration<double>;
 
 const std::vector<std::string> kTexts = {
     "Paris is the capital and largest city of France.",
@@ -47,6 +51,78 @@ std::string long_text(size_t words) {
   for (size_t i = 0; i < words; ++i) out += (i % 7 == 0 ? "panda " : "bamboo forest mountain river ");
   return out;
 }
+
+// Threads that make `call` over and over until stopped (at the latest when destroyed), counting
+// its outcomes. The test waits for what it needs to have happened (so many answers, an endpoint
+// seen failing) rather than sleeping for "long enough"; real processes are involved, so each wait
+// has a deadline, and missing it fails the test.
+class Load {
+ public:
+  Load(int threads, std::function<void()> call) : call_(std::move(call)) {
+    for (int t = 0; t < threads; ++t) threads_.emplace_back([this] { run(); });
+  }
+  ~Load() { stop(); }
+  Load(const Load&) = delete;
+  Load& operator=(const Load&) = delete;
+
+  void stop() {
+    stop_ = true;
+    for (std::thread& t : threads_) t.join();
+    threads_.clear();
+  }
+
+  // Re-checks `done(ok, failed)` after every outcome; false when `timeout` passes first.
+  bool wait_for(const std::function<bool(int ok, int failed)>& done, std::chrono::seconds timeout) {
+    std::unique_lock lock(mutex_);
+    return changed_.wait_for(lock, timeout, [&] { return done(ok_, failed_); });
+  }
+
+  int ok() const {
+    std::lock_guard lock(mutex_);
+    return ok_;
+  }
+  int failed() const {
+    std::lock_guard lock(mutex_);
+    return failed_;
+  }
+  std::string first_failure() const {
+    std::lock_guard lock(mutex_);
+    return first_failure_;
+  }
+
+ private:
+  void run() {
+    while (!stop_) {
+      std::string failure;
+      try {
+        call_();
+      } catch (const Error& e) {
+        failure = e.what();
+        if (failure.empty()) failure = "(an error without a message)";
+      }
+      {
+        std::lock_guard lock(mutex_);
+        if (failure.empty()) {
+          ++ok_;
+        } else {
+          ++failed_;
+          if (first_failure_.empty()) first_failure_ = failure;
+        }
+      }
+      changed_.notify_all();
+    }
+  }
+
+  std::function<void()> call_;
+  std::atomic<bool> stop_{false};
+  mutable std::mutex mutex_;
+  std::condition_variable changed_;
+  int ok_ = 0, failed_ = 0;
+  std::string first_failure_;
+  std::vector<std::thread> threads_;
+};
+
+constexpr std::chrono::seconds kLoadWait{60};
 
 class ClientServer : public SharedServerTest {};
 
@@ -102,12 +178,14 @@ TEST_F(ClientServer, ValidationErrorsSurfaceAtOnceWithTheServersMessage) {
 
 TEST_F(ClientServer, DeadlinesFire) {
   RerankClient client({.urls = {server_->url()}});
-  std::vector<std::string> many(64, long_text(120));
+  // Work far beyond the deadline on any machine: 512 long pairs (with 64 of them this whole test
+  // took ~15 ms on 2 cores, against the 2 ms allowed).
+  std::vector<std::string> many(512, long_text(120));
   RerankRequest request{.query = "panda", .texts = many};
   request.call.timeout = milliseconds(2);
   try {
     client.rerank(request);
-    ADD_FAILURE() << "a 64-document request answered within 2 ms";
+    ADD_FAILURE() << "a 512-document request answered within 2 ms";
   } catch (const Error& e) {
     EXPECT_EQ(e.kind(), Error::Kind::kTimeout) << e.what();  // ours, or the server's 504
   }
@@ -180,12 +258,13 @@ TEST(ClientRealServer, OverloadAnswers429WithRetryAfterAndRetriesWait) {
     EXPECT_GE(retry_after_ms.load(), 1000);  // the server says at least a second
   }
   {  // With retries the client waits Retry-After (>= 1 s) before resending.
+    RetryWaits waits(RetryWaits::Mode::kWait);
     ClientOptions o{.urls = {server.url()}};
     o.retry.max_attempts = 3;
+    o.retry.test_wait = waits.hook();
     RerankClient client(o);
     std::vector<std::thread> threads;
     std::atomic<int> ok{0}, rejected{0}, other{0};
-    const auto start = std::chrono::steady_clock::now();
     for (int t = 0; t < 4; ++t) {
       threads.emplace_back([&] {
         for (int i = 0; i < 2; ++i) {
@@ -199,13 +278,16 @@ TEST(ClientRealServer, OverloadAnswers429WithRetryAfterAndRetriesWait) {
       });
     }
     for (auto& t : threads) t.join();
-    const double elapsed = Seconds(std::chrono::steady_clock::now() - start).count();
     const ClientStats stats = client.stats();
     EXPECT_EQ(other.load(), 0);
     EXPECT_EQ(ok.load() + rejected.load(), 8);
     EXPECT_GT(stats.retries, 0u);
-    EXPECT_GE(elapsed, 1.0);  // at least one retry slept out its Retry-After
     EXPECT_GT(ok.load(), 0);
+    // Every retry here answers a 429, so each waited at least the server's Retry-After.
+    const auto delays = waits.delays();
+    EXPECT_EQ(delays.size(), stats.retries);
+    for (const auto d : delays) EXPECT_GE(d, milliseconds(1000));
+
   }
 }
 
@@ -214,36 +296,23 @@ TEST(ClientRealServer, StoppedReplicaIsRoutedAround) {
   ClientOptions o{.urls = {a.url(), b.url()}, .max_connections_per_endpoint = 4};
   o.health.failure_threshold = 2;
   RerankClient client(o);
-  std::atomic<bool> stop{false};
-  std::atomic<int> ok{0}, failed{0};
-  std::string first_failure;
-  std::mutex mutex;
-  std::vector<std::thread> threads;
-  for (int t = 0; t < 4; ++t) {
-    threads.emplace_back([&] {
-      while (!stop.load()) {
-        try {
-          if (client.rerank({.query = "panda", .texts = kTexts}).size() == kTexts.size()) ++ok;
-        } catch (const Error& e) {
-          ++failed;
-          std::lock_guard lock(mutex);
-          if (first_failure.empty()) first_failure = e.what();
-        }
-      }
-    });
-  }
-  std::this_thread::sleep_for(milliseconds(700));
-  const int before = ok.load();
-  a.terminate();  // stops mid-run: drains what it has, refuses the rest
-  std::this_thread::sleep_for(milliseconds(1200));
-  stop = true;
-  for (auto& t : threads) t.join();
-  EXPECT_EQ(failed.load(), 0) << first_failure;
-  EXPECT_GT(before, 0);
-  EXPECT_GT(ok.load(), before);  // requests kept succeeding on b
-  const ClientStats stats = client.stats();
-  EXPECT_GT(stats.endpoints[0].consecutive_failures, 0);
-  EXPECT_EQ(stats.endpoints[1].consecutive_failures, 0);
+  Load load(4, [&] {
+    if (client.rerank({.query = "panda", .texts = kTexts}).size() != kTexts.size()) {
+      throw Error(Error::Kind::kInternal, "an answer with the wrong number of results");
+    }
+  });
+  // Mid-run: both replicas have served, and the client holds connections to a.
+  ASSERT_TRUE(load.wait_for([&](int ok, int) { return ok >= 20 && client.stats().endpoints[0].open_connections > 0; },
+                            kLoadWait));
+  const int before = load.ok();
+  a.terminate();  // drains what it has, refuses the rest; returns once it has exited
+  // Requests keep succeeding, on b, after the client has found a gone.
+  EXPECT_TRUE(load.wait_for(
+      [&](int ok, int) { return ok >= before + 20 && client.stats().endpoints[0].consecutive_failures > 0; },
+      kLoadWait));
+  load.stop();
+  EXPECT_EQ(load.failed(), 0) << load.first_failure();
+  EXPECT_EQ(client.stats().endpoints[1].consecutive_failures, 0);
 }
 
 TEST(ClientRealServer, KilledReplicaIsRoutedAround) {
@@ -252,31 +321,28 @@ TEST(ClientRealServer, KilledReplicaIsRoutedAround) {
   ServerProcess a, b;
   ClientOptions o{.urls = {a.url(), b.url()}, .max_connections_per_endpoint = 4};
   RerankClient client(o);
-  std::atomic<bool> stop{false};
-  std::atomic<int> ok{0}, failed{0};
-  std::vector<std::thread> threads;
-  for (int t = 0; t < 4; ++t) {
-    threads.emplace_back([&] {
-      while (!stop.load()) {
-        try {
-          client.rerank({.query = "panda", .texts = kTexts});
-          ++ok;
-        } catch (const Error&) {
-          ++failed;
-        }
-      }
-    });
-  }
-  std::this_thread::sleep_for(milliseconds(500));
-  a.kill();
-  std::this_thread::sleep_for(milliseconds(500));
-  const int after_kill = ok.load();
-  std::this_thread::sleep_for(milliseconds(700));
-  stop = true;
-  for (auto& t : threads) t.join();
-  EXPECT_GT(ok.load(), after_kill);
-  EXPECT_LE(failed.load(), 4);  // at most the requests a's compute had in hand
-  EXPECT_TRUE(client.stats().endpoints[0].cooling_down || client.stats().endpoints[0].consecutive_failures > 0);
+  std::atomic<int> refused_surfaced{0};
+  Load load(4, [&] {
+    try {
+      client.rerank({.query = "panda", .texts = kTexts});
+    } catch (const TransportError& e) {
+      if (e.phase() == TransportError::Phase::kConnect) ++refused_surfaced;
+      throw;
+    }
+  });
+  ASSERT_TRUE(load.wait_for([&](int ok, int) { return ok >= 20 && client.stats().endpoints[0].open_connections > 0; },
+                            kLoadWait));
+  a.kill();  // returns once it is gone
+  const int after_kill = load.ok();
+  EXPECT_TRUE(load.wait_for(
+      [&](int ok, int) {
+        const ClientStats::Endpoint dead = client.stats().endpoints[0];
+        return ok >= after_kill + 20 && (dead.cooling_down || dead.consecutive_failures > 0);
+      },
+      kLoadWait));
+  load.stop();
+  EXPECT_LE(load.failed(), 4) << load.first_failure();  // at most the requests a's compute had in hand
+  EXPECT_EQ(refused_surfaced.load(), 0) << "a refused connection to the dead one must be retried on b";
 }
 
 }  // namespace

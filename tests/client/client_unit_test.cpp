@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <functional>
 
 #include "client/api_types.h"
 #include "client/endpoint_selector.h"
@@ -107,8 +108,17 @@ TEST(EndpointSelector, AvoidsTheEndpointThatJustFailed) {
   EXPECT_EQ(single.acquire(0), 0u);  // no alternative: retry the same one
 }
 
+// The selector's time, moved by the test: cool-downs are checked without waiting them out.
+struct VirtualClock {
+  EndpointSelector::Clock::time_point now = EndpointSelector::Clock::time_point{} + std::chrono::hours(1);
+  std::function<EndpointSelector::Clock::time_point()> source() {
+    return [this] { return now; };
+  }
+};
+
 TEST(EndpointSelector, CoolsDownAfterConsecutiveFailures) {
-  EndpointSelector s(2, {.failure_threshold = 3, .cooldown = milliseconds(200)});
+  VirtualClock clock;
+  EndpointSelector s(2, {.failure_threshold = 3, .cooldown = milliseconds(200)}, clock.source());
   s.record_connection_failure(0);
   s.record_connection_failure(0);
   s.record_success(0);  // resets the streak
@@ -121,19 +131,29 @@ TEST(EndpointSelector, CoolsDownAfterConsecutiveFailures) {
     const size_t e = s.acquire();
     EXPECT_EQ(e, 1u);  // even with more in flight on 1
   }
-  std::this_thread::sleep_for(milliseconds(250));
+  clock.now += milliseconds(199);
+  EXPECT_TRUE(s.state(0).cooling_down);
+  EXPECT_EQ(s.acquire(), 1u);
+  clock.now += milliseconds(1);
   EXPECT_FALSE(s.state(0).cooling_down);
   EXPECT_EQ(s.acquire(), 0u);  // back, and idle
   s.record_connection_failure(0);  // one more failure: straight back to cool-down
   EXPECT_TRUE(s.state(0).cooling_down);
+  clock.now += milliseconds(199);
+  EXPECT_TRUE(s.state(0).cooling_down);  // a whole cool-down again, from this failure
 }
 
 TEST(EndpointSelector, AllCoolingPicksTheOneBackFirst) {
-  EndpointSelector s(2, {.failure_threshold = 1, .cooldown = milliseconds(10000)});
+  VirtualClock clock;
+  EndpointSelector s(2, {.failure_threshold = 1, .cooldown = milliseconds(10000)}, clock.source());
   s.record_connection_failure(1);
-  std::this_thread::sleep_for(milliseconds(5));
+  clock.now += milliseconds(5);
   s.record_connection_failure(0);
   EXPECT_EQ(s.acquire(), 1u);
+  EXPECT_EQ(s.acquire(), 1u);  // whatever it has in flight: none of the others is back sooner
+  clock.now += milliseconds(1);
+  s.record_connection_failure(1);  // now 1's cool-down ends last
+  EXPECT_EQ(s.acquire(), 0u);
 }
 
 TEST(ApiTypes, RequestsSerializeToTheServersShapes) {

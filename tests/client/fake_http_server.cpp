@@ -27,9 +27,25 @@ struct FakeHttpServer::Impl {
   std::mutex mutex;
   std::condition_variable stopped_cv;
   bool stopped = false;
+  std::condition_variable closed_cv;
+  size_t closed = 0;  // connections closed by the server itself
   std::list<std::shared_ptr<tcp::socket>> sockets;
   std::list<std::thread> threads;
   std::vector<FakeRequest> received;
+
+  // Counted after close() returns: on loopback the kernel hands the FIN to the client's socket on
+  // close()'s own path (the receive runs as the send's softirq), so a test woken by the count finds
+  // the client's end readable.
+  void close_connection(tcp::socket& socket) {
+    boost::system::error_code ignored;
+    socket.shutdown(tcp::socket::shutdown_both, ignored);
+    socket.close(ignored);
+    {
+      std::lock_guard lock(mutex);
+      ++closed;
+    }
+    closed_cv.notify_all();
+  }
 };
 
 FakeHttpServer::FakeHttpServer(Handler handler) : impl_(std::make_unique<Impl>(std::move(handler))) {
@@ -82,12 +98,7 @@ FakeHttpServer::FakeHttpServer(Handler handler) : impl_(std::make_unique<Impl>(s
             cs.stopped_cv.wait_for(l, answer.delay, [&] { return cs.stopped; });
             if (cs.stopped) return;
           }
-          if (answer.action == FakeResponse::Action::kCloseWithoutResponse) {
-            boost::system::error_code ignored;
-            socket->shutdown(tcp::socket::shutdown_both, ignored);
-            socket->close(ignored);
-            return;
-          }
+          if (answer.action == FakeResponse::Action::kCloseWithoutResponse) return cs.close_connection(*socket);
           if (answer.action == FakeResponse::Action::kNeverAnswer) {
             std::unique_lock l(cs.mutex);
             cs.stopped_cv.wait(l, [&] { return cs.stopped; });
@@ -101,12 +112,7 @@ FakeHttpServer::FakeHttpServer(Handler handler) : impl_(std::make_unique<Impl>(s
           response.prepare_payload();
           boost::system::error_code wec;
           http::write(*socket, response, wec);
-          if (wec || !request.keep_alive() || answer.close_after) {
-            boost::system::error_code ignored;
-            socket->shutdown(tcp::socket::shutdown_both, ignored);
-            socket->close(ignored);
-            return;
-          }
+          if (wec || !request.keep_alive() || answer.close_after) return cs.close_connection(*socket);
         }
       });
     }
@@ -118,6 +124,11 @@ FakeHttpServer::~FakeHttpServer() { stop(); }
 std::vector<FakeRequest> FakeHttpServer::received() const {
   std::lock_guard lock(impl_->mutex);
   return impl_->received;
+}
+
+bool FakeHttpServer::wait_closed(size_t n, std::chrono::milliseconds timeout) const {
+  std::unique_lock lock(impl_->mutex);
+  return impl_->closed_cv.wait_for(lock, timeout, [&] { return impl_->closed >= n; });
 }
 
 void FakeHttpServer::stop() {

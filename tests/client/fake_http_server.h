@@ -48,6 +48,9 @@ class FakeHttpServer {
   size_t accepted() const { return accepted_.load(); }
   size_t requests() const { return requests_.load(); }
   std::vector<FakeRequest> received() const;
+  // Waits until the server has closed `n` connections itself (closing without an answer, after
+  // close_after, or after a Connection: close exchange); false when `timeout` passes first.
+  bool wait_closed(size_t n, std::chrono::milliseconds timeout) const;
 
   // Closes the listener and every connection (never-answering ones included) and joins threads.
   void stop();

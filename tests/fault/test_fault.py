@@ -14,14 +14,12 @@ import socket
 import subprocess
 import sys
 import tempfile
-import threading
-import time
 import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "server"))
 sys.path.insert(0, os.path.join(HERE, "..", "ops"))
-from harness import BIN, HOST, Server, model, run_rerankd  # noqa: E402
+from harness import BIN, HOST, Server, model, run_rerankd, wait_until  # noqa: E402
 from test_ops import NGINX_CONF, free_port, wait_for_port  # noqa: E402
 
 ST = "model.safetensors"
@@ -193,11 +191,8 @@ class SlowReaderTest(unittest.TestCase):
             stuck.connect((HOST, server.port))
             stuck.sendall(http_request(body=body))
             # One io thread: if the stuck write blocked it, these would not be answered.
-            answered = ("rerankd_http_requests_total", frozenset({("route", "/rerank"), ("status", "200")}))
-            deadline = time.monotonic() + 60
-            while server.metrics().get(answered, 0) < 1:  # counted as its write begins
-                self.assertLess(time.monotonic(), deadline, server.log())
-                time.sleep(0.01)
+            server.wait_for_metric("rerankd_http_requests_total", lambda v: v >= 1, timeout=60, default=0,
+                                   route="/rerank", status="200")  # counted as its write begins
             for _ in range(3):
                 self.assertEqual(server.post("/rerank", BODY).status, 200)
             # Past --io-timeout the server gives up on the write and closes the connection.
@@ -227,14 +222,19 @@ class ReplicaKilledTest(unittest.TestCase):
         try:
             wait_for_port(port)
             concurrency = 8
-            killer = threading.Timer(2.0, lambda: servers[0].proc.send_signal(signal.SIGKILL))
-            killer.start()
-            result = run_rerankd("bench", "--url", f"http://{HOST}:{port}", "--docs-per-request", "4",
-                                 "--doc-tokens", "24", "--concurrency", str(concurrency), "--duration", "6",
-                                 "--warmup", "0", "--retries", "0", "--json", "-", timeout=300)
-            killer.join()
-            self.assertEqual(result.returncode, 0, result.stderr)
-            report = json.loads(result.stdout)
+            bench = subprocess.Popen([BIN, "bench", "--url", f"http://{HOST}:{port}", "--docs-per-request", "4",
+                                      "--doc-tokens", "24", "--concurrency", str(concurrency), "--duration", "6",
+                                      "--warmup", "0", "--retries", "0", "--json", "-"],
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            # Under load: once the victim has answered some of the bench's requests, not after a
+            # guessed delay; and the kill must land while the bench is still sending.
+            servers[0].wait_for_metric("rerankd_http_requests_total", lambda v: v >= 20, timeout=60, default=0,
+                                       route="/rerank", status="200")
+            servers[0].proc.send_signal(signal.SIGKILL)
+            self.assertIsNone(bench.poll(), "the bench ended before the replica was killed")
+            out, err = bench.communicate(timeout=300)
+            self.assertEqual(bench.returncode, 0, err)
+            report = json.loads(out)
             print(f"\nreplica SIGKILLed mid-run: sent {report['sent']}, ok {report['ok']}, failed {report['failed']}, "
                   f"timeout {report['timeout']}")
             self.assertEqual(servers[0].proc.wait(10), -signal.SIGKILL)
@@ -271,10 +271,8 @@ class ResourceLimitTest(unittest.TestCase):
             extra = [server.raw_socket() for _ in range(6)]
             for s in extra:
                 s.sendall(http_request())
-            deadline = time.monotonic() + 30
-            while "accept failed: Too many open files" not in server.log():
-                self.assertLess(time.monotonic(), deadline, server.log())
-                time.sleep(0.05)
+            wait_until(lambda: "accept failed: Too many open files" in server.log(), timeout=30,
+                       message=lambda: "the refused accept logged; log:\n" + server.log())
             # The connection it already had is still served.
             self.assertEqual(server.post("/rerank", BODY, conn=keep).status, 200)
             # Descriptors come back: every waiting client is accepted and answered.

@@ -1,18 +1,22 @@
 #!/usr/bin/python3
 """Writes the fuzzers' committed seed corpus (tests/fuzz/corpus/<fuzzer>/) from the test suite's
 inputs: a micro model in the loader's input format with the hostile classes of the bad/ models,
-pairs from tests/data/pairs.jsonl, the request bodies and raw HTTP of the server tests. Standard
-library only; run it again after changing an input format:  python3 tests/fuzz/make_seeds.py"""
+pairs from tests/data/pairs.jsonl, the request bodies and raw HTTP of the server tests, and the
+inputs that long runs found. Standard library only; run it again after changing an input format
+or adding a found input:  python3 tests/fuzz/make_seeds.py  (an argument: another output folder;
+the fuzz.seeds test writes one and compares it with the committed corpus)."""
 import json
 import os
 import struct
+import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
+OUT = sys.argv[1] if len(sys.argv) > 1 else os.path.join(HERE, "corpus")
 
 
 def write(fuzzer, name, data):
-    d = os.path.join(HERE, "corpus", fuzzer)
+    d = os.path.join(OUT, fuzzer)
     os.makedirs(d, exist_ok=True)
     with open(os.path.join(d, name), "wb") as f:
         f.write(data if isinstance(data, bytes) else data.encode())
@@ -129,3 +133,7 @@ http = {
 }
 for name, raw in http.items():
     write("fuzz_http", name, raw)
+# Found by long runs (docs/development.md, "Fuzzing"): the harness's late count, kept as seeds.
+write("fuzz_http", "late_count_1", b"PKST /)eranN5boost4a4typeid_wrapperINS1_9schedulerEEEk HTTP/2ST /)erank HTTP/1.1\r\n"
+                                   b"Host: x\r\nTransfer-Encoding: chunked\r\n0\r*X-Traile\r\rt\nr :\x02")
+write("fuzz_http", "late_count_2", b"GEP /h\xa3\x9e\x93\x8bh HTTP/1.1\r\nHost: x\r\n\r\nHUoEst: x\r\n\r\nGE\nGETVTT*\r\n")

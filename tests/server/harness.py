@@ -19,6 +19,45 @@ SOURCE = os.environ.get("RERANKD_SOURCE", os.path.dirname(os.path.dirname(os.pat
 HOST = "127.0.0.1"
 
 
+def wait_until(predicate, timeout=30, message="condition", poll=0.01):
+    """Returns predicate()'s first true value, asking again every `poll` s; AssertionError naming
+    `message` (a string, or a callable for one made at the time) after `timeout` s. For waits on a
+    real process (a server, a socket): what the test needs to have happened, never a fixed sleep
+    assumed to be long enough."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"after {timeout} s: not {message() if callable(message) else message}")
+        time.sleep(poll)
+
+
+def tcp_queues(local, remote):
+    """(unacknowledged bytes sent, bytes received and not yet read) of the IPv4 TCP socket with
+    these (host, port) ends, from /proc/net/tcp; None when there is none. How a test sees that
+    the other end has read what it was sent, rather than sleeping until it probably has."""
+    def hex_end(end):
+        host, port = end
+        return f"{socket.inet_aton(host)[::-1].hex().upper()}:{port:04X}"
+    want = (hex_end(local), hex_end(remote))
+    with open("/proc/net/tcp", encoding="ascii") as f:
+        for line in f.readlines()[1:]:
+            fields = line.split()
+            if (fields[1], fields[2]) == want:
+                tx, rx = fields[4].split(":")
+                return int(tx, 16), int(rx, 16)
+    return None
+
+
+def wait_until_read(sock, timeout=30):
+    """Waits until the peer of a connected loopback `sock` has read every byte sent on it."""
+    mine, peer = sock.getsockname(), sock.getpeername()
+    wait_until(lambda: tcp_queues(mine, peer) == (0, 0) and tcp_queues(peer, mine) == (0, 0), timeout,
+               lambda: f"read by the peer: queues {tcp_queues(mine, peer)} here, {tcp_queues(peer, mine)} there")
+
+
 def model(name):
     return os.path.join(DATA, "models", name)
 
@@ -156,15 +195,17 @@ class Server:
             return default
         return sum(values)
 
-    def wait_for_metric(self, name, predicate, timeout=30, **labels):
-        deadline = time.monotonic() + timeout
-        while True:
-            value = self.metric(name, **labels)
-            if predicate(value):
-                return value
-            if time.monotonic() > deadline:
-                raise AssertionError(f"{name}{labels} stayed at {value}")
-            time.sleep(0.01)
+    def wait_for_metric(self, name, predicate, timeout=30, conn=None, default=_REQUIRED, **labels):
+        """The value of a series once `predicate` holds for it (on `conn` if given; `default` as
+        for metric())."""
+        seen = []
+
+        def check():
+            seen.append(self.metric(name, conn=conn, default=default, **labels))
+            return predicate(seen[-1])
+
+        wait_until(check, timeout, lambda: f"{name}{labels} as asked: it stayed at {seen[-1]}; log:\n{self.log()}")
+        return seen[-1]
 
     def signal(self, sig=signal.SIGTERM):
         self.proc.send_signal(sig)

@@ -20,7 +20,7 @@ import time
 import unittest
 
 from harness import (BIN, SOURCE, Server, corpus_sentences, exchange, expected, long_documents, model, read_jsonl,
-                     run_in_thread)
+                     run_in_thread, wait_until, wait_until_read)
 
 
 def sigmoid(x):
@@ -665,13 +665,19 @@ class DrainTest(unittest.TestCase):
 
             joins = [run_in_thread(one, k) for k in range(4)]
             server.wait_for_metric("rerankd_queue_requests", lambda v: v >= 4)
-            # A request whose header is half sent when the drain starts is still answered.
+            # An idle keep-alive connection: the drain closes it, after it has stopped admitting
+            # requests, so its close tells the test that the drain has begun.
+            idle = server.connect()
+            self.assertEqual(server.request("GET", "/health", conn=idle).status, 200)
+            # A request whose header is half sent when the drain starts is still answered (the
+            # drain closes only connections that have sent nothing), once the server has read it.
             half = server.raw_socket()
             half.sendall(b"GET /health HTTP/1.1\r\n")
-            time.sleep(0.1)
-            t0 = time.monotonic()
+            wait_until_read(half)
             server.signal(signal.SIGTERM)
-            time.sleep(0.05)
+            idle.sock.settimeout(30)
+            self.assertEqual(idle.sock.recv(1), b"", "the drain must close an idle keep-alive connection")
+            idle.close()
             half.sendall(b"Host: x\r\n\r\n")
             head = half.recv(65536).decode()
             half.close()
@@ -679,22 +685,19 @@ class DrainTest(unittest.TestCase):
             self.assertIn("draining", head)
             self.assertIn("Connection: close", head)
 
-            refused = False
-            while time.monotonic() - t0 < 5:
+            def refused():
                 try:
                     socket.create_connection(("127.0.0.1", server.port), timeout=1).close()
+                    return False
                 except ConnectionRefusedError:
-                    refused = True
-                    break
-                time.sleep(0.02)
-            self.assertTrue(refused, "new connections must be refused while draining")
+                    return True
+            wait_until(refused, timeout=5, message="new connections refused while draining")
 
             for join in joins:
                 r, _ = join()
                 self.assertEqual(r.status, 200, r)
                 self.assertEqual(len(r.json()), 60)
             self.assertEqual(server.wait(30), 0)
-            self.assertLess(time.monotonic() - t0, 30)
             self.assertIn("drained", server.log())
         finally:
             server.close()
@@ -709,6 +712,8 @@ class DrainTest(unittest.TestCase):
             t0 = time.monotonic()
             server.signal(signal.SIGTERM)
             self.assertEqual(server.wait(30), 0)
+            # The bound is what is under test, not a latency guess: the admitted requests need
+            # minutes, the drain timeout and the answers' grace under a second; 10 s is slack.
             self.assertLess(time.monotonic() - t0, 10)
             # The drain gave up on it, and says so: it once closed such connections with no answer.
             # Admission may refuse some at once (429: they could not finish in time); every one
