@@ -428,9 +428,20 @@ class NginxScaleOutTest(unittest.TestCase):
 
     def test_3_a_replica_stopped_mid_run_loses_no_request(self):
         victim = self.servers[0]
-        stopper = subprocess.Popen(["sh", "-c", f"sleep 2; kill -TERM {victim.proc.pid}"])
-        report = self.bench("--concurrency", "12", "--duration", "6", "--warmup", "0", "--retries", "2")
-        stopper.wait()
+        served = victim.metric("rerankd_http_requests_total", default=0, route="/rerank", status="200")
+        bench = subprocess.Popen([BIN, "bench", "--url", f"http://{HOST}:{self.port}", "--docs-per-request", "4",
+                                  "--doc-tokens", "24", "--json", "-", "--concurrency", "12", "--duration", "6",
+                                  "--warmup", "0", "--retries", "2"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                 text=True)
+        # Stopped under load: once it has answered some of this run's requests, not after a guessed
+        # delay, and while the bench is still sending.
+        victim.wait_for_metric("rerankd_http_requests_total", lambda v: v >= served + 20, timeout=60, default=0,
+                               route="/rerank", status="200")
+        victim.signal(signal.SIGTERM)
+        self.assertIsNone(bench.poll(), "the bench ended before the replica was stopped")
+        out, err = bench.communicate(timeout=300)
+        self.assertEqual(bench.returncode, 0, err)
+        report = json.loads(out)
         self.assertEqual(victim.wait(30), 0)
         print(f"replica stopped mid-run: sent {report['sent']}, ok {report['ok']}, failed {report['failed']}, "
               f"retries {report['client']['retries']}")
