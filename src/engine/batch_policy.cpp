@@ -35,6 +35,15 @@ std::vector<BatchPolicy::RequestId> BatchPolicy::order() const {
   return ids;
 }
 
+std::optional<double> BatchPolicy::never_in_time(size_t tokens, Clock::time_point deadline,
+                                                Clock::time_point now) const {
+  const double rate = cost_.tokens_per_second();
+  if (rate <= 0) return std::nullopt;
+  const double work = static_cast<double>(tokens) / rate;
+  if (work > kHeadroom * seconds_between(now, deadline)) return work;
+  return std::nullopt;
+}
+
 BatchPolicy::Admission BatchPolicy::admit(RequestId id, std::span<const size_t> lengths, Clock::time_point deadline,
                                           Clock::time_point now) {
   Entry entry;
@@ -62,7 +71,7 @@ BatchPolicy::Admission BatchPolicy::admit(RequestId id, std::span<const size_t> 
     const double work = static_cast<double>(entry.tokens) / rate;
     const double left = seconds_between(now, deadline);
     a.alone_seconds = work;
-    if (work > kHeadroom * left) {
+    if (never_in_time(entry.tokens, deadline, now)) {
       a.outcome = Admission::Outcome::kNeverInTime;
       return a;
     }

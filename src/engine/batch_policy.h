@@ -15,6 +15,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <deque>
+#include <optional>
 #include <span>
 #include <vector>
 
@@ -51,6 +52,11 @@ class BatchPolicy {
     double alone_seconds = 0;   // its own model time on an idle server
     double retry_after = 0;     // kQueueFull: seconds until the work ahead leaves room for it
   };
+  // The model time of `tokens` on an idle server, when they could not finish by `deadline` even
+  // so; nullopt when they could, or before anything is measured. admit() refuses such a request as
+  // kNeverInTime; the tokenizer asks it of a request's first documents, to refuse a hopeless
+  // request before tokenizing the rest.
+  std::optional<double> never_in_time(size_t tokens, Clock::time_point deadline, Clock::time_point now) const;
   // Without a measurement yet every request is admitted: nothing predicts it would be late.
   Admission admit(RequestId id, std::span<const size_t> lengths, Clock::time_point deadline, Clock::time_point now);
   // Cancelled: its pairs not yet run are dropped. Returns how many.

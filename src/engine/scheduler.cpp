@@ -120,6 +120,20 @@ std::string seconds_text(double s) {
   return text;
 }
 
+// How often, in documents, the tokenizer asks whether the documents so far could still make the
+// request's deadline: a hopeless request is refused after a fraction of its tokenization rather
+// than after all of it (which, on a busy machine, can outlast the deadline itself).
+constexpr size_t kHopelessCheckEvery = 16;
+
+Error never_in_time_error(double alone_seconds, size_t tokens, double left, std::string_view scope) {
+  const std::string needs = scope.empty() ? "the request needs " : "the request needs, " + std::string(scope) + ", ";
+  return Error(Error::Kind::kTooLarge, needs + "about " + seconds_text(alone_seconds) +
+                                           " of model time (" + std::to_string(tokens) +
+                                           " tokens) even on an idle server, and its deadline leaves " +
+                                           seconds_text(left) +
+                                           "; send fewer or shorter documents, or a longer X-Request-Timeout");
+}
+
 }  // namespace
 
 Scheduler::Scheduler(Reranker& reranker, const SchedulerOptions& options, MetricsRegistry* metrics)
@@ -311,6 +325,7 @@ void Scheduler::tokenize(const Ticket& request) {
   std::unordered_map<std::string, uint32_t> queued;  // ids -> index in r.pairs
   std::vector<size_t> lengths;
   size_t tokens = 0;
+  size_t run_tokens = 0;  // of the pairs queued (not shared, not cached)
   r.first_unit.push_back(0);
   for (size_t i = 0; i < in.documents.size(); ++i) {
     DocumentPairs doc = query.document(in.documents[i]);
@@ -353,19 +368,28 @@ void Scheduler::tokenize(const Ticket& request) {
         queued.emplace(std::move(key), static_cast<uint32_t>(r.pairs.size()));
       }
       lengths.push_back(p.pair.ids.size());
+      run_tokens += p.pair.ids.size();
       r.units_of.push_back({unit});
       r.pairs.push_back(std::move(p.pair));
     }
     r.first_unit.push_back(static_cast<uint32_t>(r.unit_logits.size()));
+    if ((i + 1) % kHopelessCheckEvery == 0 && i + 1 < in.documents.size()) {
+      std::lock_guard lock(mutex_);
+      const Clock::time_point now = clock_.now();
+      if (in.deadline <= now) throw Error(Error::Kind::kTimeout, "the request's deadline passed while it was tokenized");
+      if (const auto alone = policy_.never_in_time(run_tokens, in.deadline, now)) {
+        if (metrics_) metrics_->rejected_never.inc();
+        throw never_in_time_error(*alone, run_tokens, seconds_between(now, in.deadline),
+                                  "for its first " + std::to_string(i + 1) + " of " +
+                                      std::to_string(in.documents.size()) + " documents alone");
+      }
+    }
   }
   r.total_tokens = tokens;
   if (r.pairs.empty()) {  // all cached: answered here, without queueing
     finish(request, output_of(r));
     return;
   }
-  size_t run_tokens = 0;
-  for (const size_t n : lengths) run_tokens += n;
-
   {
     std::lock_guard lock(mutex_);
     if (request->finished) return;
@@ -389,10 +413,7 @@ void Scheduler::tokenize(const Ticket& request) {
     switch (a.outcome) {
       case BatchPolicy::Admission::Outcome::kNeverInTime:
         if (metrics_) metrics_->rejected_never.inc();
-        throw Error(Error::Kind::kTooLarge,
-                    "the request needs about " + seconds_text(a.alone_seconds) + " of model time (" +
-                        std::to_string(run_tokens) + " tokens) even on an idle server, and its deadline leaves " +
-                        seconds_text(left) + "; send fewer or shorter documents, or a longer X-Request-Timeout");
+        throw never_in_time_error(a.alone_seconds, run_tokens, left, "");
       case BatchPolicy::Admission::Outcome::kQueueFull:
         if (metrics_) metrics_->rejected_deadline.inc();
         throw Error(Error::Kind::kOverloaded,

@@ -375,5 +375,40 @@ TEST(Scheduler, AdmissionAnswersFromTheMeasuredSpeedOfAFakeBackend) {
   EXPECT_EQ(pairs_run.load(), 2u + 101u);  // the warm-up pass twice, then only what was admitted
 }
 
+// A request whose first documents alone already need more than its deadline is refused then,
+// without tokenizing the rest: on a busy machine the whole tokenization can outlast the deadline.
+TEST(Scheduler, HopelessRequestIsRefusedBeforeItsRestIsTokenized) {
+  auto reranker = load("tiny");
+  VirtualClock clock;
+  auto forward = [&](const PackedBatch& batch) {
+    clock.advance(static_cast<double>(batch.num_tokens()) / 1000);
+    return std::vector<float>(batch.num_sequences(), 0.5f);
+  };
+  SchedulerOptions options = roomy();
+  options.tokenizer_threads = 1;
+  Scheduler scheduler(reranker->tokenizer(), reranker->max_length(), forward, clock, options, nullptr);
+  ASSERT_TRUE(scheduler.wait_idle(Clock::now() + std::chrono::seconds(60)));  // the warm-up measures 1000 tokens/s
+  std::vector<std::string> docs;
+  for (int i = 0; i < 400; ++i) docs.push_back(long_text(5) + " " + std::to_string(i));
+  const double sixteen = 16 * static_cast<double>(reranker->encode("q", docs[0]).ids.size()) / 1000;
+
+  Outcome hopeless, fine;
+  RerankInput in = input("q", docs);
+  in.deadline = after_seconds(clock.now(), sixteen / 2);  // the first 16 documents need twice that
+  scheduler.submit(std::move(in), hopeless.callback());
+  const RerankResult refused = hopeless.get();
+  ASSERT_TRUE(std::holds_alternative<Error>(refused));
+  EXPECT_EQ(std::get<Error>(refused).kind(), Error::Kind::kTooLarge);
+  EXPECT_NE(std::string(std::get<Error>(refused).what()).find("for its first 16 of 400 documents alone"),
+            std::string::npos)
+      << std::get<Error>(refused).what();
+
+  // With time for all of them, the same request runs.
+  RerankInput roomy_in = input("q", docs);
+  roomy_in.deadline = after_seconds(clock.now(), 1e4);
+  scheduler.submit(std::move(roomy_in), fine.callback());
+  ASSERT_TRUE(std::holds_alternative<RerankOutput>(fine.get()));
+}
+
 }  // namespace
 }  // namespace rerankd
