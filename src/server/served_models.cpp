@@ -44,18 +44,23 @@ std::string quoted(std::string_view text) {
 
 }  // namespace
 
-ServedModels::ServedModels(const std::vector<ModelSpec>& specs, const SchedulerOptions& options,
-                           MetricsRegistry& registry) {
-  if (specs.empty()) throw Error(Error::Kind::kInvalidInput, "no model to serve");
-  for (size_t i = 0; i < specs.size(); ++i) {
+void check_model_names(std::span<const std::string> names) {
+  if (names.empty()) throw Error(Error::Kind::kInvalidInput, "no model to serve");
+  for (size_t i = 0; i < names.size(); ++i) {
     for (size_t j = 0; j < i; ++j) {
-      if (specs[j].name == specs[i].name) {
+      if (names[j] == names[i]) {
         throw Error(Error::Kind::kInvalidInput,
-                    "two models are named '" + specs[i].name + "' (" + specs[j].reranker.model_dir.string() + " and " +
-                        specs[i].reranker.model_dir.string() + "): name them with --model NAME=SOURCE");
+                    "two models are named '" + names[i] + "': name them apart with --model NAME=SOURCE");
       }
     }
   }
+}
+
+ServedModels::ServedModels(const std::vector<ModelSpec>& specs, const SchedulerOptions& options,
+                           MetricsRegistry& registry) {
+  std::vector<std::string> names;
+  for (const ModelSpec& spec : specs) names.push_back(spec.name);
+  check_model_names(names);
   models_.reserve(specs.size());
   for (const ModelSpec& spec : specs) {
     ServedModel& m = models_.emplace_back();

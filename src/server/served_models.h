@@ -45,10 +45,14 @@ struct ServedModel {
   std::unique_ptr<Scheduler> scheduler;
 };
 
+// Error(kInvalidInput) for no name or one given twice: before any model is resolved (a hub id may
+// need a download) or loaded.
+void check_model_names(std::span<const std::string> names);
+
 class ServedModels {
  public:
   // Loads every model in order and starts its scheduler, its metrics labelled model="NAME".
-  // Throws Error: kInvalidInput for no model or two with one name, else what loading throws.
+  // Throws Error: as check_model_names, else what loading throws.
   ServedModels(const std::vector<ModelSpec>& specs, const SchedulerOptions& options, MetricsRegistry& registry);
 
   // The model a request's "model" field names; empty: the first (the default, and the only one

@@ -9,6 +9,7 @@
 
 #include "common/error.h"
 #include "server/api_keys.h"
+#include "server/served_models.h"
 #include "server/server.h"
 #include "tools/common_options.h"
 #include "tools/logging.h"
@@ -30,9 +31,13 @@ struct ServeArgs {
   size_t score_cache_mb = 64;
 };
 
+struct NamedSource {
+  std::string name, source;
+};
+
 // "[NAME=]SOURCE": NAME is what requests' "model" field says; by default the hub id as written,
 // or a directory's own name. An existing path with '=' in it is a path.
-server::ModelSpec model_spec(const ModelOptions& options, const std::string& value) {
+NamedSource named_source(const std::string& value) {
   std::string name, source = value;
   const size_t eq = value.find('=');
   if (eq != std::string::npos && value.substr(0, eq).find('/') == std::string::npos && !std::filesystem::exists(value)) {
@@ -49,7 +54,7 @@ server::ModelSpec model_spec(const ModelOptions& options, const std::string& val
                ? (path.has_filename() ? path.filename() : path.parent_path().filename()).string()
                : source;
   }
-  return {.name = name, .reranker = options.reranker_options(source)};
+  return {name, source};
 }
 
 int run_serve(ServeArgs& args) {
@@ -71,8 +76,15 @@ int run_serve(ServeArgs& args) {
   if (args.model.models.empty()) {
     throw Error(Error::Kind::kInvalidInput, "no model: pass --model DIR (or ORG/NAME) or set RERANKD_MODEL");
   }
+  std::vector<NamedSource> named;
+  std::vector<std::string> names;
+  for (const std::string& value : args.model.models) {
+    named.push_back(named_source(value));
+    names.push_back(named.back().name);
+  }
+  server::check_model_names(names);  // before any download
   std::vector<server::ModelSpec> models;
-  for (const std::string& value : args.model.models) models.push_back(model_spec(args.model, value));
+  for (const NamedSource& n : named) models.push_back({.name = n.name, .reranker = args.model.reranker_options(n.source)});
   server::RerankServer server(models, options);
   return server.run();
 }

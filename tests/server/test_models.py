@@ -167,8 +167,8 @@ class ModelListSourcesTest(unittest.TestCase):
 
 
 class ModelListErrorsTest(unittest.TestCase):
-    def assert_usage_error(self, args, *needles):
-        r = run_rerankd(*args)
+    def assert_usage_error(self, args, *needles, env=None):
+        r = run_rerankd(*args, env=env)
         self.assertEqual(r.returncode, 2, r.stderr)
         for needle in needles:
             self.assertIn(needle, r.stderr)
@@ -176,6 +176,9 @@ class ModelListErrorsTest(unittest.TestCase):
     def test_two_models_with_one_name_are_refused(self):
         self.assert_usage_error(["serve", "--port", "0", "--model", "m=" + model("tiny"), "--model", "m=" + model("small")],
                                 "two models are named 'm'", "NAME=SOURCE")
+        # Before any hub id is looked up (here it would fail: offline, nothing cached).
+        self.assert_usage_error(["serve", "--port", "0", "--model", "m=no-org/no-model", "--model", "m=no-org/other"],
+                                "two models are named 'm'", env={"HF_HUB_OFFLINE": "1"})
 
     def test_an_empty_name_or_source_is_refused(self):
         self.assert_usage_error(["serve", "--port", "0", "--model", "=" + model("tiny")], "NAME=SOURCE")
