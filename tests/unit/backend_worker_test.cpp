@@ -13,18 +13,12 @@
 #include "engine/backend_worker.h"
 #include "engine/scheduler.h"
 #include "test_data.h"
+#include "virtual_clock.h"
 
 namespace rerankd {
 namespace {
 
-class VirtualClock final : public TimeSource {
- public:
-  Clock::time_point now() const override { return Clock::time_point{} + std::chrono::nanoseconds(ns_.load()); }
-  void advance(double seconds) { ns_ += static_cast<int64_t>(seconds * 1e9); }
-
- private:
-  std::atomic<int64_t> ns_{int64_t{3600} * 1000000000};
-};
+using testing::VirtualClock;
 
 PlannedPass pass_of(int32_t tag, size_t tokens = 3) {
   PlannedPass p;

@@ -10,6 +10,7 @@
 
 #include "engine/scheduler.h"
 #include "test_data.h"
+#include "virtual_clock.h"
 
 namespace rerankd {
 namespace {
@@ -251,14 +252,7 @@ TEST(Scheduler, DestructionAnswersEveryPendingRequest) {
 
 // A fake backend: each pass advances a virtual clock by 1 ms per token, so the scheduler measures
 // exactly 1000 tokens/s whatever the machine.
-class VirtualClock final : public TimeSource {
- public:
-  Clock::time_point now() const override { return Clock::time_point{} + std::chrono::nanoseconds(ns_.load()); }
-  void advance(double seconds) { ns_ += static_cast<int64_t>(seconds * 1e9); }
-
- private:
-  std::atomic<int64_t> ns_{int64_t{3600} * 1000000000};
-};
+using testing::VirtualClock;
 
 // A one-document request that arrives while a 500-document one is running finishes within a few
 // passes, not after the big one: counted in passes of a fake backend, not timed.

@@ -12,6 +12,7 @@
 #include "tokenizer/xlmr_tokenizer.h"
 #include "engine/score_cache.h"
 #include "test_data.h"
+#include "virtual_clock.h"
 
 namespace rerankd {
 namespace {
@@ -57,14 +58,7 @@ struct Outcome {
   }
 };
 
-class VirtualClock final : public TimeSource {
- public:
-  Clock::time_point now() const override { return Clock::time_point{} + std::chrono::nanoseconds(ns_.load()); }
-  void advance(double seconds) { ns_ += static_cast<int64_t>(seconds * 1e9); }
-
- private:
-  std::atomic<int64_t> ns_{int64_t{3600} * 1000000000};
-};
+using testing::VirtualClock;
 
 // A backend whose logit is a function of the ids, that counts what it runs and can be held.
 struct FakeBackend {
