@@ -161,7 +161,7 @@ class Backend {
   // --- passes in flight -----------------------------------------------------------------------------
   // Passes the caller may have begun and not yet collected: a backend that computes each op as it is
   // called has finished a pass when its last op returns (1); a device backend queues the ops, and
-  // with kPassSlots sets of inputs lets the next pass be queued while one runs.
+  // with pass_slots() sets of inputs lets the next pass be queued while one runs.
   virtual int pass_slots() const { return 1; }
   // The first `count` floats of in's rows, row-major, as read() gives them, once the ops queued so
   // far are done; the caller may set the next batch and queue its ops before waiting. Reads are
