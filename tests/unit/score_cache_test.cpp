@@ -85,8 +85,10 @@ struct FakeBackend {
       sequences += batch.num_sequences();
       std::vector<float> out;
       for (size_t s = 0; s < batch.num_sequences(); ++s) {
-        int64_t h = 0;
-        for (int32_t i = batch.seq_starts[s]; i < batch.seq_starts[s + 1]; ++i) h = h * 31 + batch.ids[i];
+        uint64_t h = 0;  // unsigned: the hash wraps (UBSan)
+        for (int32_t i = batch.seq_starts[s]; i < batch.seq_starts[s + 1]; ++i) {
+          h = h * 31 + static_cast<uint64_t>(batch.ids[i]);
+        }
         out.push_back(static_cast<float>(h % 1000) / 100.f);
       }
       return out;
