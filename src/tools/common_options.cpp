@@ -6,11 +6,15 @@
 
 namespace rerankd::tools {
 
-RerankerOptions ModelOptions::reranker_options() const {
+const std::vector<std::string>& ModelOptions::sources() const {
   if (models.empty() || models.front().empty()) {
     throw Error(Error::Kind::kInvalidInput, "no model: pass --model DIR (or ORG/NAME) or set RERANKD_MODEL");
   }
-  if (models.size() > 1) {
+  return models;
+}
+
+RerankerOptions ModelOptions::reranker_options() const {
+  if (sources().size() > 1) {
     throw Error(Error::Kind::kInvalidInput,
                 "this subcommand takes one --model, not " + std::to_string(models.size()) + " (only serve takes several)");
   }

@@ -21,6 +21,8 @@ struct ModelOptions {
   size_t max_batch_tokens = BatchLimits{}.max_tokens;
   size_t max_batch_pairs = BatchLimits{}.max_pairs;
 
+  // `models`, or Error(kInvalidInput) when none was given.
+  const std::vector<std::string>& sources() const;
   // The one model of a subcommand that takes one: Error(kInvalidInput) for none or several.
   RerankerOptions reranker_options() const;
   // Resolves `source` (a hub id is looked up in the Hugging Face cache, else downloaded).

@@ -73,12 +73,9 @@ int run_serve(ServeArgs& args) {
                                       .max_document_tokens = args.max_tokens_per_doc,
                                       .overlap = args.chunk_overlap_tokens};
   options.scheduler.score_cache_bytes = args.score_cache_mb << 20;
-  if (args.model.models.empty()) {
-    throw Error(Error::Kind::kInvalidInput, "no model: pass --model DIR (or ORG/NAME) or set RERANKD_MODEL");
-  }
   std::vector<NamedSource> named;
   std::vector<std::string> names;
-  for (const std::string& value : args.model.models) {
+  for (const std::string& value : args.model.sources()) {
     named.push_back(named_source(value));
     names.push_back(named.back().name);
   }
