@@ -4,7 +4,19 @@
 
 #include <algorithm>
 
+#include "common/thread_role.h"
+
 namespace rerankd {
+namespace {
+
+// The backend's own Kind (a model file it could not read, the device gone) reaches the requests;
+// anything else from below is a bug.
+Error pass_error(const std::exception& e) {
+  if (const auto* error = dynamic_cast<const Error*>(&e)) return *error;
+  return Error(Error::Kind::kInternal, std::string("model: ") + e.what());
+}
+
+}  // namespace
 
 std::vector<float> ModelPassRunner::finish() {
   std::unique_ptr<PendingRead> oldest = std::move(pending_.front());
@@ -18,6 +30,7 @@ BackendWorker::BackendWorker(PassSource& source, PassRunner& runner, const TimeS
 BackendWorker::~BackendWorker() { thread_.join(); }
 
 void BackendWorker::loop() {
+  set_thread_role(ThreadRole::kCompute, 0);
   for (;;) {
     if (in_flight_.size() < static_cast<size_t>(runner_.depth())) {
       // With a pass running, take the next only if it is ready: waiting for work here would hold
@@ -28,21 +41,20 @@ void BackendWorker::loop() {
         begin(std::move(*pass));
         continue;
       }
-      if (in_flight_.empty()) break;  // stopping
+      if (in_flight_.empty()) return;  // stopping
     }
     finish_oldest();
   }
-  alive_ = false;
 }
 
 void BackendWorker::begin(PlannedPass pass) {
-  InFlight f{std::move(pass), clock_.now(), {}};
+  InFlight f{std::move(pass), clock_.now(), std::nullopt};
   try {
     runner_.begin(f.pass.batch);
   } catch (const std::exception& e) {
-    // Not swallowed: the source fails every request of the pass with this message.
+    // Not swallowed: the source fails every request of the pass with it.
     spdlog::error("backend worker: forward pass failed: {}", e.what());
-    f.error = e.what();
+    f.error = pass_error(e);
   }
   in_flight_.push_back(std::move(f));
 }
@@ -52,12 +64,12 @@ void BackendWorker::finish_oldest() {
   in_flight_.pop_front();
   PassOutcome outcome;
   outcome.error = std::move(f.error);
-  if (outcome.error.empty()) {
+  if (!outcome.error) {
     try {
       outcome.logits = runner_.finish();
     } catch (const std::exception& e) {
       spdlog::error("backend worker: forward pass failed: {}", e.what());
-      outcome.error = e.what();
+      outcome.error = pass_error(e);
       outcome.logits.clear();
     }
   }

@@ -7,7 +7,6 @@
 // returns; kernels/backend.h, pass_slots). The worker then begins the next pass, if the source has
 // one ready, before it waits for the oldest, so the host packs and queues pass N+1 (and its inputs
 // go in) while the device runs pass N. Passes are finished and handed back in the order begun.
-#include <atomic>
 #include <deque>
 #include <functional>
 #include <memory>
@@ -16,6 +15,7 @@
 #include <thread>
 #include <vector>
 
+#include "common/error.h"
 #include "engine/batch_policy.h"
 #include "engine/clock.h"
 #include "kernels/backend.h"
@@ -36,7 +36,7 @@ struct PassOutcome {
   // twice and the cost model learns the device's time per pass.
   Clock::time_point start;
   double seconds = 0;
-  std::string error;  // what the backend threw
+  std::optional<Error> error;  // what the backend threw, its Kind kept (kInternal for a std::exception)
 };
 
 class PassSource {
@@ -91,19 +91,20 @@ class ModelPassRunner final : public PassRunner {
 
 class BackendWorker {
  public:
-  // Starts the thread; `source`, `runner` and `clock` must outlive the worker.
+  // Starts the thread; `source`, `runner` and `clock` must outlive the worker. A pass that throws
+  // fails its own requests (PassOutcome::error) and the worker goes on; the source must not throw
+  // (an exception there is a bug in the scheduler, and ends the process: there is no state in
+  // which the server runs on without its model).
   BackendWorker(PassSource& source, PassRunner& runner, const TimeSource& clock);
   ~BackendWorker();  // joins: the source must be stopping (next_pass returns nullopt)
   BackendWorker(const BackendWorker&) = delete;
   BackendWorker& operator=(const BackendWorker&) = delete;
 
-  bool alive() const { return alive_.load(); }
-
  private:
   struct InFlight {
     PlannedPass pass;
     Clock::time_point begun;
-    std::string error;  // begin() threw: nothing to finish
+    std::optional<Error> error;  // begin() threw: nothing to finish
   };
   void loop();
   void begin(PlannedPass pass);
@@ -114,7 +115,6 @@ class BackendWorker {
   const TimeSource& clock_;
   std::deque<InFlight> in_flight_;  // the worker thread's alone
   Clock::time_point last_end_{};
-  std::atomic<bool> alive_{true};
   std::thread thread_;
 };
 

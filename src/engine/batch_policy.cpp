@@ -10,6 +10,10 @@ namespace {
 // alone, while a request also waits for planning, tokenization of others and its HTTP answer, and
 // the speed drifts. The drop check before each pass uses the full time (it must be sure).
 constexpr double kHeadroom = 0.9;
+// A tenant whose last request came this recently counts as active though its queue is empty: one
+// that sends now and then keeps its share reserved, so the others' admitted work is predicted at
+// the speed they will really have when it comes back.
+constexpr double kActiveWindowSeconds = 60;
 }  // namespace
 
 BatchPolicy::BatchPolicy(const PolicyOptions& options)
@@ -31,21 +35,95 @@ double BatchPolicy::queued_seconds(Clock::time_point now) const {
 
 std::vector<BatchPolicy::RequestId> BatchPolicy::order() const {
   std::vector<RequestId> ids;
-  for (const Entry& e : queue_) ids.push_back(e.id);
+  for (const auto& [name, t] : tenants_) {
+    for (const Entry& e : t.queue) ids.push_back(e.id);
+  }
   return ids;
 }
 
-std::optional<double> BatchPolicy::never_in_time(size_t tokens, Clock::time_point deadline,
-                                                Clock::time_point now) const {
+bool BatchPolicy::active(const Tenant& t, Clock::time_point now) const {
+  return t.tokens > 0 ||
+         seconds_between(t.last_seen, now) < std::min(kActiveWindowSeconds, options_.max_queue_seconds);
+}
+
+double BatchPolicy::share_of(const Tenant& t, Clock::time_point now) const {
+  double active_weight = 0;
+  for (const auto& [name, other] : tenants_) {
+    if (&other == &t || active(other, now)) active_weight += other.weight;
+  }
+  return t.weight / active_weight;
+}
+
+void BatchPolicy::forget_idle(Clock::time_point now) {
+  // A tenant with nothing queued that has not been seen for the window weighs nothing in the
+  // shares; forgetting it keeps the table as small as the set of tenants active now (client
+  // addresses are unbounded). What it had served is then forgotten too, which is what a tenant
+  // returning after idling gets anyway.
+  std::erase_if(tenants_, [&](const auto& item) { return !active(item.second, now); });
+}
+
+BatchPolicy::Tenant& BatchPolicy::tenant(std::string_view name, Clock::time_point now) {
+  forget_idle(now);
+  auto it = tenants_.find(name);
+  if (it == tenants_.end()) {
+    Tenant t;
+    const auto weight = options_.tenant_weights.find(name);
+    t.weight = weight != options_.tenant_weights.end() && weight->second > 0 ? weight->second : 1.0;
+    it = tenants_.emplace(std::string(name), std::move(t)).first;
+  }
+  it->second.last_seen = now;
+  return it->second;
+}
+
+BatchPolicy::Placement BatchPolicy::place(const Tenant& t, size_t tokens, Clock::time_point deadline,
+                                          Clock::time_point now) const {
+  // Shortest remaining work first, with hysteresis: a request goes ahead only of those with at
+  // least twice its work left. Requests of similar size keep their arrival order, so one that is a
+  // little bigger than the rest is not overtaken again and again by a stream of them.
+  const std::vector<Entry>& queue = t.queue;
+  const size_t n = queue.size();
+  Placement p;
+  while (p.at < n && queue[p.at].tokens < 2 * tokens) ++p.at;
+
+  Admission& a = p.admission;
+  a.share = share_of(t, now);
   const double rate = cost_.tokens_per_second();
-  if (rate <= 0) return std::nullopt;
+  if (rate <= 0) return p;
   const double work = static_cast<double>(tokens) / rate;
-  if (work > kHeadroom * seconds_between(now, deadline)) return work;
-  return std::nullopt;
+  a.alone_seconds = work;
+  if (work > kHeadroom * seconds_between(now, deadline)) {
+    a.outcome = Admission::Outcome::kNeverInTime;
+    return p;
+  }
+  // At the tenant's guaranteed speed: predicted finish of each of its queued requests, and the
+  // least slack from each position to the end. The new request may only go where every request
+  // behind it still keeps its deadline.
+  const double tenant_rate = rate * a.share;
+  const double own_work = static_cast<double>(tokens) / tenant_rate;
+  std::vector<double> finish(n);
+  std::vector<double> least_slack(n + 1, std::numeric_limits<double>::infinity());
+  double end = in_flight_left(now);
+  for (size_t i = 0; i < n; ++i) finish[i] = end += static_cast<double>(queue[i].tokens) / tenant_rate;
+  for (size_t i = n; i-- > 0;) {
+    least_slack[i] = std::min(least_slack[i + 1], kHeadroom * seconds_between(now, queue[i].keep) - finish[i]);
+  }
+  while (p.at < n && least_slack[p.at] < own_work) ++p.at;
+  a.finish_seconds = (p.at == 0 ? in_flight_left(now) : finish[p.at - 1]) + own_work;
+  const double limit = kHeadroom * std::min(seconds_between(now, deadline), options_.max_queue_seconds);
+  if (a.finish_seconds > limit) {
+    a.outcome = Admission::Outcome::kQueueFull;
+    a.retry_after = a.finish_seconds - limit;
+  }
+  return p;
+}
+
+BatchPolicy::Admission BatchPolicy::screen(std::string_view tenant_name, size_t min_tokens, Clock::time_point deadline,
+                                           Clock::time_point now) {
+  return place(tenant(tenant_name, now), min_tokens, deadline, now).admission;
 }
 
 BatchPolicy::Admission BatchPolicy::admit(RequestId id, std::span<const size_t> lengths, Clock::time_point deadline,
-                                          Clock::time_point now) {
+                                          Clock::time_point now, std::string_view tenant_name) {
   Entry entry;
   entry.id = id;
   entry.lengths.assign(lengths.begin(), lengths.end());
@@ -58,83 +136,96 @@ BatchPolicy::Admission BatchPolicy::admit(RequestId id, std::span<const size_t> 
   std::stable_sort(entry.pending.begin(), entry.pending.end(),
                    [&](const PairRef& a, const PairRef& b) { return lengths[a.index] > lengths[b.index]; });
 
-  // Shortest remaining work first, with hysteresis: a request goes ahead only of those with at
-  // least twice its work left. Requests of similar size keep their arrival order, so one that is a
-  // little bigger than the rest is not overtaken again and again by a stream of them.
-  const size_t n = queue_.size();
-  size_t at = 0;
-  while (at < n && queue_[at].tokens < 2 * entry.tokens) ++at;
-
-  Admission a;
-  const double rate = cost_.tokens_per_second();
-  if (rate > 0) {
-    const double work = static_cast<double>(entry.tokens) / rate;
-    const double left = seconds_between(now, deadline);
-    a.alone_seconds = work;
-    if (never_in_time(entry.tokens, deadline, now)) {
-      a.outcome = Admission::Outcome::kNeverInTime;
-      return a;
+  Tenant& t = tenant(tenant_name, now);
+  const Placement p = place(t, entry.tokens, deadline, now);
+  if (p.admission.outcome != Admission::Outcome::kAdmitted) return p.admission;
+  if (t.tokens == 0) {
+    // Back from idle (or new): level with the least served of those with work, or with the most
+    // served of all when none has, so that idling banks no credit and past service while alone
+    // is no debt.
+    double least_busy = std::numeric_limits<double>::infinity();
+    double most = 0;
+    for (const auto& [name, other] : tenants_) {
+      if (other.tokens > 0) least_busy = std::min(least_busy, other.served);
+      most = std::max(most, other.served);
     }
-    // Predicted finish of each queued request, and the least slack from each position to the end:
-    // the new request may only go where every request behind it still keeps its deadline.
-    std::vector<double> finish(n);
-    std::vector<double> least_slack(n + 1, std::numeric_limits<double>::infinity());
-    double t = in_flight_left(now);
-    for (size_t i = 0; i < n; ++i) finish[i] = t += static_cast<double>(queue_[i].tokens) / rate;
-    for (size_t i = n; i-- > 0;) {
-      least_slack[i] = std::min(least_slack[i + 1], kHeadroom * seconds_between(now, queue_[i].keep) - finish[i]);
-    }
-    while (at < n && least_slack[at] < work) ++at;
-    a.finish_seconds = (at == 0 ? in_flight_left(now) : finish[at - 1]) + work;
-    const double limit = kHeadroom * std::min(left, options_.max_queue_seconds);
-    if (a.finish_seconds > limit) {
-      a.outcome = Admission::Outcome::kQueueFull;
-      a.retry_after = a.finish_seconds - limit;
-      return a;
-    }
+    t.served = std::max(t.served, least_busy != std::numeric_limits<double>::infinity() ? least_busy : most);
   }
+  t.tokens += entry.tokens;
   queued_tokens_ += entry.tokens;
-  queue_.insert(queue_.begin() + static_cast<std::ptrdiff_t>(at), std::move(entry));
-  return a;
+  t.queue.insert(t.queue.begin() + static_cast<std::ptrdiff_t>(p.at), std::move(entry));
+  return p.admission;
 }
 
 size_t BatchPolicy::remove(RequestId id) {
-  const auto it = std::find_if(queue_.begin(), queue_.end(), [&](const Entry& e) { return e.id == id; });
-  if (it == queue_.end()) return 0;
-  const size_t dropped = it->pending.size();
-  queued_tokens_ -= it->tokens;
-  queue_.erase(it);
-  return dropped;
+  for (auto& [name, t] : tenants_) {
+    const auto it = std::find_if(t.queue.begin(), t.queue.end(), [&](const Entry& e) { return e.id == id; });
+    if (it == t.queue.end()) continue;
+    const size_t dropped = it->pending.size();
+    t.tokens -= it->tokens;
+    queued_tokens_ -= it->tokens;
+    t.queue.erase(it);
+    return dropped;
+  }
+  return 0;
 }
 
 BatchPolicy::Pass BatchPolicy::next_pass(Clock::time_point now) {
   Pass pass;
   const double rate = cost_.tokens_per_second();
-  std::erase_if(queue_, [&](const Entry& e) {
-    const double left = seconds_between(now, e.deadline);
-    if (left > 0 && (rate <= 0 || static_cast<double>(e.tokens) / rate <= left)) return false;
-    pass.hopeless.push_back(e.id);
-    pass.hopeless_pairs += e.pending.size();
-    queued_tokens_ -= e.tokens;
-    return true;
-  });
-
-  const size_t budget = cost_.token_budget();
-  const size_t max_pairs = options_.limits.max_pairs;
-  auto full = [&] { return pass.pairs.size() >= max_pairs || pass.tokens >= budget; };
-  for (Entry& e : queue_) {
-    if (full()) break;
-    // Longest first; a pair that does not fit leaves room for a shorter one.
-    std::erase_if(e.pending, [&](const PairRef& p) {
-      const size_t length = e.lengths[p.index];
-      if (pass.pairs.size() >= max_pairs || (!pass.pairs.empty() && pass.tokens + length > budget)) return false;
-      pass.pairs.push_back(p);
-      pass.tokens += length;
-      e.tokens -= length;
+  for (auto& [name, t] : tenants_) {
+    std::erase_if(t.queue, [&](const Entry& e) {
+      const double left = seconds_between(now, e.deadline);
+      if (left > 0 && (rate <= 0 || static_cast<double>(e.tokens) / rate <= left)) return false;
+      pass.hopeless.push_back(e.id);
+      pass.hopeless_pairs += e.pending.size();
+      t.tokens -= e.tokens;
+      queued_tokens_ -= e.tokens;
       return true;
     });
   }
-  std::erase_if(queue_, [](const Entry& e) { return e.pending.empty(); });
+
+  const size_t budget = cost_.token_budget();
+  const size_t max_pairs = options_.limits.max_pairs;
+  // Weighted fair queueing: the tenant with the least model time for its weight (counting what
+  // this pass already gives it) fills the pass until it has had more than the next one; within a
+  // tenant its queue's order; within a request longest first, and a pair that does not fit leaves
+  // room for a shorter one.
+  const auto fits = [&](size_t length) { return pass.pairs.empty() || pass.tokens + length <= budget; };
+  const auto can_give = [&](const Tenant& t) {
+    return std::any_of(t.queue.begin(), t.queue.end(),
+                       [&](const Entry& e) { return !e.pending.empty() && fits(e.lengths[e.pending.back().index]); });
+  };
+  while (pass.pairs.size() < max_pairs && pass.tokens < budget) {
+    Tenant* next = nullptr;
+    double then = std::numeric_limits<double>::infinity();  // the least served of the others
+    for (auto& [name, t] : tenants_) {
+      if (t.tokens == 0 || !can_give(t)) continue;
+      if (next == nullptr || t.served < next->served) {
+        if (next != nullptr) then = std::min(then, next->served);
+        next = &t;
+      } else {
+        then = std::min(then, t.served);
+      }
+    }
+    if (next == nullptr) break;
+    bool turn_over = false;
+    for (Entry& e : next->queue) {
+      std::erase_if(e.pending, [&](const PairRef& p) {
+        const size_t length = e.lengths[p.index];
+        if (turn_over || pass.pairs.size() >= max_pairs || !fits(length)) return false;
+        pass.pairs.push_back(p);
+        pass.tokens += length;
+        e.tokens -= length;
+        next->tokens -= length;
+        next->served += static_cast<double>(length) / next->weight;
+        turn_over = next->served > then;
+        return true;
+      });
+      if (turn_over) break;
+    }
+    std::erase_if(next->queue, [](const Entry& e) { return e.pending.empty(); });
+  }
   queued_tokens_ -= pass.tokens;
   if (!pass.pairs.empty()) in_flight_.push_back({now, cost_.seconds_for(pass.tokens)});
   return pass;

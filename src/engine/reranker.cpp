@@ -64,7 +64,8 @@ std::vector<float> Reranker::logits(std::span<const EncodedPair> pairs,
   // The server's batching policy with one request and no deadline: it sizes the passes from the
   // throughput it measures as they run, so offline scoring needs no batch-size tuning either.
   BatchPolicy policy(PolicyOptions{.limits = options_.batch, .max_pass_seconds = kOfflinePassSeconds,
-                                   .max_queue_seconds = std::numeric_limits<double>::infinity()});
+                                   .max_queue_seconds = std::numeric_limits<double>::infinity(),
+                                   .tenant_weights = {}});
   std::vector<size_t> lengths(pairs.size());
   for (size_t i = 0; i < pairs.size(); ++i) lengths[i] = pairs[i].ids.size();
   const SteadyTimeSource clock;

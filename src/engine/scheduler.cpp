@@ -1,42 +1,13 @@
 #include "engine/scheduler.h"
 
-
 #include <algorithm>
 #include <cmath>
-#include <cstdio>
-#include <system_error>
 #include <span>
+#include <string>
+
+#include "engine/pass_planner.h"
 
 namespace rerankd {
-
-// One request in flight. `finished` makes completion happen exactly once whoever gets there first
-// (worker thread, tokenizer, a deadline timer or a disconnect).
-class Scheduler::Request {
- public:
-  Request(RerankInput in, RerankCallback cb, uint64_t request_id, Clock::time_point now)
-      : input(std::move(in)), done(std::move(cb)), id(request_id), accepted(now) {}
-
-  RerankInput input;
-  RerankCallback done;
-  const uint64_t id;  // the policy's RequestId
-  const Clock::time_point accepted;
-  std::atomic<bool> finished{false};
-
-  // Guarded by Scheduler::mutex_ once admitted. A unit is one pair of a document (its one pair, or
-  // one of its chunks); a queued pair scores one unit or, with the cache on, every identical one.
-  std::vector<EncodedPair> pairs;             // to score, by the policy's pair index
-  std::vector<std::vector<uint32_t>> units_of;  // per queued pair
-  std::vector<float> unit_logits;
-  std::vector<ChunkChoice> unit_chunks;
-  std::vector<uint32_t> first_unit;  // per document, and the end: its units
-  std::vector<PairUsage> usage;      // per document
-  size_t unscored = 0;
-  size_t total_tokens = 0;
-  size_t cached_pairs = 0;
-  std::optional<Clock::time_point> first_run;
-  double inference_seconds = 0;
-  uint64_t last_pass = 0;  // the latest pass that carried one of its pairs
-};
 
 class Scheduler::Passes final : public PassSource {
  public:
@@ -46,47 +17,6 @@ class Scheduler::Passes final : public PassSource {
 
  private:
   Scheduler& s_;
-};
-
-struct Scheduler::Instruments {
-  Instruments(MetricsRegistry& r, const Labels& l)
-      : batch_pairs(r.histogram("rerankd_batch_pairs", "Pairs per forward pass",
-                                MetricsRegistry::exponential_buckets(1, 2, 11), l)),
-        batch_tokens(r.histogram("rerankd_batch_tokens", "Tokens per forward pass",
-                                 MetricsRegistry::exponential_buckets(16, 2, 13), l)),
-        padding(r.histogram("rerankd_batch_padding_ratio",
-                            "Share of a batch that padding to its longest pair would add (the packed CPU path "
-                            "computes none of it)",
-                            {0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 0.9}, l)),
-        inference(r.histogram("rerankd_inference_seconds", "Forward-pass time per batch",
-                              MetricsRegistry::latency_buckets_seconds(), l)),
-        queue(r.histogram("rerankd_queue_seconds", "Admission to the first batch that ran one of the request's pairs",
-                          MetricsRegistry::latency_buckets_seconds(), l)),
-        tokens(r.counter("rerankd_tokens_processed_total", "Tokens run through the model", l)),
-        pairs(r.counter("rerankd_pairs_processed_total", "Pairs run through the model", l)),
-        dropped_cancelled(r.counter("rerankd_dropped_pairs_total", "Pairs removed before reaching the model",
-                                    l + Labels{{"reason", "cancelled"}})),
-        dropped_deadline(r.counter("rerankd_dropped_pairs_total", "Pairs removed before reaching the model",
-                                   l + Labels{{"reason", "deadline"}})),
-        rejected_concurrency(r.counter("rerankd_rejected_requests_total", "Requests refused by admission control",
-                                       l + Labels{{"reason", "concurrency"}})),
-        rejected_queue_tokens(r.counter("rerankd_rejected_requests_total", "Requests refused by admission control",
-                                        l + Labels{{"reason", "queue_tokens"}})),
-        rejected_deadline(r.counter("rerankd_rejected_requests_total", "Requests refused by admission control",
-                                    l + Labels{{"reason", "deadline"}})),
-        rejected_never(r.counter("rerankd_rejected_requests_total", "Requests refused by admission control",
-                                 l + Labels{{"reason", "too_slow_even_idle"}})),
-        cache_hits(r.counter("rerankd_score_cache_lookups_total", "Score cache lookups of distinct pairs",
-                             l + Labels{{"result", "hit"}})),
-        cache_misses(r.counter("rerankd_score_cache_lookups_total", "Score cache lookups of distinct pairs",
-                               l + Labels{{"result", "miss"}})),
-        cache_evictions(r.counter("rerankd_score_cache_evictions_total", "Scores dropped from the cache for room", l)),
-        shared_pairs(r.counter("rerankd_shared_pairs_total",
-                               "Pairs not run because an identical pair of the same request or pass was", l)) {}
-
-  Histogram &batch_pairs, &batch_tokens, &padding, &inference, &queue;
-  Counter &tokens, &pairs, &dropped_cancelled, &dropped_deadline, &rejected_concurrency, &rejected_queue_tokens,
-      &rejected_deadline, &rejected_never, &cache_hits, &cache_misses, &cache_evictions, &shared_pairs;
 };
 
 namespace {
@@ -99,39 +29,25 @@ const TimeSource& steady_clock_source() {
 PolicyOptions policy_options(const SchedulerOptions& o) {
   return {.limits = {.max_tokens = o.max_batch_tokens, .max_pairs = o.max_batch_pairs},
           .max_pass_seconds = o.default_timeout_seconds / 10,
-          .max_queue_seconds = o.queue_seconds()};
+          .max_queue_seconds = o.queue_seconds(),
+          .tenant_weights = o.tenant_weights};
 }
 
-// What makes two pairs the same for the cache and for sharing a sequence: their ids and, for models
-// with token types, those too (a literal [SEP] in a query moves where the document's type begins).
-std::vector<int32_t> identity_of(std::span<const int32_t> ids, std::span<const int32_t> type_ids) {
-  std::vector<int32_t> identity(ids.begin(), ids.end());
-  identity.insert(identity.end(), type_ids.begin(), type_ids.end());
-  return identity;
+AdmissionLimits admission_limits(const SchedulerOptions& o) {
+  return {.max_concurrent_requests = o.max_concurrent_requests,
+          .max_queued_tokens = o.max_queued_tokens,
+          .queue_seconds = o.queue_seconds()};
 }
 
-std::string key_of(std::span<const int32_t> ids) {
-  return std::string(reinterpret_cast<const char*>(ids.data()), ids.size_bytes());
+EncoderSettings encoder_settings(const SchedulerOptions& o, size_t max_length) {
+  return {.max_length = max_length,
+          .truncation = o.truncation,
+          .chunk_defaults = o.chunk_defaults,
+          .max_pairs_per_request = o.max_pairs_per_request};
 }
 
-std::string seconds_text(double s) {
-  char text[32];
-  std::snprintf(text, sizeof text, "%.1f s", s);
-  return text;
-}
-
-// How often, in documents, the tokenizer asks whether the documents so far could still make the
-// request's deadline: a hopeless request is refused after a fraction of its tokenization rather
-// than after all of it (which, on a busy machine, can outlast the deadline itself).
-constexpr size_t kHopelessCheckEvery = 16;
-
-Error never_in_time_error(double alone_seconds, size_t tokens, double left, std::string_view scope) {
-  const std::string needs = scope.empty() ? "the request needs " : "the request needs, " + std::string(scope) + ", ";
-  return Error(Error::Kind::kTooLarge, needs + "about " + seconds_text(alone_seconds) +
-                                           " of model time (" + std::to_string(tokens) +
-                                           " tokens) even on an idle server, and its deadline leaves " +
-                                           seconds_text(left) +
-                                           "; send fewer or shorter documents, or a longer X-Request-Timeout");
+std::unique_ptr<ScoreCache> score_cache(size_t bytes) {
+  return bytes > 0 ? std::make_unique<ScoreCache>(bytes) : nullptr;
 }
 
 }  // namespace
@@ -148,109 +64,103 @@ Scheduler::Scheduler(const PairTokenizer& tokenizer, size_t max_length, ForwardF
 
 Scheduler::Scheduler(const PairTokenizer& tokenizer, size_t max_length, std::unique_ptr<PassRunner> runner,
                      const TimeSource& clock, const SchedulerOptions& options, MetricsRegistry* metrics)
-    : tokenizer_(tokenizer), max_length_(max_length), clock_(clock), options_(options),
-      policy_(policy_options(options)), runner_(std::move(runner)) {
-  if (metrics != nullptr) {
-    metrics_ = std::make_unique<Instruments>(*metrics, options_.metric_labels);
-    metrics->gauge_callback("rerankd_queue_tokens", "Tokens admitted and waiting for the model",
-                            [this] { return static_cast<double>(queued_tokens_.load()); },
-                            options_.metric_labels);
-    metrics->gauge_callback("rerankd_queue_requests", "Requests admitted and not yet answered",
-                            [this] { return static_cast<double>(in_flight_.load()); },
-                            options_.metric_labels);
-    metrics->gauge_callback("rerankd_queue_work_seconds", "Predicted model time of the admitted work",
-                            [this] { return batching().queued_seconds; },
-                            options_.metric_labels);
-    metrics->gauge_callback("rerankd_batch_token_budget", "Tokens per forward pass in force, chosen from measurement",
-                            [this] { return static_cast<double>(batching().token_budget); },
-                            options_.metric_labels);
-    metrics->gauge_callback("rerankd_measured_tokens_per_second", "Forward-pass throughput measured at the budget",
-                            [this] { return batching().tokens_per_second; },
-                            options_.metric_labels);
-  }
-  if (options_.score_cache_bytes > 0) {
-    cache_ = std::make_unique<ScoreCache>(options_.score_cache_bytes);
-    if (metrics != nullptr) {
-      metrics->gauge_callback("rerankd_score_cache_entries", "Scores held by the cache",
-                              [this] { return static_cast<double>(cache_->stats().entries); },
-                              options_.metric_labels);
-      metrics->gauge_callback("rerankd_score_cache_bytes", "Bytes the cached scores take (bound: --score-cache-mb)",
-                              [this] { return static_cast<double>(cache_->stats().bytes); },
-                              options_.metric_labels);
-    }
+    : clock_(clock),
+      options_(options),
+      metrics_(metrics, options.metric_labels),
+      cache_(score_cache(options.score_cache_bytes)),
+      encoder_(tokenizer, encoder_settings(options, max_length), cache_.get(), metrics_),
+      policy_(policy_options(options)),
+      admission_(admission_limits(options), policy_, metrics_),
+      runner_(std::move(runner)) {
+  MetricsRegistry& r = metrics_.registry;
+  const Labels& l = options_.metric_labels;
+  r.gauge_callback("rerankd_queue_tokens", "Tokens admitted and waiting for the model",
+                   [this] { return static_cast<double>(queued_tokens_.load()); }, l);
+  r.gauge_callback("rerankd_queue_requests", "Requests admitted and not yet answered",
+                   [this] { return static_cast<double>(admission_.in_flight()); }, l);
+  r.gauge_callback("rerankd_queue_work_seconds", "Predicted model time of the admitted work",
+                   [this] { return batching().queued_seconds; }, l);
+  r.gauge_callback("rerankd_batch_token_budget", "Tokens per forward pass in force, chosen from measurement",
+                   [this] { return static_cast<double>(batching().token_budget); }, l);
+  r.gauge_callback("rerankd_measured_tokens_per_second", "Forward-pass throughput measured at the budget",
+                   [this] { return batching().tokens_per_second; }, l);
+  if (cache_) {
+    r.gauge_callback("rerankd_score_cache_entries", "Scores held by the cache",
+                     [this] { return static_cast<double>(cache_->stats().entries); }, l);
+    r.gauge_callback("rerankd_score_cache_bytes", "Bytes the cached scores take (bound: --score-cache-mb)",
+                     [this] { return static_cast<double>(cache_->stats().bytes); }, l);
   }
   if (options_.warm_up) {
     // The first pass pays one-time set-up; the second is the first measurement admission can use.
     const std::string text = "warm up the model before the first request is admitted";
-    const EncodedPair pair = tokenizer_.encode_pair(text, text + " " + text, max_length_);
+    const EncodedPair pair = tokenizer.encode_pair(text, text + " " + text, max_length);
     warm_up_.add(pair.ids, pair.type_ids);
     warm_up_passes_ = warm_up_pending_ = 2;
   }
+  tokenizers_ = std::make_unique<TokenizerPool>(options_.tokenizer_threads, options_.feeder_nice,
+                                                [this](const Ticket& request) { encode_and_admit(request); });
+  passes_ = std::make_unique<Passes>(*this);
   try {
-    for (int i = 0; i < std::max(1, options_.tokenizer_threads); ++i) {
-      tokenizer_threads_.emplace_back([this] { tokenizer_loop(); });
-    }
-    passes_ = std::make_unique<Passes>(*this);
     worker_ = std::make_unique<BackendWorker>(*passes_, *runner_, clock_);
   } catch (const std::system_error& e) {
-    // A thread that cannot start (no memory for its stack under `ulimit -v`, a process limit):
-    // stop those that did, whose joinable std::threads would otherwise terminate the process.
-    {
-      std::scoped_lock lock(tokenize_mutex_, mutex_);
-      stopping_ = true;
-    }
-    tokenize_cv_.notify_all();
-    for (auto& t : tokenizer_threads_) t.join();
-    throw Error(Error::Kind::kUnavailable, std::string("cannot start the scheduler's threads: ") + e.what() +
+    tokenizers_->stop();
+    throw Error(Error::Kind::kUnavailable, std::string("cannot start the backend worker: ") + e.what() +
                                                " (out of memory or a process limit)");
   }
 }
 
 Scheduler::~Scheduler() {
+  const auto never_encoded = tokenizers_->stop();
   {
-    std::scoped_lock lock(tokenize_mutex_, mutex_);
+    std::lock_guard lock(mutex_);
     stopping_ = true;
   }
-  tokenize_cv_.notify_all();
   work_cv_.notify_all();
-  for (auto& t : tokenizer_threads_) t.join();
   worker_.reset();
   // Nothing runs any more: answer whatever was left so no caller waits forever.
-  for (const Ticket& r : to_tokenize_) finish(r, Error(Error::Kind::kUnavailable, "server is shutting down"));
-  for (const auto& [id, r] : admitted_) finish(r, Error(Error::Kind::kUnavailable, "server is shutting down"));
+  const Error stopped(Error::Kind::kUnavailable, "server is shutting down");
+  for (const Ticket& r : never_encoded) finish(r, stopped);
+  for (const auto& [id, r] : admitted_) finish(r, stopped);
+}
+
+void Scheduler::screen(std::string_view tenant, size_t body_bytes, Clock::time_point deadline) {
+  if (draining_) throw Error(Error::Kind::kUnavailable, "server is draining and admits no new requests");
+  if (admission_.in_flight() >= options_.max_concurrent_requests) {
+    admission_.enter(retry_after_seconds());  // throws: the bound is reached
+    admission_.leave();                       // a request finished meanwhile: not counted here
+  }
+  const size_t tokens = encoder_.least_tokens(body_bytes);
+  std::lock_guard lock(mutex_);
+  admission_.screen(tenant, tokens, deadline, clock_.now());
 }
 
 Scheduler::Ticket Scheduler::submit(RerankInput input, RerankCallback done) {
   if (draining_) throw Error(Error::Kind::kUnavailable, "server is draining and admits no new requests");
   if (input.documents.empty()) throw Error(Error::Kind::kInvalidInput, "no documents to rerank");
-  if (in_flight_.fetch_add(1) >= options_.max_concurrent_requests) {
-    in_flight_.fetch_sub(1);
-    if (metrics_) metrics_->rejected_concurrency.inc();
-    throw Error(Error::Kind::kOverloaded,
-                "too many concurrent requests (limit " + std::to_string(options_.max_concurrent_requests) + ")",
-                retry_after_seconds());
-  }
-  auto request = std::make_shared<Request>(std::move(input), std::move(done), next_id_++, clock_.now());
   {
-    std::lock_guard lock(tokenize_mutex_);
-    to_tokenize_.push_back(request);
+    const size_t tokens = encoder_.least_tokens(input);
+    std::lock_guard lock(mutex_);
+    admission_.screen(input.tenant, tokens, input.deadline, clock_.now());
   }
-  tokenize_cv_.notify_one();
+  admission_.enter(retry_after_seconds());
+  auto request = std::make_shared<RequestState>(std::move(input), std::move(done), next_id_++, clock_.now());
+  tokenizers_->push(request);
   return request;
 }
 
 void Scheduler::cancel(const Ticket& ticket, Error reason) {
   {
+    // Claimed under the mutex that admission holds, so a tokenizer thread cannot admit the request
+    // between its removal here and its completion.
     std::lock_guard lock(mutex_);
+    if (!ticket->claim()) return;
     const size_t dropped = policy_.remove(ticket->id);
-    if (dropped > 0 && metrics_) {
-      (reason.kind() == Error::Kind::kTimeout ? metrics_->dropped_deadline : metrics_->dropped_cancelled)
-          .inc(static_cast<double>(dropped));
-    }
+    (reason.kind() == Error::Kind::kTimeout ? metrics_.dropped_deadline : metrics_.dropped_cancelled)
+        .inc(static_cast<double>(dropped));
     admitted_.erase(ticket->id);
     queued_tokens_ = policy_.queued_tokens();
   }
-  finish(ticket, std::move(reason));
+  complete(ticket, std::move(reason));
 }
 
 std::optional<ScoreCache::Stats> Scheduler::cache_stats() const {
@@ -262,7 +172,8 @@ void Scheduler::begin_drain() { draining_ = true; }
 
 bool Scheduler::wait_idle(Clock::time_point deadline) {
   std::unique_lock lock(mutex_);
-  return idle_cv_.wait_until(lock, deadline, [this] { return in_flight_.load() == 0 && warm_up_pending_ == 0; });
+  return idle_cv_.wait_until(lock, deadline,
+                             [this] { return admission_.in_flight() == 0 && warm_up_pending_ == 0; });
 }
 
 BatchingState Scheduler::batching() const {
@@ -276,159 +187,46 @@ int Scheduler::retry_after_seconds() const {
   return static_cast<int>(std::clamp(std::ceil(seconds), 1.0, 3600.0));
 }
 
-void Scheduler::finish(const Ticket& request, RerankResult result) {
-  if (request->finished.exchange(true)) return;
-  // Moved out, so the callback and what it captures (the caller's side of the request, which
-  // holds this Ticket) are released here even if the Request lives on: no reference cycle.
-  const RerankCallback done = std::move(request->done);
-  [&]() noexcept { done(std::move(result)); }();
+void Scheduler::complete(const Ticket& request, RerankResult result) {
+  request->deliver(std::move(result));
   {
     std::lock_guard lock(mutex_);  // pairs with wait_idle's predicate check
-    in_flight_.fetch_sub(1);
+    admission_.leave();
   }
   idle_cv_.notify_all();
 }
 
-void Scheduler::tokenizer_loop() {
-  for (;;) {
-    Ticket request;
-    {
-      std::unique_lock lock(tokenize_mutex_);
-      tokenize_cv_.wait(lock, [this] { return stopping_ || !to_tokenize_.empty(); });
-      if (stopping_) return;
-      request = std::move(to_tokenize_.front());
-      to_tokenize_.pop_front();
-    }
-    if (request->finished) continue;  // cancelled while it waited
-    try {
-      tokenize(request);
-    } catch (const Error& e) {
-      finish(request, e);
-    } catch (const std::exception& e) {
-      finish(request, Error(Error::Kind::kInternal, std::string("tokenizer: ") + e.what()));
-    }
-  }
-}
-
-void Scheduler::tokenize(const Ticket& request) {
+void Scheduler::encode_and_admit(const Ticket& request) {
+  if (request->finished()) return;  // cancelled while it waited
   RerankInput& in = request->input;
-  PairPlan plan = resolve_plan(in.chunks, options_.chunk_defaults, in.truncation.value_or(options_.truncation),
-                               in.truncation_side, max_length_);
-  plan.return_chunks = in.return_chunks;
-  // Each text is tokenized only as far as the plan can use (the query to the pair's budget + 1), so
-  // a request costs what it can use, however long its texts are.
-  const QueryPairs query(tokenizer_, in.query, plan);
-
-  // Every unit (a document's pair or one of its chunks); with the cache on, identical ones queue
-  // one pair, and those the cache knows queue none.
-  Request& r = *request;
-  std::unordered_map<std::string, uint32_t> queued;  // ids -> index in r.pairs
-  std::vector<size_t> lengths;
-  size_t tokens = 0;
-  size_t run_tokens = 0;  // of the pairs queued (not shared, not cached)
-  r.first_unit.push_back(0);
-  for (size_t i = 0; i < in.documents.size(); ++i) {
-    DocumentPairs doc = query.document(in.documents[i]);
-    in.documents[i] = std::string();  // tokenized: the text is not needed any more
-    if (!in.truncate && doc.truncated) {
-      throw Error(Error::Kind::kUnprocessable, "document " + std::to_string(i) + ": the pair has more than " +
-                                                   std::to_string(max_length_) +
-                                                   " tokens, the most the model takes; send truncate: true to cut it");
-    }
-    PairUsage usage{0, doc.truncated};
-    for (const DocumentPair& p : doc.pairs) usage.tokens += p.pair.ids.size();
-    r.usage.push_back(usage);
-    const size_t units = r.unit_logits.size() + doc.pairs.size();
-    if (options_.max_pairs_per_request > 0 && units > options_.max_pairs_per_request) {
-      throw Error(Error::Kind::kTooLarge, "the documents make more than " + std::to_string(options_.max_pairs_per_request) +
-                                              " pairs with their chunks, the limit per request "
-                                              "(--max-client-batch-size); send fewer documents or fewer chunks");
-    }
-    for (size_t k = 0; k < doc.pairs.size(); ++k) {
-      DocumentPair& p = doc.pairs[k];
-      const auto unit = static_cast<uint32_t>(r.unit_logits.size());
-      r.unit_logits.push_back(0.f);
-      r.unit_chunks.push_back({static_cast<uint32_t>(k), static_cast<uint32_t>(doc.pairs.size()), p.char_start, p.char_end});
-      tokens += p.pair.ids.size();
-      if (cache_) {
-        const std::vector<int32_t> identity = identity_of(p.pair.ids, p.pair.type_ids);
-        std::string key = key_of(identity);
-        if (const auto it = queued.find(key); it != queued.end()) {
-          r.units_of[it->second].push_back(unit);
-          if (metrics_) metrics_->shared_pairs.inc();
-          continue;
-        }
-        const std::optional<float> hit = cache_->find(identity);
-        if (metrics_) (hit ? metrics_->cache_hits : metrics_->cache_misses).inc();
-        if (hit) {
-          r.unit_logits[unit] = *hit;
-          ++r.cached_pairs;
-          continue;
-        }
-        queued.emplace(std::move(key), static_cast<uint32_t>(r.pairs.size()));
-      }
-      lengths.push_back(p.pair.ids.size());
-      run_tokens += p.pair.ids.size();
-      r.units_of.push_back({unit});
-      r.pairs.push_back(std::move(p.pair));
-    }
-    r.first_unit.push_back(static_cast<uint32_t>(r.unit_logits.size()));
-    if ((i + 1) % kHopelessCheckEvery == 0 && i + 1 < in.documents.size()) {
+  try {
+    const size_t documents = in.documents.size();
+    // Tokenize only what may be admitted: after each document, the tokens so far and the least
+    // the rest can cost must still fit, or the request is refused before the rest is encoded.
+    EncodedRequest encoded = encoder_.encode(in, [&](size_t run_tokens, size_t rest_at_least, size_t done) {
       std::lock_guard lock(mutex_);
-      const Clock::time_point now = clock_.now();
-      if (in.deadline <= now) throw Error(Error::Kind::kTimeout, "the request's deadline passed while it was tokenized");
-      if (const auto alone = policy_.never_in_time(run_tokens, in.deadline, now)) {
-        if (metrics_) metrics_->rejected_never.inc();
-        throw never_in_time_error(*alone, run_tokens, seconds_between(now, in.deadline),
-                                  "for its first " + std::to_string(i + 1) + " of " +
-                                      std::to_string(in.documents.size()) + " documents alone");
-      }
+      admission_.screen(in.tenant, run_tokens + rest_at_least, in.deadline, clock_.now(), done, documents);
+    });
+    if (encoded.pairs.empty()) {  // all cached: answered here, without queueing
+      request->encoded = std::move(encoded);
+      finish(request, request->output());
+      return;
     }
-  }
-  r.total_tokens = tokens;
-  if (r.pairs.empty()) {  // all cached: answered here, without queueing
-    finish(request, output_of(r));
-    return;
-  }
-  {
-    std::lock_guard lock(mutex_);
-    if (request->finished) return;
-    if (const size_t cap = options_.max_queued_tokens; cap > 0) {
-      if (run_tokens > cap) {
-        throw Error(Error::Kind::kTooLarge, "the request has " + std::to_string(run_tokens) +
-                                                " tokens to run; the queue holds at most " + std::to_string(cap));
-      }
-      if (policy_.queued_tokens() + run_tokens > cap) {
-        if (metrics_) metrics_->rejected_queue_tokens.inc();
-        throw Error(Error::Kind::kOverloaded,
-                    "queue full: " + std::to_string(policy_.queued_tokens()) + " tokens waiting (limit " +
-                        std::to_string(cap) + ")",
-                    policy_.queued_seconds(clock_.now()));
-      }
+    {
+      std::lock_guard lock(mutex_);
+      if (request->finished()) return;  // cancel() claims under this mutex
+      admission_.admit(request->id, in.tenant, encoded.lengths(), encoded.run_tokens, in.deadline, clock_.now());
+      request->unscored = encoded.pairs.size();
+      request->encoded = std::move(encoded);
+      admitted_.emplace(request->id, request);
+      queued_tokens_ = policy_.queued_tokens();
     }
-    const Clock::time_point now = clock_.now();
-    if (in.deadline <= now) throw Error(Error::Kind::kTimeout, "the request's deadline passed before it was admitted");
-    const BatchPolicy::Admission a = policy_.admit(request->id, lengths, in.deadline, now);
-    const double left = seconds_between(now, in.deadline);
-    switch (a.outcome) {
-      case BatchPolicy::Admission::Outcome::kNeverInTime:
-        if (metrics_) metrics_->rejected_never.inc();
-        throw never_in_time_error(a.alone_seconds, run_tokens, left, "");
-      case BatchPolicy::Admission::Outcome::kQueueFull:
-        if (metrics_) metrics_->rejected_deadline.inc();
-        throw Error(Error::Kind::kOverloaded,
-                    "overloaded: with the work admitted ahead of it the request would finish in " +
-                        seconds_text(a.finish_seconds) + ", past its deadline (" + seconds_text(left) +
-                        ") or the queue bound (" + seconds_text(options_.queue_seconds()) + ")",
-                    a.retry_after);
-      case BatchPolicy::Admission::Outcome::kAdmitted:
-        break;
-    }
-    r.unscored = r.pairs.size();
-    admitted_.emplace(request->id, request);
-    queued_tokens_ = policy_.queued_tokens();
+    work_cv_.notify_one();
+  } catch (const Error& e) {
+    finish(request, e);
+  } catch (const std::exception& e) {
+    finish(request, Error(Error::Kind::kInternal, std::string("tokenizer: ") + e.what()));
   }
-  work_cv_.notify_one();
 }
 
 std::optional<PlannedPass> Scheduler::next_pass(PassSource::Wait wait) {
@@ -447,37 +245,71 @@ std::optional<PlannedPass> Scheduler::next_pass(PassSource::Wait wait) {
     std::vector<Ticket> hopeless;
     for (const uint64_t id : pass.hopeless) {
       const auto it = admitted_.find(id);
-      hopeless.push_back(std::move(it->second));
+      if (it->second->claim()) hopeless.push_back(std::move(it->second));
       admitted_.erase(it);
     }
-    if (metrics_) metrics_->dropped_deadline.inc(static_cast<double>(pass.hopeless_pairs));
-    PlannedPass planned;
-    planned.pairs = pass.pairs;
-    if (cache_) {  // identical pairs of different requests run once
-      std::unordered_map<std::string, uint32_t> sequences;
-      for (const BatchPolicy::PairRef& p : pass.pairs) {
-        const EncodedPair& pair = admitted_.at(p.request)->pairs[p.index];
-        const auto [it, added] = sequences.emplace(key_of(identity_of(pair.ids, pair.type_ids)),
-                                                   static_cast<uint32_t>(planned.batch.num_sequences()));
-        if (added) planned.batch.add(pair.ids, pair.type_ids);
-        else if (metrics_) metrics_->shared_pairs.inc();
-        planned.sequence_of.push_back(it->second);
-      }
-    } else {
-      for (const BatchPolicy::PairRef& p : pass.pairs) {
-        const EncodedPair& pair = admitted_.at(p.request)->pairs[p.index];
-        planned.batch.add(pair.ids, pair.type_ids);
-      }
-    }
+    metrics_.dropped_deadline.inc(static_cast<double>(pass.hopeless_pairs));
+    PlannedPass planned = plan_pass(
+        pass, [this](const BatchPolicy::PairRef& p) -> const EncodedPair& {
+          return admitted_.at(p.request)->encoded.pairs[p.index];
+        },
+        cache_ != nullptr, metrics_);
     if (!hopeless.empty()) {
       lock.unlock();
       for (const Ticket& r : hopeless) {
-        finish(r, Error(Error::Kind::kTimeout,
-                        "the request could not finish before its deadline; its remaining pairs were dropped"));
+        complete(r, Error(Error::Kind::kTimeout,
+                          "the request could not finish before its deadline; its remaining pairs were dropped"));
       }
       lock.lock();
     }
     if (!planned.pairs.empty()) return planned;
+  }
+}
+
+void Scheduler::fail_pass(const PlannedPass& pass, const Error& error) {
+  std::vector<Ticket> failed;
+  {
+    std::lock_guard lock(mutex_);
+    policy_.pass_done(0, 0);  // a failed pass measures nothing
+    for (const BatchPolicy::PairRef& p : pass.pairs) {
+      const auto it = admitted_.find(p.request);
+      if (it == admitted_.end()) continue;
+      policy_.remove(p.request);
+      if (it->second->claim()) failed.push_back(std::move(it->second));
+      admitted_.erase(it);
+    }
+    queued_tokens_ = policy_.queued_tokens();
+  }
+  for (const Ticket& r : failed) complete(r, error);
+}
+
+void Scheduler::observe(const PlannedPass& pass, const PassOutcome& outcome) {
+  const PackedBatch& batch = pass.batch;
+  size_t longest = 0;
+  for (size_t i = 0; i + 1 < batch.seq_starts.size(); ++i) {
+    longest = std::max(longest, static_cast<size_t>(batch.seq_starts[i + 1] - batch.seq_starts[i]));
+  }
+  const auto tokens = static_cast<double>(batch.num_tokens());
+  const auto sequences = static_cast<double>(batch.num_sequences());
+  metrics_.batch_pairs.observe(sequences);
+  metrics_.batch_tokens.observe(tokens);
+  metrics_.padding.observe(1.0 - tokens / (static_cast<double>(longest) * sequences));
+  metrics_.inference.observe(outcome.seconds);
+  metrics_.tokens.inc(tokens);
+  metrics_.pairs.inc(sequences);
+}
+
+void Scheduler::cache_scores(const PlannedPass& pass, const PassOutcome& outcome) {
+  const PackedBatch& batch = pass.batch;
+  for (size_t s = 0; s < batch.num_sequences(); ++s) {
+    const auto begin = static_cast<size_t>(batch.seq_starts[s]);
+    const auto end = static_cast<size_t>(batch.seq_starts[s + 1]);
+    const std::span<const int32_t> types = batch.type_ids.empty()
+                                               ? std::span<const int32_t>()
+                                               : std::span<const int32_t>(batch.type_ids).subspan(begin, end - begin);
+    const size_t evicted = cache_->insert(
+        pair_identity(std::span<const int32_t>(batch.ids).subspan(begin, end - begin), types), outcome.logits[s]);
+    metrics_.cache_evictions.inc(static_cast<double>(evicted));
   }
 }
 
@@ -494,48 +326,10 @@ void Scheduler::pass_done(PlannedPass& pass, PassOutcome outcome) {
     idle_cv_.notify_all();
     return;
   }
-  std::vector<Ticket> failed, completed;
-  if (!outcome.error.empty()) {
-    {
-      std::lock_guard lock(mutex_);
-      policy_.pass_done(0, 0);  // a failed pass measures nothing
-      for (const BatchPolicy::PairRef& p : pass.pairs) {
-        const auto it = admitted_.find(p.request);
-        if (it == admitted_.end()) continue;
-        policy_.remove(p.request);
-        failed.push_back(std::move(it->second));
-        admitted_.erase(it);
-      }
-      queued_tokens_ = policy_.queued_tokens();
-    }
-    for (const Ticket& r : failed) finish(r, Error(Error::Kind::kInternal, "model: " + outcome.error));
-    return;
-  }
-  if (metrics_) {
-    size_t longest = 0;
-    for (size_t i = 0; i + 1 < pass.batch.seq_starts.size(); ++i) {
-      longest = std::max(longest, static_cast<size_t>(pass.batch.seq_starts[i + 1] - pass.batch.seq_starts[i]));
-    }
-    const double t = static_cast<double>(tokens);
-    metrics_->batch_pairs.observe(static_cast<double>(pass.batch.num_sequences()));
-    metrics_->batch_tokens.observe(t);
-    metrics_->padding.observe(1.0 - t / static_cast<double>(longest * pass.batch.num_sequences()));
-    metrics_->inference.observe(outcome.seconds);
-    metrics_->tokens.inc(t);
-    metrics_->pairs.inc(static_cast<double>(pass.batch.num_sequences()));
-  }
-  if (cache_) {
-    for (size_t s = 0; s < pass.batch.num_sequences(); ++s) {
-      const auto begin = static_cast<size_t>(pass.batch.seq_starts[s]);
-      const auto end = static_cast<size_t>(pass.batch.seq_starts[s + 1]);
-      const std::span<const int32_t> types =
-          pass.batch.type_ids.empty() ? std::span<const int32_t>()
-                                      : std::span<const int32_t>(pass.batch.type_ids).subspan(begin, end - begin);
-      const size_t evicted = cache_->insert(
-          identity_of(std::span<const int32_t>(pass.batch.ids).subspan(begin, end - begin), types), outcome.logits[s]);
-      if (metrics_ && evicted > 0) metrics_->cache_evictions.inc(static_cast<double>(evicted));
-    }
-  }
+  if (outcome.error) return fail_pass(pass, *outcome.error);
+  observe(pass, outcome);
+  if (cache_) cache_scores(pass, outcome);
+  std::vector<Ticket> completed;
   {
     std::lock_guard lock(mutex_);
     policy_.pass_done(tokens, outcome.seconds);
@@ -543,49 +337,18 @@ void Scheduler::pass_done(PlannedPass& pass, PassOutcome outcome) {
     for (size_t i = 0; i < pass.pairs.size(); ++i) {
       const auto it = admitted_.find(pass.pairs[i].request);
       if (it == admitted_.end()) continue;  // cancelled while the pass ran
-      Request& r = *it->second;
+      RequestState& r = *it->second;
+      if (!r.first_run) metrics_.queue.observe(seconds_between(r.accepted, outcome.start));
       const float logit = outcome.logits[pass.sequence_of.empty() ? i : pass.sequence_of[i]];
-      for (const uint32_t unit : r.units_of[pass.pairs[i].index]) r.unit_logits[unit] = logit;
-      if (!r.first_run) {
-        r.first_run = outcome.start;
-        if (metrics_) metrics_->queue.observe(seconds_between(r.accepted, outcome.start));
-      }
-      if (r.last_pass != pass_number) r.inference_seconds += outcome.seconds;  // once per pass per request
-      r.last_pass = pass_number;
-      if (--r.unscored == 0) {
-        completed.push_back(std::move(it->second));
+      if (r.record(pass.pairs[i].index, logit, pass_number, outcome.start, outcome.seconds)) {
+        if (r.claim()) completed.push_back(std::move(it->second));
         admitted_.erase(it);
       }
     }
   }
   for (const Ticket& r : completed) {
-    RerankOutput out = output_of(*r);
-    out.queue_seconds = seconds_between(r->accepted, *r->first_run);
-    out.inference_seconds = r->inference_seconds;
-    finish(r, std::move(out));
+    complete(r, r->output());
   }
-}
-
-RerankOutput Scheduler::output_of(Request& r) {
-  RerankOutput out;
-  out.total_tokens = r.total_tokens;
-  out.cached_pairs = r.cached_pairs;
-  out.usage = r.usage;
-  const size_t documents = r.first_unit.size() - 1;
-  out.logits.resize(documents);
-  out.chunks.resize(documents);
-  for (size_t d = 0; d < documents; ++d) {
-    // The best window, as Cohere scores a chunked document; the first on a tie; NaN only if all are.
-    uint32_t best = r.first_unit[d];
-    for (uint32_t u = best + 1; u < r.first_unit[d + 1]; ++u) {
-      if (r.unit_logits[u] > r.unit_logits[best] || (std::isnan(r.unit_logits[best]) && !std::isnan(r.unit_logits[u]))) {
-        best = u;
-      }
-    }
-    out.logits[d] = r.unit_logits[best];
-    out.chunks[d] = r.unit_chunks[best];
-  }
-  return out;
 }
 
 }  // namespace rerankd

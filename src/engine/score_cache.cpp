@@ -4,14 +4,20 @@
 
 namespace rerankd {
 
-std::string ScoreCache::key_of(std::span<const int32_t> ids) {
-  std::string key(ids.size_bytes(), '\0');
-  if (!ids.empty()) std::memcpy(key.data(), ids.data(), ids.size_bytes());
+std::vector<int32_t> pair_identity(std::span<const int32_t> ids, std::span<const int32_t> type_ids) {
+  std::vector<int32_t> identity(ids.begin(), ids.end());
+  identity.insert(identity.end(), type_ids.begin(), type_ids.end());
+  return identity;
+}
+
+std::string identity_key(std::span<const int32_t> identity) {
+  std::string key(identity.size_bytes(), '\0');
+  if (!identity.empty()) std::memcpy(key.data(), identity.data(), identity.size_bytes());
   return key;
 }
 
 std::optional<float> ScoreCache::find(std::span<const int32_t> ids) {
-  const std::string key = key_of(ids);
+  const std::string key = identity_key(ids);
   std::lock_guard lock(mutex_);
   const auto it = entries_.find(key);
   if (it == entries_.end()) {
@@ -24,7 +30,7 @@ std::optional<float> ScoreCache::find(std::span<const int32_t> ids) {
 }
 
 size_t ScoreCache::insert(std::span<const int32_t> ids, float logit) {
-  std::string key = key_of(ids);
+  std::string key = identity_key(ids);
   const size_t cost = key.size() + kEntryOverhead;
   if (cost > max_bytes_) return 0;
   std::lock_guard lock(mutex_);

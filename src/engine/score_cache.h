@@ -11,8 +11,16 @@
 #include <span>
 #include <string>
 #include <unordered_map>
+#include <vector>
 
 namespace rerankd {
+
+// What makes two pairs the same, for the cache and for sharing one sequence within a request or a
+// pass: their ids and, for models with token types, those too (a literal [SEP] in a query moves
+// where the document's type begins).
+std::vector<int32_t> pair_identity(std::span<const int32_t> ids, std::span<const int32_t> type_ids);
+// The identity's bytes, as a hash-map key.
+std::string identity_key(std::span<const int32_t> identity);
 
 class ScoreCache {
  public:
@@ -32,8 +40,6 @@ class ScoreCache {
   Stats stats() const;
 
  private:
-  static std::string key_of(std::span<const int32_t> ids);
-
   struct Entry {
     float logit;
     std::list<const std::string*>::iterator age;  // its place in lru_

@@ -56,6 +56,9 @@ class Session : public std::enable_shared_from_this<Session> {
  public:
   Session(tcp::socket&& socket, std::shared_ptr<HttpServer::Shared> shared)
       : stream_(std::move(socket)), shared_(std::move(shared)) {
+    beast::error_code ec;
+    const tcp::endpoint remote = stream_.socket().remote_endpoint(ec);
+    if (!ec) peer_ = remote.address();
     shared_->metrics.connection_opened();
   }
 
@@ -175,6 +178,7 @@ class Session : public std::enable_shared_from_this<Session> {
     state_ = State::kIdle;
     close_after_ = false;
     peer_gone_ = false;
+    refusal_.reset();
     parser_.emplace();
     parser_->body_limit(shared_->options.max_body_bytes);
     parser_->header_limit(static_cast<std::uint32_t>(shared_->options.max_header_bytes));
@@ -191,6 +195,17 @@ class Session : public std::enable_shared_from_this<Session> {
     if (state_ == State::kClosed) return;
     state_ = State::kReading;
     stream_.expires_after(shared_->options.io_timeout);
+    if (std::optional<HttpResponse> refusal = shared_->handler.screen(parser_->get(), peer_)) {
+      // A small body of known length is read and dropped, so the connection stays usable; a large
+      // or chunked one, or one the client waits to send (100-continue), is not worth reading.
+      const auto length = parser_->content_length();
+      if (!parser_->chunked() && length && *length <= kDiscardableBodyBytes &&
+          !beast::iequals(parser_->get()[http::field::expect], "100-continue")) {
+        refusal_ = std::move(refusal);
+        return read_body();
+      }
+      return refuse(std::move(*refusal));
+    }
     if (beast::iequals(parser_->get()[http::field::expect], "100-continue")) {
       auto interim = std::make_shared<http::response<http::empty_body>>(http::status::continue_, 11);
       http::async_write(stream_, *interim, [self = shared_from_this(), interim](beast::error_code wec, size_t) {
@@ -235,6 +250,12 @@ class Session : public std::enable_shared_from_this<Session> {
       return refuse(
           error_response(Error(Error::Kind::kInvalidInput, "malformed HTTP request: HTTP/1.1 requires a Host header")));
     }
+    if (refusal_) {  // screened out: the body was read only to keep the connection
+      HttpResponse refusal = std::move(*refusal_);
+      refusal_.reset();
+      begin_exchange(parser_->release())->respond(std::move(refusal));
+      return;
+    }
     auto exchange = begin_exchange(parser_->release());
     try {
       shared_->handler.handle(exchange);
@@ -256,7 +277,7 @@ class Session : public std::enable_shared_from_this<Session> {
 
   std::shared_ptr<Exchange> begin_exchange(HttpRequest request) {
     std::string id = request_id_for(request[kRequestIdHeader]);
-    current_ = std::make_shared<Exchange>(shared_from_this(), std::move(request), std::move(id), executor());
+    current_ = std::make_shared<Exchange>(shared_from_this(), std::move(request), std::move(id), executor(), peer_);
     state_ = State::kHandling;
     counted_ = true;
     shared_->active++;
@@ -329,6 +350,11 @@ class Session : public std::enable_shared_from_this<Session> {
   std::optional<HttpResponse> response_;
   std::shared_ptr<Exchange> current_;
   std::unique_ptr<std::array<char, 16384>> discard_;
+  // A body up to this size is read and dropped after a refusal by screen(), keeping the
+  // connection: cheaper for the client than a new connection, and bounded for us.
+  static constexpr uint64_t kDiscardableBodyBytes = 64 * 1024;
+  std::optional<HttpResponse> refusal_;  // screen()'s answer, sent once the body is read
+  asio::ip::address peer_;
   State state_ = State::kIdle;
   bool counted_ = false;      // current request counted in Shared::active
   bool close_after_ = false;  // the request's body was left unread
@@ -338,11 +364,12 @@ class Session : public std::enable_shared_from_this<Session> {
 // --- Exchange -------------------------------------------------------------------------------------
 
 Exchange::Exchange(std::shared_ptr<Session> session, HttpRequest request, std::string request_id,
-                   asio::any_io_executor executor)
+                   asio::any_io_executor executor, asio::ip::address peer)
     : session_(std::move(session)),
       request_(std::move(request)),
       request_id_(std::move(request_id)),
-      executor_(std::move(executor)) {}
+      executor_(std::move(executor)),
+      peer_(std::move(peer)) {}
 
 std::string_view Exchange::path() const {
   std::string_view target = request_.target();

@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -42,12 +43,14 @@ struct RequestStats {
 class Exchange : public std::enable_shared_from_this<Exchange> {
  public:
   Exchange(std::shared_ptr<Session> session, HttpRequest request, std::string request_id,
-           asio::any_io_executor executor);
+           asio::any_io_executor executor, asio::ip::address peer);
 
   const HttpRequest& request() const { return request_; }
   std::string_view path() const;  // the target without its query string
   const std::string& request_id() const { return request_id_; }
   SteadyClock::time_point received() const { return received_; }
+  // The TCP peer (a proxy's address behind one).
+  const asio::ip::address& peer_address() const { return peer_; }
   // The connection's strand: timers and completions for this request run here, serialized with
   // the connection's own work.
   const asio::any_io_executor& executor() const { return executor_; }
@@ -69,6 +72,7 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
   HttpRequest request_;
   std::string request_id_;
   asio::any_io_executor executor_;
+  asio::ip::address peer_;
   SteadyClock::time_point received_ = SteadyClock::now();
   RequestStats stats_;
   std::atomic<bool> responded_{false};
@@ -78,6 +82,16 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
 class HttpHandler {
  public:
   virtual ~HttpHandler() = default;
+  // Runs on the connection's strand as soon as a request's header is read, before its body: a
+  // response here answers the request without reading, parsing or handling its body, so a
+  // refusal that the header alone decides (a missing key, a rate limit, a full queue) costs
+  // microseconds. The transport then discards a small body and keeps the connection, or closes it
+  // after the answer when the body is large or of unknown length. Must not throw.
+  virtual std::optional<HttpResponse> screen(const HttpRequest& header, const asio::ip::address& peer) noexcept {
+    (void)header;
+    (void)peer;
+    return std::nullopt;
+  }
   // Runs on the exchange's executor. Respond now, or later from any thread.
   virtual void handle(const std::shared_ptr<Exchange>& exchange) = 0;
   // Every response passes here just before it is written, including the transport's own

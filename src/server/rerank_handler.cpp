@@ -52,17 +52,32 @@ struct RerankHandler::Call {
 RerankHandler::RerankHandler(ServedModels& models, ServerMetrics& metrics, const ServerOptions& options)
     : models_(models), metrics_(metrics), options_(options) {}
 
-void RerankHandler::handle(const std::shared_ptr<Exchange>& exchange, RequestParser parse) {
+std::optional<HttpResponse> RerankHandler::screen(const HttpRequest& header, std::string_view tenant) {
+  if (models_.all().size() != 1) return std::nullopt;
+  Scheduler& scheduler = *models_.first().scheduler;
+  // Content-Length, where the client declared one (a chunked body: nothing known yet).
+  size_t body_bytes = 0;
+  const std::string_view length = header[http::field::content_length];
+  std::from_chars(length.data(), length.data() + length.size(), body_bytes);
   try {
-    run(exchange, parse(exchange->request().body(), options_.max_client_batch_size));
+    scheduler.screen(tenant, body_bytes, deadline(header, SteadyClock::now()));
   } catch (const Error& e) {
-    respond_error(*exchange, e, nullptr);
+    return error_answer(e, &scheduler);
+  }
+  return std::nullopt;
+}
+
+void RerankHandler::handle(const std::shared_ptr<Exchange>& exchange, RequestParser parse, std::string tenant) {
+  try {
+    run(exchange, parse(exchange->request().body(), options_.max_client_batch_size), std::move(tenant));
+  } catch (const Error& e) {
+    exchange->respond(error_answer(e, nullptr));
   }
 }
 
-Clock::time_point RerankHandler::deadline(const Exchange& exchange) const {
+Clock::time_point RerankHandler::deadline(const HttpRequest& request, SteadyClock::time_point received) const {
   double seconds = options_.request_timeout_seconds;
-  const auto header = exchange.request()[kRequestTimeoutHeader];
+  const auto header = request[kRequestTimeoutHeader];
   if (!header.empty()) {
     const char* end = header.data() + header.size();
     const auto [ptr, ec] = std::from_chars(header.data(), end, seconds);
@@ -74,11 +89,11 @@ Clock::time_point RerankHandler::deadline(const Exchange& exchange) const {
   // No cap on what a client may ask for; the bound only keeps the time_point arithmetic finite.
   constexpr double kForever = 1e9;
   if (seconds >= kForever) return Clock::time_point::max();
-  return exchange.received() + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds));
+  return received + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds));
 }
 
-void RerankHandler::run(const std::shared_ptr<Exchange>& exchange, RerankRequest request) {
-  const Clock::time_point deadline_at = deadline(*exchange);
+void RerankHandler::run(const std::shared_ptr<Exchange>& exchange, RerankRequest request, std::string tenant) {
+  const Clock::time_point deadline_at = deadline(exchange->request(), exchange->received());
   ServedModel& model = models_.pick(request.model);
   Scheduler& scheduler = *model.scheduler;
   auto call = std::make_shared<Call>(exchange);
@@ -86,6 +101,7 @@ void RerankHandler::run(const std::shared_ptr<Exchange>& exchange, RerankRequest
   call->request = std::move(request);
   RerankInput& input = call->request.input;
   input.deadline = deadline_at;
+  input.tenant = std::move(tenant);
   if (call->request.return_text) call->request.texts = input.documents;
   exchange->stats().model = model.name;
   exchange->stats().pairs = input.documents.size();
@@ -100,7 +116,7 @@ void RerankHandler::run(const std::shared_ptr<Exchange>& exchange, RerankRequest
     });
   } catch (const Error& e) {
     call->done = true;
-    respond_error(*exchange, e, &scheduler);
+    exchange->respond(error_answer(e, &scheduler));
     return;
   }
 
@@ -135,7 +151,7 @@ void RerankHandler::finish(Call& call, RerankResult result) {
       response.result(kClientClosedRequest);
       exchange->respond(std::move(response));
     } else {
-      respond_error(*exchange, *error, call.model->scheduler.get());
+      exchange->respond(error_answer(*error, call.model->scheduler.get()));
     }
     return;
   }
@@ -150,19 +166,18 @@ void RerankHandler::finish(Call& call, RerankResult result) {
     response.set("Server-Timing", server_timing(output, SteadyClock::now() - exchange->received()));
     exchange->respond(std::move(response));
   } catch (const std::exception& e) {
-    respond_error(*exchange, Error(Error::Kind::kInternal, e.what()), nullptr);
+    exchange->respond(error_answer(Error(Error::Kind::kInternal, e.what()), nullptr));
   }
 }
 
 // `scheduler`: the one the request went to, if it got that far.
-void RerankHandler::respond_error(Exchange& exchange, const Error& error, const Scheduler* scheduler) {
+HttpResponse RerankHandler::error_answer(const Error& error, const Scheduler* scheduler) {
   // Retry-After: when the admission check says a retry could make it; else when the model's queue
   // will have run down.
   if (scheduler != nullptr && error_class(error.kind()).retry_after && error.retry_after_seconds() <= 0) {
-    exchange.respond(error_response(Error(error.kind(), error.what(), scheduler->retry_after_seconds())));
-    return;
+    return error_response(Error(error.kind(), error.what(), scheduler->retry_after_seconds()));
   }
-  exchange.respond(error_response(error));
+  return error_response(error);
 }
 
 }  // namespace rerankd::server

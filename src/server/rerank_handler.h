@@ -19,16 +19,22 @@ class RerankHandler {
  public:
   RerankHandler(ServedModels& models, ServerMetrics& metrics, const ServerOptions& options);
 
+  // Before the body is read (HttpHandler::screen): the refusal a rerank request from `tenant`
+  // would get whatever its body says, or nullopt. Only where the model is known without the body
+  // (one model served).
+  std::optional<HttpResponse> screen(const HttpRequest& header, std::string_view tenant);
+
   // parse: parse_tei_request (POST /rerank) or parse_cohere_request (POST /v1/rerank, /v2/rerank).
   using RequestParser = RerankRequest (*)(std::string_view body, size_t max_documents);
-  void handle(const std::shared_ptr<Exchange>& exchange, RequestParser parse);
+  void handle(const std::shared_ptr<Exchange>& exchange, RequestParser parse, std::string tenant);
 
  private:
   struct Call;
-  void run(const std::shared_ptr<Exchange>& exchange, RerankRequest request);
+  void run(const std::shared_ptr<Exchange>& exchange, RerankRequest request, std::string tenant);
   void finish(Call& call, RerankResult result);
-  static void respond_error(Exchange& exchange, const Error& error, const Scheduler* scheduler);
-  Clock::time_point deadline(const Exchange& exchange) const;
+  static HttpResponse error_answer(const Error& error, const Scheduler* scheduler);
+  // X-Request-Timeout, or the server's default, from when the request was received.
+  Clock::time_point deadline(const HttpRequest& request, SteadyClock::time_point received) const;
 
   ServedModels& models_;
   ServerMetrics& metrics_;

@@ -91,13 +91,6 @@ ServedModel& ServedModels::pick(std::string_view requested) {
               "model " + quoted(requested) + " is not served here; this server serves " + names_of(models_));
 }
 
-bool ServedModels::compute_alive() const {
-  for (const ServedModel& m : models_) {
-    if (!m.scheduler || !m.scheduler->compute_alive()) return false;
-  }
-  return true;
-}
-
 bool ServedModels::draining() const {
   const auto& scheduler = models_.front().scheduler;
   return !scheduler || scheduler->draining();

@@ -65,8 +65,8 @@ class ServedModels {
   std::span<const ServedModel> all() const { return models_; }
   ServedModel& first() { return models_.front(); }
 
-  // Over every model: the server is healthy when each compute thread runs.
-  bool compute_alive() const;
+  // Over every model. There is no "compute thread stopped" state to report: a failure in a
+  // scheduler's own machinery ends the process (backend_worker.h), and an orchestrator restarts it.
   bool draining() const;
   size_t in_flight_requests() const;
   void begin_drain();

@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <cmath>
 #include <csignal>
 #include <exception>
@@ -11,6 +12,7 @@
 #include <thread>
 
 #include "common/error.h"
+#include "common/thread_role.h"
 #include "server/access_log.h"
 #include "server/error_response.h"
 #include "server/static_pages.h"
@@ -35,6 +37,20 @@ HttpServerOptions transport_options(const ServerOptions& o) {
   return t;
 }
 
+// The routes that rerank, and how each reads its body.
+struct RerankRoute {
+  std::string_view path;
+  RerankHandler::RequestParser parse;
+};
+constexpr RerankRoute kRerankRoutes[] = {
+    {"/rerank", parse_tei_request}, {"/v1/rerank", parse_cohere_request}, {"/v2/rerank", parse_cohere_request}};
+
+bool reranks(const HttpRequest& request, std::string_view path) {
+  if (request.method() != http::verb::post) return false;
+  return std::any_of(std::begin(kRerankRoutes), std::end(kRerankRoutes),
+                     [&](const RerankRoute& r) { return r.path == path; });
+}
+
 std::string show(const asio::ip::tcp::endpoint& endpoint) {
   const auto address = endpoint.address();
   const std::string host = address.is_v6() ? "[" + address.to_string() + "]" : address.to_string();
@@ -55,9 +71,11 @@ RerankServer::RerankServer(const std::vector<ModelSpec>& models, const ServerOpt
       signals_(control_, SIGINT, SIGTERM),
       drain_timer_(control_) {
   using http::verb;
-  router_.add(verb::post, "/rerank", [this](const auto& e) { rerank_.handle(e, parse_tei_request); });
-  router_.add(verb::post, "/v1/rerank", [this](const auto& e) { rerank_.handle(e, parse_cohere_request); });
-  router_.add(verb::post, "/v2/rerank", [this](const auto& e) { rerank_.handle(e, parse_cohere_request); });
+  for (const auto& [path, parse] : kRerankRoutes) {
+    router_.add(verb::post, std::string(path), [this, parser = parse](const auto& e) {
+      rerank_.handle(e, parser, tenant_of(e->request(), e->peer_address()));
+    });
+  }
   router_.add(verb::get, "/health", [this](const auto& e) { e->respond(health_response(models_)); },
               Router::Access::kOpen);
   router_.add(verb::get, "/info", [this](const auto& e) {
@@ -93,6 +111,7 @@ int RerankServer::run() {
   std::mutex failure_mutex;
   std::exception_ptr failure;
   auto serve = [&] {
+    set_thread_role(ThreadRole::kIo, options_.scheduler.feeder_nice);
     try {
       ioc_.run();
     } catch (...) {
@@ -130,15 +149,30 @@ int RerankServer::run() {
   return 0;
 }
 
-void RerankServer::handle(const std::shared_ptr<Exchange>& exchange) {
-  if (api_keys_.enabled() && router_.needs_key(exchange->path()) &&
-      !api_keys_.allows(exchange->request()[http::field::authorization])) {
-    exchange->respond(error_response(
-        Error(Error::Kind::kUnauthorized, "missing or invalid API key: send 'Authorization: Bearer <key>'")));
-    return;
+std::optional<HttpResponse> RerankServer::screen(const HttpRequest& header, const asio::ip::address& peer) noexcept {
+  try {
+    const std::string_view target = header.target();
+    const std::string_view path = target.substr(0, target.find('?'));
+    // The one place keys are checked: before the body is read, so a client without a key can
+    // make the server read nothing.
+    if (api_keys_.enabled() && router_.needs_key(path) && !api_keys_.allows(header[http::field::authorization])) {
+      return error_response(
+          Error(Error::Kind::kUnauthorized, "missing or invalid API key: send 'Authorization: Bearer <key>'"));
+    }
+    if (!reranks(header, path)) return std::nullopt;
+    return rerank_.screen(header, tenant_of(header, peer));
+  } catch (const std::exception&) {
+    return std::nullopt;  // not decided here: the request is read and handled, where errors are answered
   }
-  router_.dispatch(exchange);
 }
+
+std::string RerankServer::tenant_of(const HttpRequest& header, const asio::ip::address& peer) const {
+  (void)header;
+  (void)peer;
+  return {};
+}
+
+void RerankServer::handle(const std::shared_ptr<Exchange>& exchange) { router_.dispatch(exchange); }
 
 void RerankServer::completed(const Exchange& exchange, const HttpResponse& response) noexcept {
   const std::string_view route = router_.label(exchange.path());

@@ -36,7 +36,10 @@ class RerankServer : private HttpHandler {
   int run();
 
  private:
+  std::optional<HttpResponse> screen(const HttpRequest& header, const asio::ip::address& peer) noexcept override;
   void handle(const std::shared_ptr<Exchange>& exchange) override;
+  // Who sent a request: what rate limits and fair shares are kept by.
+  std::string tenant_of(const HttpRequest& header, const asio::ip::address& peer) const;
   void completed(const Exchange& exchange, const HttpResponse& response) noexcept override;
 
   void wait_for_signal();

@@ -93,9 +93,6 @@ std::string info_body(const ServedModels& models, const ServerOptions& o) {
 }
 
 HttpResponse health_response(const ServedModels& models) {
-  if (!models.compute_alive()) {
-    return error_response(Error(Error::Kind::kUnavailable, "a model's compute thread is not running"));
-  }
   // Load balancers read the status; people read the message.
   if (models.draining()) {
     return error_response(Error(Error::Kind::kUnavailable, "the server is draining and admits no new requests"));

@@ -9,8 +9,10 @@
 #include <thread>
 
 #include "engine/scheduler.h"
+#include "engine/token_estimate.h"
 #include "test_data.h"
 #include "virtual_clock.h"
+#include "word_tokenizer.h"
 
 namespace rerankd {
 namespace {
@@ -30,6 +32,14 @@ struct Outcome {
     };
   }
   RerankResult get() { return future.get(); }
+  // Submits; a refusal that submit() throws at once is delivered as the callback would.
+  void submit_to(Scheduler& scheduler, RerankInput in) {
+    try {
+      scheduler.submit(std::move(in), callback());
+    } catch (const Error& e) {
+      callback()(e);
+    }
+  }
 };
 
 std::unique_ptr<Reranker> load(const std::string& model) {
@@ -121,7 +131,6 @@ TEST(Scheduler, RefusesPastTheConcurrencyLimitAtOnce) {
   } catch (const Error& e) {
     EXPECT_EQ(e.kind(), Error::Kind::kOverloaded);
   }
-  EXPECT_GE(scheduler.retry_after_seconds(), 1);
   a.get();
   b.get();
 }
@@ -159,7 +168,7 @@ TEST(Scheduler, ExpiredWorkNeverReachesTheModel) {
   scheduler.submit(input("q", std::vector<std::string>(100, long_text(40))), big.callback());
   auto in = input("q", std::vector<std::string>(50, long_text(40)));
   in.deadline = Clock::now() - std::chrono::milliseconds(1);  // already past when it is submitted
-  scheduler.submit(std::move(in), late.callback());
+  late.submit_to(scheduler, std::move(in));
   auto result = late.get();
   ASSERT_TRUE(std::holds_alternative<Error>(result));
   EXPECT_EQ(std::get<Error>(result).kind(), Error::Kind::kTimeout);
@@ -369,8 +378,8 @@ TEST(Scheduler, AdmissionAnswersFromTheMeasuredSpeedOfAFakeBackend) {
   EXPECT_EQ(pairs_run.load(), 2u + 101u);  // the warm-up pass twice, then only what was admitted
 }
 
-// A request whose first documents alone already need more than its deadline is refused then,
-// without tokenizing the rest: on a busy machine the whole tokenization can outlast the deadline.
+// A request whose documents need more than its deadline at the least they can cost is refused
+// without tokenizing them: on a busy machine the whole tokenization can outlast the deadline.
 TEST(Scheduler, HopelessRequestIsRefusedBeforeItsRestIsTokenized) {
   auto reranker = load("tiny");
   VirtualClock clock;
@@ -389,12 +398,12 @@ TEST(Scheduler, HopelessRequestIsRefusedBeforeItsRestIsTokenized) {
   Outcome hopeless, fine;
   RerankInput in = input("q", docs);
   in.deadline = after_seconds(clock.now(), sixteen / 2);  // the first 16 documents need twice that
-  scheduler.submit(std::move(in), hopeless.callback());
+  hopeless.submit_to(scheduler, std::move(in));
   const RerankResult refused = hopeless.get();
   ASSERT_TRUE(std::holds_alternative<Error>(refused));
   EXPECT_EQ(std::get<Error>(refused).kind(), Error::Kind::kTooLarge);
-  EXPECT_NE(std::string(std::get<Error>(refused).what()).find("for its first 16 of 400 documents alone"),
-            std::string::npos)
+  // Refused before any of it was tokenized: 400 pairs have at least their special tokens each.
+  EXPECT_NE(std::string(std::get<Error>(refused).what()).find("even on an idle server"), std::string::npos)
       << std::get<Error>(refused).what();
 
   // With time for all of them, the same request runs.
@@ -402,6 +411,216 @@ TEST(Scheduler, HopelessRequestIsRefusedBeforeItsRestIsTokenized) {
   roomy_in.deadline = after_seconds(clock.now(), 1e4);
   scheduler.submit(std::move(roomy_in), fine.callback());
   ASSERT_TRUE(std::holds_alternative<RerankOutput>(fine.get()));
+}
+
+// --- Admission first, fair shares: a fake backend on a virtual clock and the word tokenizer ---
+
+using testing::WordTokenizer;
+using testing::words_doc;
+
+// A fake model at 1000 tokens/s of virtual time whose passes wait while the test holds the gate:
+// what the test submits meanwhile finds the queue as it left it.
+struct GatedModel {
+  VirtualClock clock;
+  std::mutex gate;
+  std::mutex log_mutex;
+  std::vector<size_t> pass_tokens;
+
+  ForwardFn forward() {
+    return [this](const PackedBatch& batch) {
+      std::lock_guard hold(gate);
+      clock.advance(static_cast<double>(batch.num_tokens()) / 1000);
+      std::lock_guard lock(log_mutex);
+      pass_tokens.push_back(batch.num_tokens());
+      return std::vector<float>(batch.num_sequences(), 0.5f);
+    };
+  }
+};
+
+SchedulerOptions gated_options() {
+  SchedulerOptions options;
+  options.tokenizer_threads = 1;       // encoding and admission in submission order
+  options.max_queue_seconds = 10;      // 10 000 tokens of this model's time
+  options.max_batch_tokens = 512;
+  options.default_timeout_seconds = 1e6;
+  return options;
+}
+
+RerankInput words_request(size_t documents, size_t words, std::string tenant, size_t tag = 0) {
+  RerankInput in;
+  in.query = "q";
+  for (size_t i = 0; i < documents; ++i) in.documents.push_back(words_doc(words, tag * 1000 + i));
+  in.tenant = std::move(tenant);
+  return in;
+}
+
+// Fills `tenant`'s share of the queue with requests of `documents` x `words` until one is refused;
+// returns how many were admitted (their outcomes are appended to `outcomes`). The model's gate is
+// held, so nothing but admission changes the queue meanwhile.
+size_t fill(Scheduler& scheduler, std::vector<std::unique_ptr<Outcome>>& outcomes, const std::string& tenant,
+            size_t documents, size_t words) {
+  for (size_t admitted = 0;; ++admitted) {
+    auto outcome = std::make_unique<Outcome>();
+    const size_t before = scheduler.queued_tokens();
+    try {
+      scheduler.submit(words_request(documents, words, tenant, 100 + outcomes.size()), outcome->callback());
+    } catch (const Error& e) {
+      EXPECT_EQ(e.kind(), Error::Kind::kOverloaded) << e.what();
+      return admitted;
+    }
+    // Encoded: either queued (the queue grew) or refused (answered).
+    while (outcome->future.wait_for(std::chrono::milliseconds(1)) != std::future_status::ready &&
+           scheduler.queued_tokens() == before) {
+    }
+    if (outcome->future.wait_for(std::chrono::milliseconds(0)) == std::future_status::ready) {
+      const RerankResult r = outcome->get();
+      EXPECT_TRUE(std::holds_alternative<Error>(r));
+      if (std::holds_alternative<Error>(r)) {
+        EXPECT_EQ(std::get<Error>(r).kind(), Error::Kind::kOverloaded);
+      }
+      return admitted;
+    }
+    outcomes.push_back(std::move(outcome));
+  }
+}
+
+// Runs one request of TokenEstimate::kWindow documents of 96 words, so that the encoder knows how
+// many tokens a byte makes and admission can refuse on the least a request's bytes can cost.
+// (A tenant seen lately keeps its share: the test says which one teaches.)
+void teach_the_estimate(Scheduler& scheduler, const std::string& tenant) {
+  Outcome outcome;
+  scheduler.submit(words_request(TokenEstimate::kWindow, 96, tenant, 999), outcome.callback());
+  ASSERT_TRUE(std::holds_alternative<RerankOutput>(outcome.get()));
+}
+
+// The Retry-After of a refusal with nothing better known is the admitted work at the measured
+// speed, rounded up: 3 requests of 1010 tokens on a 1000 tokens/s model, so 4 s (never less than 1).
+TEST(Scheduler, RetryAfterIsTheAdmittedWorkAtTheMeasuredSpeed) {
+  WordTokenizer tokenizer;
+  GatedModel model;
+  Scheduler scheduler(tokenizer, 512, model.forward(), model.clock, gated_options(), nullptr);
+  ASSERT_TRUE(scheduler.wait_idle(Clock::now() + std::chrono::seconds(60)));
+  EXPECT_EQ(scheduler.retry_after_seconds(), 1);  // nothing queued: the floor
+  std::unique_lock hold(model.gate);
+  std::vector<std::unique_ptr<Outcome>> outcomes;
+  for (size_t i = 0; i < 3; ++i) {
+    outcomes.push_back(std::make_unique<Outcome>());
+    scheduler.submit(words_request(10, 96, "", i), outcomes.back()->callback());  // 10 x 100 tokens
+  }
+  while (scheduler.in_flight_requests() != 3 || scheduler.queued_tokens() + 512 < 3000) std::this_thread::yield();
+  // 3030 tokens admitted (10 pairs of 1 + 96 + 4), one budget-sized pass of them in flight: 3.03 s.
+  EXPECT_EQ(scheduler.retry_after_seconds(), 4);
+  hold.unlock();
+  for (auto& o : outcomes) EXPECT_TRUE(std::holds_alternative<RerankOutput>(o->get()));
+}
+
+// Admission comes first: a request that the full queue refuses is refused before its body costs
+// tokenization (screen(), as the server asks with the header alone), or after its first document.
+TEST(Scheduler, ARefusedRequestIsNotTokenized) {
+  WordTokenizer tokenizer;
+  GatedModel model;
+  Scheduler scheduler(tokenizer, 512, model.forward(), model.clock, gated_options(), nullptr);
+  ASSERT_TRUE(scheduler.wait_idle(Clock::now() + std::chrono::seconds(60)));
+  teach_the_estimate(scheduler, "");
+  std::unique_lock hold(model.gate);
+  std::vector<std::unique_ptr<Outcome>> admitted;
+  // Requests of 2 pairs of 485 tokens: 9 fit in 90% of the 10 s queue, leaving 0.27 s of slack.
+  const size_t n = fill(scheduler, admitted, "", 2, 480);
+  EXPECT_EQ(n, 9u);
+  const size_t encoded = tokenizer.documents_encoded.load();
+
+  // The header alone: a body of 64 KiB is a pair of max_length tokens at the least (0.5 s), which
+  // cannot go ahead of requests with 0.27 s of slack: refused without parsing or tokenizing.
+  try {
+    scheduler.screen("", 64 << 10, Clock::time_point::max());
+    ADD_FAILURE() << "expected a refusal";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), Error::Kind::kOverloaded) << e.what();
+    EXPECT_GT(e.retry_after_seconds(), 0);
+  }
+  // Parsed: 10 documents of 96 words are ~1000 tokens at the least.
+  EXPECT_THROW(scheduler.submit(words_request(10, 96, "", 77), [](RerankResult) {}), Error);
+  EXPECT_EQ(tokenizer.documents_encoded.load(), encoded);
+  // A small one still fits in the slack, and is admitted ahead of them.
+  admitted.push_back(std::make_unique<Outcome>());
+  admitted.back()->submit_to(scheduler, words_request(1, 96, "", 78));
+  hold.unlock();
+  for (auto& o : admitted) EXPECT_TRUE(std::holds_alternative<RerankOutput>(o->get()));
+}
+
+// Before the encoder has learnt how many tokens a byte makes, the least a document costs is its
+// special tokens; encoding then stops at the first document past which the request cannot fit.
+TEST(Scheduler, ARefusalStopsEncodingWhereTheRequestNoLongerFits) {
+  WordTokenizer tokenizer;
+  GatedModel model;
+  Scheduler scheduler(tokenizer, 512, model.forward(), model.clock, gated_options(), nullptr);
+  ASSERT_TRUE(scheduler.wait_idle(Clock::now() + std::chrono::seconds(60)));
+  std::unique_lock hold(model.gate);
+  std::vector<std::unique_ptr<Outcome>> admitted;
+  // Requests of 2 pairs of 485 tokens: 9 fit in 9 s, leaving ~0.27 s of slack, fewer pairs
+  // learnt than the estimate needs.
+  fill(scheduler, admitted, "", 2, 480);
+  const size_t encoded = tokenizer.documents_encoded.load();
+  Outcome refused;
+  refused.submit_to(scheduler, words_request(30, 96, "", 99));  // 30 x 101 tokens; 30 x 4 at the least
+  const RerankResult r = refused.get();
+  ASSERT_TRUE(std::holds_alternative<Error>(r));
+  EXPECT_EQ(std::get<Error>(r).kind(), Error::Kind::kOverloaded);
+  const std::string message = std::get<Error>(r).what();
+  const size_t done = tokenizer.documents_encoded.load() - encoded;
+  EXPECT_GE(done, 1u);
+  EXPECT_LE(done, 5u);
+  EXPECT_NE(message.find("for its first " + std::to_string(done) + " of 30 documents"), std::string::npos) << message;
+  hold.unlock();
+  for (auto& o : admitted) EXPECT_TRUE(std::holds_alternative<RerankOutput>(o->get()));
+}
+
+// One tenant fills its share of the queue; another's request is still admitted, runs before the
+// first tenant's backlog, and every request admitted for either finishes (none times out).
+TEST(Scheduler, AQuietTenantIsServedWhileAnotherFloods) {
+  WordTokenizer tokenizer;
+  GatedModel model;
+  SchedulerOptions options = gated_options();
+  options.default_timeout_seconds = 12;  // deadlines 12 s of virtual time; the queue bound 10 s
+  Scheduler scheduler(tokenizer, 512, model.forward(), model.clock, options, nullptr);
+  ASSERT_TRUE(scheduler.wait_idle(Clock::now() + std::chrono::seconds(60)));
+  teach_the_estimate(scheduler, "quiet");  // and so the quiet tenant was seen a moment ago
+  std::unique_lock hold(model.gate);
+  const auto deadline = after_seconds(model.clock.now(), 12);
+
+  // The quiet tenant was seen a moment ago: its share is reserved while it is active.
+  EXPECT_NO_THROW(scheduler.screen("quiet", 1, deadline));
+  std::vector<std::unique_ptr<Outcome>> flood;
+  const size_t n = fill(scheduler, flood, "flood", 10, 96);
+  EXPECT_EQ(n, 4u) << "half of 90% of 10 s at 1000 tokens/s: 4 requests of 1000 tokens";
+  EXPECT_THROW(scheduler.screen("flood", 64 << 10, deadline), Error);
+  EXPECT_NO_THROW(scheduler.screen("quiet", 64 << 10, deadline));
+
+  Outcome quiet;
+  std::mutex order_mutex;
+  std::vector<std::string> order;
+  RerankInput in = words_request(10, 96, "quiet", 500);
+  in.deadline = deadline;
+  const RerankCallback quiet_done = quiet.callback();
+  scheduler.submit(std::move(in), [&](RerankResult r) {
+    {
+      std::lock_guard lock(order_mutex);
+      order.push_back("quiet");
+    }
+    quiet_done(std::move(r));
+  });
+  while (scheduler.in_flight_requests() != n + 1 || scheduler.queued_tokens() < 4000) std::this_thread::yield();
+  hold.unlock();
+  ASSERT_TRUE(std::holds_alternative<RerankOutput>(quiet.get()));
+  size_t flood_done_before_quiet = 0;
+  for (auto& o : flood) {
+    const RerankResult r = o->get();
+    ASSERT_TRUE(std::holds_alternative<RerankOutput>(r)) << std::get<Error>(r).what();
+    if (o->finished_at < quiet.finished_at) ++flood_done_before_quiet;
+  }
+  // Pass by pass the two alternate, so the quiet request (1000 tokens) is done by the time the
+  // flood's second request is: not after all four.
+  EXPECT_LE(flood_done_before_quiet, 1u);
 }
 
 }  // namespace
