@@ -49,8 +49,9 @@ struct RerankHandler::Call {
   bool client_gone = false;
 };
 
-RerankHandler::RerankHandler(ServedModels& models, ServerMetrics& metrics, const ServerOptions& options)
-    : models_(models), metrics_(metrics), options_(options) {}
+RerankHandler::RerankHandler(ServedModels& models, ServerMetrics& metrics, const ServerOptions& options,
+                             const ClientIdentities& identities, RateLimiter& rate_limiter)
+    : models_(models), metrics_(metrics), options_(options), identities_(identities), rate_limiter_(rate_limiter) {}
 
 void RerankHandler::handle(const std::shared_ptr<Exchange>& exchange, RequestParser parse) {
   try {
@@ -90,6 +91,10 @@ void RerankHandler::run(const std::shared_ptr<Exchange>& exchange, RerankRequest
   exchange->stats().model = model.name;
   exchange->stats().pairs = input.documents.size();
   metrics_.pairs_received(input.documents.size());
+  // TODO(lead): the identity RerankServer::handle resolved, once the exchange carries it.
+  if (const std::optional<ClientIdentity> who = identities_.of(*exchange)) {
+    rate_limiter_.admit_pairs(*who, input.documents.size(), SteadyClock::now());
+  }
 
   try {
     // Runs on a scheduler thread: hop to the connection's strand and return at once. The

@@ -7,8 +7,10 @@
 #include <string>
 
 #include "engine/scheduler.h"
-#include "server/served_models.h"
+#include "server/client_identity.h"
 #include "server/http_server.h"
+#include "server/rate_limiter.h"
+#include "server/served_models.h"
 #include "server/rerank_api.h"
 #include "server/server_metrics.h"
 #include "server/server_options.h"
@@ -17,7 +19,8 @@ namespace rerankd::server {
 
 class RerankHandler {
  public:
-  RerankHandler(ServedModels& models, ServerMetrics& metrics, const ServerOptions& options);
+  RerankHandler(ServedModels& models, ServerMetrics& metrics, const ServerOptions& options,
+                const ClientIdentities& identities, RateLimiter& rate_limiter);
 
   // parse: parse_tei_request (POST /rerank) or parse_cohere_request (POST /v1/rerank, /v2/rerank).
   using RequestParser = RerankRequest (*)(std::string_view body, size_t max_documents);
@@ -33,6 +36,8 @@ class RerankHandler {
   ServedModels& models_;
   ServerMetrics& metrics_;
   const ServerOptions& options_;
+  const ClientIdentities& identities_;
+  RateLimiter& rate_limiter_;
 };
 
 }  // namespace rerankd::server

@@ -14,7 +14,9 @@
 
 #include "common/metrics.h"
 #include "server/api_keys.h"
+#include "server/client_identity.h"
 #include "server/http_server.h"
+#include "server/rate_limiter.h"
 #include "server/rerank_handler.h"
 #include "server/routes.h"
 #include "server/served_models.h"
@@ -48,6 +50,8 @@ class RerankServer : private HttpHandler {
   MetricsRegistry registry_;
   ServerMetrics metrics_;
   ApiKeys api_keys_;
+  ClientIdentities identities_;
+  RateLimiter rate_limiter_;
   ServedModels models_;
   // Declared after everything that pending handlers may reference, so that ~io_context (which
   // destroys those handlers) runs while it all still exists.
