@@ -21,6 +21,7 @@ class Error : public std::runtime_error {
     kModelFormat,       // a model file is malformed or unsupported; the message names the file and field
     kIo,                // a file is missing, not a regular file, or cannot be read; the message names it
     kOverloaded,        // admission control refused the work (HTTP 429)
+    kRateLimited,       // the client's own rate limit refused the request (HTTP 429)
     kTimeout,           // a deadline passed before the work ran (HTTP 504)
     kUnavailable,       // shutting down or not ready (HTTP 503)
     kInternal,          // a bug or an unexpected backend failure (HTTP 500)

@@ -9,7 +9,7 @@ namespace {
 using K = Error::Kind;
 
 // Rows in the enum's order: error_class indexes by Kind.
-constexpr std::array<ErrorClass, 13> kClasses{{
+constexpr std::array<ErrorClass, 14> kClasses{{
     {K::kInvalidInput, "invalid_input", 400, "validation", false, false, kExitUsage},
     {K::kUnauthorized, "unauthorized", 401, "unauthorized", false, false, kExitUsage},
     {K::kNotFound, "not_found", 404, "not_found", false, false, kExitUsage},
@@ -24,6 +24,9 @@ constexpr std::array<ErrorClass, 13> kClasses{{
     {K::kModelFormat, "model_format", 500, "backend", false, false, kExitFailure},
     {K::kIo, "io", 500, "backend", false, false, kExitFailure},
     {K::kOverloaded, "overloaded", 429, "overloaded", true, true, kExitFailure},
+    // The server is not busy: this client sent too much. Its own type, so that a client (and a
+    // person reading the answer) can tell the two 429s apart.
+    {K::kRateLimited, "rate_limited", 429, "rate_limited", true, true, kExitFailure},
     {K::kTimeout, "timeout", 504, "timeout", true, false, kExitFailure},
     {K::kUnavailable, "unavailable", 503, "unhealthy", true, false, kExitFailure},
     {K::kInternal, "internal", 500, "backend", false, false, kExitBug},
@@ -48,6 +51,7 @@ const ErrorClass& error_class(Error::Kind kind) noexcept {
 
 Error::Kind kind_for_status(unsigned status) noexcept {
   if (status == 500) return K::kInternal;
+  if (status == 429) return K::kOverloaded;  // one status for both: a client waits and resends either way
   for (const ErrorClass& c : kClasses) {
     if (c.http_status == status) return c.kind;
   }

@@ -31,7 +31,7 @@ std::span<const ErrorClass> error_classes() noexcept;
 const ErrorClass& error_class(Error::Kind kind) noexcept;
 
 // The inverse, for a client reading a status: the Kind of the row with that status (500, which
-// three rows share, is kInternal); a status no row has (from a proxy, say) is kTimeout for 408,
+// three rows share, is kInternal; 429, which two share, is kOverloaded); a status no row has (from a proxy, say) is kTimeout for 408,
 // else kInvalidInput for 4xx and kInternal for the rest.
 Error::Kind kind_for_status(unsigned status) noexcept;
 

@@ -4,11 +4,10 @@
 
 #include <algorithm>
 #include <boost/asio/ip/address.hpp>
-#include <boost/asio/ip/network_v4.hpp>
-#include <boost/asio/ip/network_v6.hpp>
 #include <cctype>
 #include <cstdlib>
 
+#include "common/address_block.h"
 #include "common/error.h"
 
 namespace rerankd::hub {
@@ -62,23 +61,6 @@ std::optional<Proxy> proxy_from(std::initializer_list<const char*> names) {
   const auto [name, value] = first_env(names);
   if (name.empty()) return std::nullopt;
   return parse_proxy(value, name);
-}
-
-// Whether `host` (an address) lies in `block` ("10.0.0.0/8", "fd00::/8") or equals it ("10.1.2.3").
-bool address_matches(const std::string& block, const ip::address& host) {
-  boost::system::error_code ec;
-  if (block.find('/') == std::string::npos) {
-    const ip::address entry = ip::make_address(block, ec);
-    return !ec && entry == host;
-  }
-  if (host.is_v4()) {
-    const ip::network_v4 net = ip::make_network_v4(block, ec);
-    return !ec && (host.to_v4().to_uint() & net.netmask().to_uint()) == net.network().to_uint();
-  }
-  const ip::network_v6 net = ip::make_network_v6(block, ec);
-  if (ec) return false;
-  const ip::network_v6 mine(host.to_v6(), net.prefix_length());
-  return mine.canonical() == net.canonical();
 }
 
 }  // namespace
@@ -139,7 +121,10 @@ bool no_proxy_matches(const std::string& raw_entry, const std::string& raw_host,
   if (entry_port && *entry_port != port) return false;
   boost::system::error_code ec;
   const ip::address address = ip::make_address(host, ec);
-  if (!ec) return address_matches(entry, address);
+  if (!ec) {
+    const std::optional<AddressBlock> block = AddressBlock::parse(entry);
+    return block && block->contains(address);
+  }
   if (entry.starts_with(".")) entry.erase(0, 1);
   if (entry.empty()) return false;
   return host == entry || (host.size() > entry.size() && host.ends_with(entry) &&

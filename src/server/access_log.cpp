@@ -33,6 +33,7 @@ void log_access(const AccessRecord& r, LogFormat format) {
     w.key("method").value(r.method).key("target").value(target).key("route").value(r.route);
     w.key("status").value(static_cast<int64_t>(r.status));
     if (!r.model.empty()) w.key("model").value(r.model);
+    if (!r.tenant.empty()) w.key("tenant").value(r.tenant);
     w.key("pairs").value(static_cast<uint64_t>(r.pairs)).key("tokens").value(static_cast<uint64_t>(r.tokens));
     w.key("queue_ms").value(r.queue_ms).key("inference_ms").value(r.inference_ms).key("total_ms").value(r.total_ms);
     w.key("request_id").value(r.request_id);
@@ -43,8 +44,9 @@ void log_access(const AccessRecord& r, LogFormat format) {
     return;
   }
   const std::string model = r.model.empty() ? std::string() : " model=" + std::string(r.model);
-  logger->info("{} {} {}{} pairs={} tokens={} queue_ms={:.1f} inference_ms={:.1f} total_ms={:.1f} id={}", r.method,
-               target, r.status, model, r.pairs, r.tokens, r.queue_ms, r.inference_ms, r.total_ms, r.request_id);
+  const std::string tenant = r.tenant.empty() ? std::string() : " tenant=" + std::string(r.tenant);
+  logger->info("{} {} {}{}{} pairs={} tokens={} queue_ms={:.1f} inference_ms={:.1f} total_ms={:.1f} id={}", r.method,
+               target, r.status, model, tenant, r.pairs, r.tokens, r.queue_ms, r.inference_ms, r.total_ms, r.request_id);
 }
 
 }  // namespace rerankd::server

@@ -49,8 +49,9 @@ struct RerankHandler::Call {
   bool client_gone = false;
 };
 
-RerankHandler::RerankHandler(ServedModels& models, ServerMetrics& metrics, const ServerOptions& options)
-    : models_(models), metrics_(metrics), options_(options) {}
+RerankHandler::RerankHandler(ServedModels& models, ServerMetrics& metrics, const ServerOptions& options,
+                             const ClientIdentities& identities, RateLimiter& rate_limiter)
+    : models_(models), metrics_(metrics), options_(options), identities_(identities), rate_limiter_(rate_limiter) {}
 
 std::optional<HttpResponse> RerankHandler::screen(const HttpRequest& header, std::string_view tenant) {
   if (models_.all().size() != 1) return std::nullopt;
@@ -67,9 +68,9 @@ std::optional<HttpResponse> RerankHandler::screen(const HttpRequest& header, std
   return std::nullopt;
 }
 
-void RerankHandler::handle(const std::shared_ptr<Exchange>& exchange, RequestParser parse, std::string tenant) {
+void RerankHandler::handle(const std::shared_ptr<Exchange>& exchange, RequestParser parse) {
   try {
-    run(exchange, parse(exchange->request().body(), options_.max_client_batch_size), std::move(tenant));
+    run(exchange, parse(exchange->request().body(), options_.max_client_batch_size));
   } catch (const Error& e) {
     exchange->respond(error_answer(e, nullptr));
   }
@@ -92,7 +93,7 @@ Clock::time_point RerankHandler::deadline(const HttpRequest& request, SteadyCloc
   return received + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds));
 }
 
-void RerankHandler::run(const std::shared_ptr<Exchange>& exchange, RerankRequest request, std::string tenant) {
+void RerankHandler::run(const std::shared_ptr<Exchange>& exchange, RerankRequest request) {
   const Clock::time_point deadline_at = deadline(exchange->request(), exchange->received());
   ServedModel& model = models_.pick(request.model);
   Scheduler& scheduler = *model.scheduler;
@@ -101,11 +102,16 @@ void RerankHandler::run(const std::shared_ptr<Exchange>& exchange, RerankRequest
   call->request = std::move(request);
   RerankInput& input = call->request.input;
   input.deadline = deadline_at;
-  input.tenant = std::move(tenant);
   if (call->request.return_text) call->request.texts = input.documents;
   exchange->stats().model = model.name;
   exchange->stats().pairs = input.documents.size();
   metrics_.pairs_received(input.documents.size());
+  // The identity screen() let in (resolved again: a key comparison): the model's time is shared
+  // between identities, and each has its own pairs/s.
+  if (const std::optional<ClientIdentity> who = identities_.of(*exchange)) {
+    rate_limiter_.admit_pairs(*who, input.documents.size(), SteadyClock::now());
+    input.tenant = who->str();
+  }
 
   try {
     // Runs on a scheduler thread: hop to the connection's strand and return at once. The

@@ -7,8 +7,10 @@
 #include <string>
 
 #include "engine/scheduler.h"
-#include "server/served_models.h"
+#include "server/client_identity.h"
 #include "server/http_server.h"
+#include "server/rate_limiter.h"
+#include "server/served_models.h"
 #include "server/rerank_api.h"
 #include "server/server_metrics.h"
 #include "server/server_options.h"
@@ -17,7 +19,8 @@ namespace rerankd::server {
 
 class RerankHandler {
  public:
-  RerankHandler(ServedModels& models, ServerMetrics& metrics, const ServerOptions& options);
+  RerankHandler(ServedModels& models, ServerMetrics& metrics, const ServerOptions& options,
+                const ClientIdentities& identities, RateLimiter& rate_limiter);
 
   // Before the body is read (HttpHandler::screen): the refusal a rerank request from `tenant`
   // would get whatever its body says, or nullopt. Only where the model is known without the body
@@ -26,11 +29,11 @@ class RerankHandler {
 
   // parse: parse_tei_request (POST /rerank) or parse_cohere_request (POST /v1/rerank, /v2/rerank).
   using RequestParser = RerankRequest (*)(std::string_view body, size_t max_documents);
-  void handle(const std::shared_ptr<Exchange>& exchange, RequestParser parse, std::string tenant);
+  void handle(const std::shared_ptr<Exchange>& exchange, RequestParser parse);
 
  private:
   struct Call;
-  void run(const std::shared_ptr<Exchange>& exchange, RerankRequest request, std::string tenant);
+  void run(const std::shared_ptr<Exchange>& exchange, RerankRequest request);
   void finish(Call& call, RerankResult result);
   static HttpResponse error_answer(const Error& error, const Scheduler* scheduler);
   // X-Request-Timeout, or the server's default, from when the request was received.
@@ -39,6 +42,8 @@ class RerankHandler {
   ServedModels& models_;
   ServerMetrics& metrics_;
   const ServerOptions& options_;
+  const ClientIdentities& identities_;
+  RateLimiter& rate_limiter_;
 };
 
 }  // namespace rerankd::server

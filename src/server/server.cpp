@@ -25,6 +25,7 @@ ServerOptions with_derived_limits(ServerOptions o) {
   o.scheduler.default_timeout_seconds = o.request_timeout_seconds;
   // A request's chunks count against its size limit like documents do.
   o.scheduler.max_pairs_per_request = o.max_client_batch_size;
+  for (const TenantSettings& t : o.tenants) o.scheduler.tenant_weights[t.id] = t.weight;
   return o;
 }
 
@@ -63,18 +64,18 @@ RerankServer::RerankServer(const std::vector<ModelSpec>& models, const ServerOpt
     : options_(with_derived_limits(options)),
       metrics_(registry_),
       api_keys_(options_.api_keys),
+      identities_(api_keys_, options_.trusted_proxies),
+      rate_limiter_(options_.rate_limits, options_.tenants, api_keys_.ids(), registry_),
       models_(models, options_.scheduler, registry_),
       ioc_(std::max(1, options_.io_threads)),
-      rerank_(models_, metrics_, options_),
+      rerank_(models_, metrics_, options_, identities_, rate_limiter_),
       http_(ioc_, transport_options(options_), *this, metrics_),
       control_(asio::make_strand(ioc_)),
       signals_(control_, SIGINT, SIGTERM),
       drain_timer_(control_) {
   using http::verb;
   for (const auto& [path, parse] : kRerankRoutes) {
-    router_.add(verb::post, std::string(path), [this, parser = parse](const auto& e) {
-      rerank_.handle(e, parser, tenant_of(e->request(), e->peer_address()));
-    });
+    router_.add(verb::post, std::string(path), [this, parser = parse](const auto& e) { rerank_.handle(e, parser); });
   }
   router_.add(verb::get, "/health", [this](const auto& e) { e->respond(health_response(models_)); },
               Router::Access::kOpen);
@@ -153,23 +154,24 @@ std::optional<HttpResponse> RerankServer::screen(const HttpRequest& header, cons
   try {
     const std::string_view target = header.target();
     const std::string_view path = target.substr(0, target.find('?'));
-    // The one place keys are checked: before the body is read, so a client without a key can
-    // make the server read nothing.
-    if (api_keys_.enabled() && router_.needs_key(path) && !api_keys_.allows(header[http::field::authorization])) {
+    if (!router_.needs_key(path)) return std::nullopt;
+    // The one place keys and request rates are checked: before the body is read, so a client
+    // without a key, or past its rate, makes the server read nothing.
+    const std::optional<ClientIdentity> who = identities_.of(header, peer);
+    if (!who) {
       return error_response(
           Error(Error::Kind::kUnauthorized, "missing or invalid API key: send 'Authorization: Bearer <key>'"));
     }
+    // Every route a key opens counts against the requests/s limit; the rerank routes' pairs/s
+    // are checked once the body says how many (RerankHandler).
+    rate_limiter_.admit_request(*who, SteadyClock::now());
     if (!reranks(header, path)) return std::nullopt;
-    return rerank_.screen(header, tenant_of(header, peer));
+    return rerank_.screen(header, who->str());
+  } catch (const Error& e) {
+    return error_response(e);
   } catch (const std::exception&) {
     return std::nullopt;  // not decided here: the request is read and handled, where errors are answered
   }
-}
-
-std::string RerankServer::tenant_of(const HttpRequest& header, const asio::ip::address& peer) const {
-  (void)header;
-  (void)peer;
-  return {};
 }
 
 void RerankServer::handle(const std::shared_ptr<Exchange>& exchange) { router_.dispatch(exchange); }
@@ -179,6 +181,9 @@ void RerankServer::completed(const Exchange& exchange, const HttpResponse& respo
   const double seconds = std::chrono::duration<double>(SteadyClock::now() - exchange.received()).count();
   metrics_.request_answered(route, response.result_int(), seconds);
   const RequestStats& s = exchange.stats();
+  // Resolved again rather than carried from screen(), which has no exchange yet: a key comparison,
+  // no allocation.
+  const std::optional<ClientIdentity> who = identities_.of(exchange);
   std::string_view target = exchange.request().target();
   if (target.size() > 200) target = target.substr(0, 200);
   log_access({.method = exchange.request().method_string(),
@@ -186,6 +191,7 @@ void RerankServer::completed(const Exchange& exchange, const HttpResponse& respo
               .route = route,
               .request_id = exchange.request_id(),
               .model = s.model,
+              .tenant = who ? who->str() : std::string_view(),
               .status = response.result_int(),
               .pairs = s.pairs,
               .tokens = s.tokens,

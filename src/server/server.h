@@ -14,7 +14,9 @@
 
 #include "common/metrics.h"
 #include "server/api_keys.h"
+#include "server/client_identity.h"
 #include "server/http_server.h"
+#include "server/rate_limiter.h"
 #include "server/rerank_handler.h"
 #include "server/routes.h"
 #include "server/served_models.h"
@@ -38,8 +40,6 @@ class RerankServer : private HttpHandler {
  private:
   std::optional<HttpResponse> screen(const HttpRequest& header, const asio::ip::address& peer) noexcept override;
   void handle(const std::shared_ptr<Exchange>& exchange) override;
-  // Who sent a request: what rate limits and fair shares are kept by.
-  std::string tenant_of(const HttpRequest& header, const asio::ip::address& peer) const;
   void completed(const Exchange& exchange, const HttpResponse& response) noexcept override;
 
   void wait_for_signal();
@@ -51,6 +51,8 @@ class RerankServer : private HttpHandler {
   MetricsRegistry registry_;
   ServerMetrics metrics_;
   ApiKeys api_keys_;
+  ClientIdentities identities_;
+  RateLimiter rate_limiter_;
   ServedModels models_;
   // Declared after everything that pending handlers may reference, so that ~io_context (which
   // destroys those handlers) runs while it all still exists.

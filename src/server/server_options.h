@@ -5,11 +5,23 @@
 #include <string>
 #include <vector>
 
+#include "common/address_block.h"
 #include "engine/scheduler.h"
+#include "server/tenant_settings.h"
 
 namespace rerankd::server {
 
 enum class LogFormat { kText, kJson };
+
+// Token buckets per client identity (client_identity.h), server-wide; a tenant's own settings
+// replace a rate. 0: no limit.
+struct RateLimitOptions {
+  double requests_per_second = 0;
+  double pairs_per_second = 0;  // documents of rerank requests
+  // A bucket holds this many seconds of its rate, and never less than one request (one pair):
+  // how far a quiet client may burst above the rate.
+  double burst_seconds = 1;
+};
 
 struct ServerOptions {
   std::string host = "127.0.0.1";
@@ -24,6 +36,10 @@ struct ServerOptions {
   int io_threads = 2;
   // Bearer keys; empty: no authentication. Never reported in /info or logs.
   std::vector<std::string> api_keys;
+  // Peers whose X-Forwarded-For names the client (identities without keys).
+  std::vector<AddressBlock> trusted_proxies;
+  RateLimitOptions rate_limits;
+  std::vector<TenantSettings> tenants;  // each id once
   LogFormat log_format = LogFormat::kText;  // of the access lines
   SchedulerOptions scheduler;
 };

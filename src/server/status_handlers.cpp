@@ -48,6 +48,29 @@ void write_model(JsonWriter& w, const ServedModel& m) {
   w.end_object();
 }
 
+// The limits per client identity and what identifies clients; keys appear by their ids only.
+void write_rate_limits(JsonWriter& w, const ServerOptions& o) {
+  const RateLimitOptions& r = o.rate_limits;
+  w.key("rate_limits").begin_object();
+  w.key("requests_per_second").value(r.requests_per_second);
+  w.key("pairs_per_second").value(r.pairs_per_second);
+  w.key("burst_seconds").value(r.burst_seconds);
+  w.key("trusted_proxies").begin_array();
+  for (const AddressBlock& block : o.trusted_proxies) w.value(block.to_string());
+  w.end_array();
+  w.key("tenants").begin_array();
+  for (const TenantSettings& t : o.tenants) {
+    w.begin_object();
+    w.key("id").value(t.id);
+    w.key("weight").value(t.weight);
+    w.key("requests_per_second").value(t.requests_per_second.value_or(r.requests_per_second));
+    w.key("pairs_per_second").value(t.pairs_per_second.value_or(r.pairs_per_second));
+    w.end_object();
+  }
+  w.end_array();
+  w.end_object();
+}
+
 }  // namespace
 
 std::string info_body(const ServedModels& models, const ServerOptions& o) {
@@ -72,6 +95,7 @@ std::string info_body(const ServedModels& models, const ServerOptions& o) {
   w.key("io_threads").value(o.io_threads);
   w.key("tokenizer_threads").value(s.tokenizer_threads);
   w.end_object();
+  write_rate_limits(w, o);
   w.key("pairs").begin_object();  // how pairs are made when a request does not say
   w.key("truncation").value(truncation_rule_name(s.truncation));
   if (s.chunk_defaults.max_chunks > 0) w.key("max_chunks_per_doc").value(u(s.chunk_defaults.max_chunks));

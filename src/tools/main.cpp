@@ -16,6 +16,7 @@
 #include "common/version.h"
 #include "tools/bench_command.h"
 #include "tools/download_command.h"
+#include "tools/key_id_command.h"
 #include "tools/score_command.h"
 #include "tools/serve_command.h"
 
@@ -44,6 +45,7 @@ int main(int argc, char** argv) {
   rerankd::tools::add_serve_command(app, exit_code);
   rerankd::tools::add_bench_command(app, exit_code);
   rerankd::tools::add_download_command(app, exit_code);
+  rerankd::tools::add_key_id_command(app, exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -1,16 +1,14 @@
 #include "tools/serve_command.h"
 
-#include <spdlog/spdlog.h>
-
 #include <filesystem>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "common/error.h"
-#include "server/api_keys.h"
 #include "server/served_models.h"
 #include "server/server.h"
+#include "tools/access_options.h"
 #include "tools/common_options.h"
 #include "tools/logging.h"
 
@@ -22,8 +20,7 @@ struct ServeArgs {
   server::ServerOptions server;
   std::string log_level = "info";
   std::string log_format = "text";
-  std::vector<std::string> api_keys;
-  std::string api_key_file;
+  AccessArgs access;
   std::string truncation = "longest_first";
   size_t max_chunks_per_doc = 0;
   size_t max_tokens_per_doc = 0;
@@ -61,11 +58,7 @@ int run_serve(ServeArgs& args) {
   server::ServerOptions options = args.server;
   options.log_format = args.log_format == "json" ? server::LogFormat::kJson : server::LogFormat::kText;
   configure_logging(args.log_level, options.log_format);
-  options.api_keys = args.api_keys;
-  if (!args.api_key_file.empty()) {
-    for (auto& key : server::ApiKeys::read_file(args.api_key_file)) options.api_keys.push_back(std::move(key));
-  }
-  if (!options.api_keys.empty()) spdlog::info("API keys required on every route but /health and / ({} keys)", options.api_keys.size());
+  apply_access_options(args.access, options);
   options.scheduler.max_batch_tokens = args.model.max_batch_tokens;
   options.scheduler.max_batch_pairs = args.model.max_batch_pairs;
   options.scheduler.truncation = *truncation_rule_named(args.truncation);
@@ -184,13 +177,7 @@ void add_serve_command(CLI::App& app, int& exit_code) {
       ->envname("RERANKD_LOG_FORMAT")
       ->check(CLI::IsMember({"text", "json"}))
       ->capture_default_str();
-  cmd->add_option("--api-key", args->api_keys,
-                  "Require 'Authorization: Bearer KEY' on every route but /health and / (repeat for several keys; "
-                  "prefer --api-key-file or the environment: command lines are visible to other users)")
-      ->envname("RERANKD_API_KEYS")
-      ->delimiter(',');
-  cmd->add_option("--api-key-file", args->api_key_file, "File of API keys, one per line ('#' comments)")
-      ->envname("RERANKD_API_KEY_FILE");
+  add_access_options(*cmd, args->access, o);
   cmd->callback([args, &exit_code] { exit_code = run_serve(*args); });
 }
 

@@ -30,7 +30,8 @@ const std::map<K, Documented>& documented() {
       {K::kNotFound, {404, "not_found"}},          {K::kMethodNotAllowed, {405, "method_not_allowed"}},
       {K::kTooLarge, {413, "payload_too_large"}},  {K::kHeadersTooLarge, {431, "payload_too_large"}},
       {K::kUnprocessable, {422, "validation"}},    {K::kOverloaded, {429, "overloaded"}},
-      {K::kUnavailable, {503, "unhealthy"}},       {K::kTimeout, {504, "timeout"}},
+      {K::kRateLimited, {429, "rate_limited"}},    {K::kUnavailable, {503, "unhealthy"}},
+      {K::kTimeout, {504, "timeout"}},
       {K::kInternal, {500, "backend"}},            {K::kModelFormat, {500, "backend"}},
       {K::kIo, {500, "backend"}},
   };
@@ -65,14 +66,15 @@ TEST(ErrorConvention, ServerAnswerReadBackByTheClientGivesTheSameKind) {
     EXPECT_EQ(std::string_view(body["error"]), "bad \xef\xbf\xbd byte");
     EXPECT_EQ(std::string_view(body["error_type"]), want.type);
 
-    const bool overloaded = c.kind == K::kOverloaded;
-    EXPECT_EQ(response[server::http::field::retry_after], overloaded ? "3" : "");  // 2.5 s, rounded up
+    const bool refused = want.status == 429;
+    EXPECT_EQ(response[server::http::field::retry_after], refused ? "3" : "");  // 2.5 s, rounded up
     EXPECT_EQ(response[server::http::field::www_authenticate], c.kind == K::kUnauthorized ? "Bearer" : "");
 
     const client::HttpError read = client::make_http_error("POST", "http://h/rerank", response.result_int(),
                                                            response.body(), std::nullopt, "");
-    // Three Kinds share 500; a client cannot tell which, and reads a bug.
-    EXPECT_EQ(read.kind(), want.status == 500 ? K::kInternal : c.kind);
+    // Three Kinds share 500; a client cannot tell which, and reads a bug. Two share 429, which a
+    // client reads as overload (error_type still tells them apart).
+    EXPECT_EQ(read.kind(), want.status == 500 ? K::kInternal : want.status == 429 ? K::kOverloaded : c.kind);
     EXPECT_EQ(read.error_type(), want.type);
     EXPECT_EQ(read.server_message(), "bad \xef\xbf\xbd byte");
     // A client resends exactly what can succeed unchanged: overload, unavailability, a timeout.
@@ -89,6 +91,7 @@ TEST(ErrorConvention, RetryAfterOnlyWhenTheSecondsAreKnown) {
 
 TEST(ErrorConvention, StatusesNoRowHasReadAsTheirClass) {
   EXPECT_EQ(kind_for_status(408), K::kTimeout);
+  EXPECT_EQ(kind_for_status(429), K::kOverloaded);
   EXPECT_EQ(kind_for_status(418), K::kInvalidInput);
   EXPECT_EQ(kind_for_status(502), K::kInternal);
   EXPECT_EQ(kind_for_status(200), K::kInternal);
@@ -96,7 +99,7 @@ TEST(ErrorConvention, StatusesNoRowHasReadAsTheirClass) {
 
 TEST(ErrorConvention, ExitStatusSeparatesUsageFromFailureFromBugs) {
   for (const ErrorClass& c : error_classes()) {
-    const int want = c.kind == K::kInternal ? 70 : (c.http_status / 100 == 4 && c.kind != K::kOverloaded) ? 2 : 1;
+    const int want = c.kind == K::kInternal ? 70 : (c.http_status / 100 == 4 && c.http_status != 429) ? 2 : 1;
     EXPECT_EQ(c.exit_code, want) << c.name;
   }
 }

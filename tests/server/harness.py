@@ -62,9 +62,10 @@ def model(name):
     return os.path.join(DATA, "models", name)
 
 
-def run_rerankd(*args, env=None, timeout=120):
-    """`rerankd ARGS...` to completion: the CompletedProcess, with text stdout and stderr."""
-    return subprocess.run([BIN, *args], capture_output=True, text=True, timeout=timeout,
+def run_rerankd(*args, env=None, timeout=120, input_text=None):
+    """`rerankd ARGS...` to completion, `input_text` on its stdin if given: the CompletedProcess,
+    with text stdout and stderr."""
+    return subprocess.run([BIN, *args], capture_output=True, text=True, timeout=timeout, input=input_text,
                           env=dict(os.environ, **(env or {})))
 
 
