@@ -1,5 +1,6 @@
 // The CUDA backend's pure host logic (kernels/cuda/cuda_plan.h), tested in every build: the length
-// buckets of attention, how items are grouped under the scratch, and the workspace's size.
+// buckets of attention, how items are grouped under the scratch, the workspace's size and the
+// options.
 #include <gtest/gtest.h>
 
 #include <set>
@@ -151,6 +152,19 @@ TEST(CudaPlan, PassInputLayoutIsAlignedAndOrdered) {
   for (int64_t offset : {l.positions, l.types, l.seq_starts, l.items, l.pointers, l.bytes}) {
     EXPECT_EQ(offset % kScratchAlign, 0);
   }
+}
+
+// The factory hands the backend what the environment says; only "0" turns the overlap off and
+// only "1" the exact GELU on.
+TEST(CudaPlan, OptionsFromTheEnvironmentsValues) {
+  EXPECT_TRUE(cuda_options(nullptr, nullptr).overlap);
+  EXPECT_FALSE(cuda_options(nullptr, nullptr).exact_gelu);
+  EXPECT_FALSE(cuda_options("0", nullptr).overlap);
+  EXPECT_TRUE(cuda_options("1", nullptr).overlap);
+  EXPECT_TRUE(cuda_options("", nullptr).overlap);
+  EXPECT_TRUE(cuda_options(nullptr, "1").exact_gelu);
+  EXPECT_FALSE(cuda_options(nullptr, "0").exact_gelu);
+  EXPECT_FALSE(cuda_options(nullptr, "yes").exact_gelu);
 }
 
 }  // namespace

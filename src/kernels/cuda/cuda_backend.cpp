@@ -4,7 +4,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstdlib>
 #include <cstring>
 
 #include "kernels/cuda/cuda_check.h"
@@ -55,18 +54,7 @@ ElementType stored_type(DType dtype) {
   return ElementType::kFloat32;
 }
 
-bool env_flag(const char* name) {
-  const char* v = std::getenv(name);
-  return v != nullptr && std::strcmp(v, "1") == 0;
-}
-
 std::string mib(int64_t bytes) { return std::to_string((bytes + (1 << 19)) >> 20) + " MiB"; }
-
-// RERANKD_CUDA_OVERLAP=0: one pass at a time, to measure what the overlap gains.
-bool overlap_enabled() {
-  const char* v = std::getenv("RERANKD_CUDA_OVERLAP");
-  return v == nullptr || std::strcmp(v, "0") != 0;
-}
 
 }  // namespace
 
@@ -136,10 +124,9 @@ bool device_available(int index) {
   return cudaGetDeviceProperties(&p, index) == cudaSuccess && p.major >= 8;
 }
 
-CudaBackend::CudaBackend(int device, CudaPrecision precision)
-    : device_(device), precision_(precision), narrow_(element_type(precision)),
-      exact_gelu_(precision == CudaPrecision::kFloat32 || env_flag("RERANKD_CUDA_EXACT_GELU")),
-      overlap_(overlap_enabled()) {
+CudaBackend::CudaBackend(int device, CudaPrecision precision, CudaOptions options)
+    : device_(device), precision_(precision), narrow_(element_type(precision)), options_(options),
+      exact_gelu_(precision == CudaPrecision::kFloat32 || options.exact_gelu) {
   int count = 0;
   if (const cudaError_t status = cudaGetDeviceCount(&count); status != cudaSuccess || count == 0) {
     cudaGetLastError();
@@ -200,8 +187,8 @@ std::string CudaBackend::describe() const {
        std::to_string(plan_.max_tokens) + " tokens / " + std::to_string(plan_.max_sequences) + " pairs (planned " +
        mib(planned_.total_bytes) + ": weights " + mib(planned_.weight_bytes) + " + workspace " +
        mib(planned_.workspace_bytes) + ")";
-  d += overlap_ ? "; 2 passes in flight (the next one's inputs go in while one runs)"
-                : "; one pass at a time (RERANKD_CUDA_OVERLAP=0)";
+  d += options_.overlap ? "; 2 passes in flight (the next one's inputs go in while one runs)"
+                        : "; one pass at a time (RERANKD_CUDA_OVERLAP=0)";
   if (matmul_ != nullptr && matmul_->fallbacks() > 0) {
     d += "; " + std::to_string(matmul_->fallbacks()) + " matmul shapes without a fused epilogue";
   }

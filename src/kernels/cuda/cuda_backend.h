@@ -10,7 +10,7 @@
 // stream, each pass in one of kPassSlots slots. read_async returns before the pass is done, so
 // the backend worker queues the next pass (packing it, uploading its inputs, launching its
 // kernels) while one runs, and collects the last one's logits after (pass_slots();
-// RERANKD_CUDA_OVERLAP=0 turns this off). One thread drives it (the backend worker); it makes its
+// CudaOptions::overlap off turns this off). One thread drives it (the backend worker); it makes its
 // device current on every pass.
 #include <cublasLt.h>
 #include <cublas_v2.h>
@@ -54,7 +54,7 @@ class CudaBackend final : public Backend {
  public:
   // Throws Error(kUnavailable) without a usable device, Error(kInvalidInput) for an index past the
   // devices present.
-  CudaBackend(int device, CudaPrecision precision);
+  CudaBackend(int device, CudaPrecision precision, CudaOptions options);
   ~CudaBackend() override;
 
   std::string name() const override { return "cuda:" + std::to_string(device_); }
@@ -79,7 +79,7 @@ class CudaBackend final : public Backend {
   void attention(const DeviceMatrix& qkv, int64_t num_heads, DeviceMatrix& out) override;
   void gather_sequence_starts(const DeviceMatrix& in, DeviceMatrix& out) override;
   void read(const DeviceMatrix& in, std::span<float> out) override;
-  int pass_slots() const override { return overlap_ ? kPassSlots : 1; }
+  int pass_slots() const override { return options_.overlap ? kPassSlots : 1; }
   std::unique_ptr<PendingRead> read_async(const DeviceMatrix& in, size_t count) override;
 
  private:
@@ -95,8 +95,8 @@ class CudaBackend final : public Backend {
   int device_;
   CudaPrecision precision_;
   ElementType narrow_;
-  bool exact_gelu_;  // RERANKD_CUDA_EXACT_GELU=1: erf GELU by our kernel rather than cuBLASLt's epilogue
-  bool overlap_;     // RERANKD_CUDA_OVERLAP=0: one pass at a time
+  CudaOptions options_;
+  bool exact_gelu_;  // float32, or asked for: erf GELU by our kernel rather than cuBLASLt's epilogue
   cudaDeviceProp properties_{};
   cudaStream_t compute_ = nullptr, copy_in_ = nullptr, copy_out_ = nullptr;
   cublasHandle_t cublas_ = nullptr;

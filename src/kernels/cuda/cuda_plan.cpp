@@ -1,6 +1,7 @@
 #include "kernels/cuda/cuda_plan.h"
 
 #include <algorithm>
+#include <cstring>
 #include <map>
 
 #include "common/error.h"
@@ -34,6 +35,11 @@ PrecisionChoice choose_precision(const std::string& dtype) {
   }
   throw Error(Error::Kind::kInvalidInput,
               "dtype '" + dtype + "' is not one of auto, float32, float16, bfloat16 (CUDA)");
+}
+
+CudaOptions cuda_options(const char* overlap, const char* exact_gelu) {
+  return {.overlap = overlap == nullptr || std::strcmp(overlap, "0") != 0,
+          .exact_gelu = exact_gelu != nullptr && std::strcmp(exact_gelu, "1") == 0};
 }
 
 }  // namespace rerankd::cuda

@@ -11,7 +11,6 @@
 
 namespace rerankd::cuda {
 
-
 const char* precision_name(CudaPrecision precision);
 // Bytes of one element of the narrow (matmul input) form: 4 for float32, 2 otherwise.
 int element_bytes(CudaPrecision precision);
@@ -25,6 +24,15 @@ struct PrecisionChoice {
 // dtype: auto (float16) | float32 | float16 | bfloat16. int8 is refused (a CPU scheme). Throws
 // Error (kInvalidInput).
 PrecisionChoice choose_precision(const std::string& dtype);
+
+// The backend's switches for measuring what a choice costs, read from the environment once by the
+// factory (kernels/backend_factory.cpp) and handed to the backend.
+struct CudaOptions {
+  bool overlap = true;      // RERANKD_CUDA_OVERLAP=0: one pass at a time, to measure what the overlap gains
+  bool exact_gelu = false;  // RERANKD_CUDA_EXACT_GELU=1: erf GELU by our kernel rather than cuBLASLt's tanh form
+};
+// From the two variables' values, null where unset: only "0" and "1" respectively switch.
+CudaOptions cuda_options(const char* overlap, const char* exact_gelu);
 
 }  // namespace rerankd::cuda
 
