@@ -1,9 +1,10 @@
 // The CUDA backend's pure host logic (kernels/cuda/cuda_plan.h), tested in every build: the length
-// buckets of attention, how items are grouped under the scratch, the workspace's size and the
-// options.
+// buckets of attention, how items are grouped under the scratch, the workspace's size, the
+// options and the matmul search's error.
 #include <gtest/gtest.h>
 
 #include <set>
+#include <string>
 #include <vector>
 
 #include "common/error.h"
@@ -165,6 +166,18 @@ TEST(CudaPlan, OptionsFromTheEnvironmentsValues) {
   EXPECT_TRUE(cuda_options(nullptr, "1").exact_gelu);
   EXPECT_FALSE(cuda_options(nullptr, "0").exact_gelu);
   EXPECT_FALSE(cuda_options(nullptr, "yes").exact_gelu);
+}
+
+// Both attempts' statuses are in the error, so a layout mistake (INVALID_VALUE) is told apart
+// from a shape no kernel covers.
+TEST(CudaPlan, NoAlgorithmMessageNamesEachAttemptsStatus) {
+  const std::vector<HeuristicAttempt> attempts{{"bias + GELU", "CUBLAS_STATUS_INVALID_VALUE", 0},
+                                               {"none", "CUBLAS_STATUS_SUCCESS", 0}};
+  const std::string m = no_algorithm_message(7, 1024, 4096, "float16", "float16", attempts);
+  EXPECT_NE(m.find("7 x 1024 x 4096"), std::string::npos) << m;
+  EXPECT_NE(m.find("float16 in, float16 out"), std::string::npos) << m;
+  EXPECT_NE(m.find("epilogue bias + GELU: CUBLAS_STATUS_INVALID_VALUE"), std::string::npos) << m;
+  EXPECT_NE(m.find("epilogue none: CUBLAS_STATUS_SUCCESS with 0 algorithms"), std::string::npos) << m;
 }
 
 }  // namespace

@@ -154,7 +154,11 @@ CudaBackend::CudaBackend(int device, CudaPrecision precision, CudaOptions option
   check(cublasCreate(&cublas_), "cublasCreate");
   check(cublasSetStream(cublas_, compute_), "cublasSetStream");
   // Default math: float32 GEMMs stay float32 (no TF32), which the float32 parity promise needs.
-  check(cublasSetMathMode(cublas_, CUBLAS_DEFAULT_MATH), "cublasSetMathMode");
+  // Split-K partial sums are reduced in the float32 accumulator, never in a float16 output (the
+  // attention's context sums up to 8192 keys).
+  check(cublasSetMathMode(cublas_, static_cast<cublasMath_t>(CUBLAS_DEFAULT_MATH |
+                                                            CUBLAS_MATH_DISALLOW_REDUCED_PRECISION_REDUCTION)),
+        "cublasSetMathMode");
   nonfinite_ = DeviceBuffer(sizeof(int));
 }
 

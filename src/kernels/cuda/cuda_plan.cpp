@@ -194,4 +194,16 @@ MemoryPlan plan_memory(const WeightDims& w, int64_t heads, const BatchShapeLimit
   return m;
 }
 
+std::string no_algorithm_message(int64_t tokens, int64_t in_features, int64_t out_features, const char* in_type,
+                                 const char* out_type, std::span<const HeuristicAttempt> attempts) {
+  std::string m = "cuBLASLt offers no algorithm for a " + std::to_string(tokens) + " x " + std::to_string(in_features) +
+                  " x " + std::to_string(out_features) + " matmul (" + in_type + " in, " + out_type + " out)";
+  for (size_t i = 0; i < attempts.size(); ++i) {
+    const HeuristicAttempt& a = attempts[i];
+    m += (i == 0 ? ": " : "; ") + std::string("epilogue ") + a.epilogue + ": " + a.status;
+    if (std::strcmp(a.status, "CUBLAS_STATUS_SUCCESS") == 0) m += " with " + std::to_string(a.found) + " algorithms";
+  }
+  return m;
+}
+
 }  // namespace rerankd::cuda

@@ -148,6 +148,18 @@ struct MemoryPlan {
   int64_t weight_bytes = 0, workspace_bytes = 0, total_bytes = 0;
 };
 MemoryPlan plan_memory(const WeightDims& weights, int64_t heads, const BatchShapeLimits& limits,
-                       CudaPrecision precision);  // QK^T: A (keys), B (queries), C (scores); PV: A (values), B (probabilities), C (context)
+                       CudaPrecision precision);
+
+// ---------------------------------------------------------------------------------------------
+// cuBLASLt's algorithm search (cuda_matmul.cpp) tries the fused epilogue, then none. When neither
+// gives an algorithm, the error names what each attempt returned: a layout mistake or an invalid
+// value reads differently from a shape that no kernel covers.
+struct HeuristicAttempt {
+  const char* epilogue = "";  // "bias", "bias + GELU", "none"
+  const char* status = "";    // cublasGetStatusName of the heuristic's status
+  int found = 0;              // algorithms offered
+};
+std::string no_algorithm_message(int64_t tokens, int64_t in_features, int64_t out_features, const char* in_type,
+                                 const char* out_type, std::span<const HeuristicAttempt> attempts);
 
 }  // namespace rerankd::cuda
