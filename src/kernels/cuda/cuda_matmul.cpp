@@ -21,13 +21,12 @@ namespace {
 // Shapes seen grow with distinct token counts; past this many the cache starts again.
 constexpr size_t kMaxPlans = 4096;
 
+// An element type by its precision's name.
 const char* type_name(ElementType type) {
-  switch (type) {
-    case ElementType::kFloat32: return "float32";
-    case ElementType::kFloat16: return "float16";
-    case ElementType::kBFloat16: return "bfloat16";
+  for (const CudaPrecision p : {CudaPrecision::kFloat32, CudaPrecision::kFloat16, CudaPrecision::kBFloat16}) {
+    if (element_type(p) == type) return precision_name(p);
   }
-  return "float32";
+  return "?";
 }
 
 class Preference {
