@@ -30,10 +30,15 @@ class PassSlotRing::PendingLogits final : public PendingRead {
  public:
   PendingLogits(PassSlots& states, int index, const Slot& slot, size_t count)
       : states_(states), index_(index), slot_(slot), count_(count) {}
-  ~PendingLogits() override { states_.collected(index_); }
+  // Given up unwaited: the slot is free once its read_done has fired, which the next pass in it
+  // waits for. (Once waited, the slot may already hold a later pass, whose read this is not.)
+  ~PendingLogits() override {
+    if (!waited_) states_.collected(index_);
+  }
   std::vector<float> wait() override {
     check(cudaEventSynchronize(slot_.read_done), "the forward pass");
     states_.collected(index_);
+    waited_ = true;
     const auto* logits = reinterpret_cast<const float*>(slot_.host_logits.get());
     return std::vector<float>(logits, logits + count_);
   }
@@ -43,6 +48,7 @@ class PassSlotRing::PendingLogits final : public PendingRead {
   int index_;
   const Slot& slot_;
   size_t count_;
+  bool waited_ = false;
 };
 
 PassSlotRing::PassSlotRing(const WorkspacePlan& plan, const PassInputLayout& layout, int64_t labels,
