@@ -2,10 +2,16 @@
 """Hugging Face transformers on the GPU, for scripts/gpu-check.sh (PyTorch, transformers and numpy
 only: the GPU machine's Python).
 
-    gpu_hf.py compare --testdata DIR --bin RERANKD [--json OUT]
-        Loads each test model with XLMRobertaForSequenceClassification (float32, on the GPU), runs
-        the float64 reference's token ids through it, and compares rerankd's CUDA scores (float32,
-        float16, bfloat16) and CPU float32 scores with it: max |dlogit| and |dsigmoid| per model.
+    gpu_hf.py compare --testdata DIR --bin RERANKD [--paths DEVICE:DTYPE,...] [--baseline B] [--jobs N]
+                      [--json OUT]
+        Loads each test model with transformers' own class (XLMRobertaForSequenceClassification or
+        BertForSequenceClassification, as its config says; float32, on the GPU), runs the float64
+        reference's token ids and token types through it, and compares with it the reference's
+        logits and rerankd's (`rerankd score` on each path: by default CPU float32 and CUDA float32,
+        float16, bfloat16): max |dlogit| and |dsigmoid| per model and path. Exits 1 when a path
+        fails or misses its budget (float32 2e-4 in logits, float16/bfloat16 0.02 in sigmoid).
+        --baseline reference compares with the float64 reference instead, without PyTorch: how
+        scripts/gpu-check.sh --dry-run rehearses this step on a machine without a GPU.
     gpu_hf.py speed --model DIR [--json OUT]
         transformers float16 on a bge-shaped model: pairs/s at 256 tokens for batches of 16, 64 and
         128 pairs (4k, 16k, 32k tokens), single-pair latency, and the GPU's own float16 matmul rate
@@ -13,6 +19,7 @@ only: the GPU machine's Python).
 """
 import argparse
 import collections
+import concurrent.futures
 import json
 import math
 import os
@@ -21,7 +28,9 @@ import sys
 import tempfile
 import time
 
-import torch
+MODELS = ("tiny", "tiny-f16", "tiny-bf16", "small", "bert-tiny", "bert-cased")
+FLOAT32_BUDGET_DLOGIT = 2e-4
+NARROW_BUDGET_DSIGMOID = 0.02
 
 
 def sigmoid(x):
@@ -34,25 +43,38 @@ def read_jsonl(path):
 
 
 def hf_model(model_dir, dtype):
-    from transformers import XLMRobertaForSequenceClassification
-    model = XLMRobertaForSequenceClassification.from_pretrained(model_dir, torch_dtype=dtype)
-    return model.to("cuda").eval()
+    """transformers' own class for the directory's config, on the GPU in `dtype` (moved there
+    explicitly: older transformers ignore `dtype=`, newer ones deprecate `torch_dtype=`)."""
+    import transformers
+    with open(os.path.join(model_dir, "config.json"), encoding="utf-8") as f:
+        architecture = json.load(f)["architectures"][0]
+    try:
+        model = getattr(transformers, architecture).from_pretrained(model_dir, dtype=dtype)
+    except TypeError:  # transformers before 4.56 knows only torch_dtype=
+        model = getattr(transformers, architecture).from_pretrained(model_dir, torch_dtype=dtype)
+    return model.to(device="cuda", dtype=dtype).eval()
 
 
 def hf_logits(model, rows, batch=32):
-    """Logits of the reference's token ids, padded per batch with the pad id (1) and masked."""
+    """Logits of the reference's token ids and types, padded per batch with the model's pad id and
+    masked."""
+    import torch
+    pad = model.config.pad_token_id
     out = []
     with torch.no_grad():
         for k in range(0, len(rows), batch):
             chunk = rows[k:k + batch]
             longest = max(len(r["ids"]) for r in chunk)
-            ids = torch.full((len(chunk), longest), 1, dtype=torch.long)
+            ids = torch.full((len(chunk), longest), pad, dtype=torch.long)
+            types = torch.zeros((len(chunk), longest), dtype=torch.long)
             mask = torch.zeros((len(chunk), longest), dtype=torch.long)
             for i, r in enumerate(chunk):
-                ids[i, :len(r["ids"])] = torch.tensor(r["ids"])
-                mask[i, :len(r["ids"])] = 1
-            logits = model(input_ids=ids.cuda(), attention_mask=mask.cuda()).logits.float()
-            out += logits[:, 0].cpu().tolist()
+                n = len(r["ids"])
+                ids[i, :n] = torch.tensor(r["ids"])
+                types[i, :n] = torch.tensor(r.get("type_ids") or [0] * n)
+                mask[i, :n] = 1
+            logits = model(input_ids=ids.cuda(), token_type_ids=types.cuda(), attention_mask=mask.cuda()).logits
+            out += logits.float()[:, 0].cpu().tolist()
     return out
 
 
@@ -71,44 +93,72 @@ def rerankd_logits(binary, model_dir, rows, device, dtype):
                                        ensure_ascii=False) + "\n")
             run = subprocess.run([binary, "score", "--model", model_dir, "--device", device, "--dtype", dtype,
                                   "--max-length", str(max_length), "--input", path],
-                                 capture_output=True, text=True, timeout=300)
+                                 capture_output=True, text=True, timeout=120)
             if run.returncode != 0:
                 raise RuntimeError(f"rerankd score --device {device} --dtype {dtype}: {run.stderr.strip()[-500:]}")
-            for i, line in zip(where, run.stdout.splitlines()):
+            lines = run.stdout.splitlines()
+            if len(lines) != len(where):
+                raise RuntimeError(f"rerankd score --device {device} --dtype {dtype}: {len(lines)} scores for "
+                                   f"{len(where)} pairs")
+            for i, line in zip(where, lines):
                 out[i] = json.loads(line)["logit"]
     return out
 
 
+def budget_missed(path, dlogit, dsig):
+    """The budget a path's worst error misses, or None: float32 paths (and the float64 reference)
+    in logits, narrow ones in sigmoid."""
+    if path.endswith("float16") or path.endswith("bfloat16"):
+        return f"|dsigmoid| {dsig:.2e} > {NARROW_BUDGET_DSIGMOID}" if dsig > NARROW_BUDGET_DSIGMOID else None
+    return f"|dlogit| {dlogit:.2e} > {FLOAT32_BUDGET_DLOGIT}" if dlogit > FLOAT32_BUDGET_DLOGIT else None
+
+
 def compare(args):
-    results = []
-    for name in ("tiny", "tiny-f16", "tiny-bf16", "small"):
-        model_dir = os.path.join(args.testdata, "models", name)
-        rows = read_jsonl(os.path.join(args.testdata, "expected", name + ".jsonl"))
-        hf = hf_logits(hf_model(model_dir, torch.float32), rows)
-        reference = [r["logit"] for r in rows]
-        paths = [("float64 reference", reference)]
-        for device, dtype in (("cpu", "float32"), ("cuda", "float32"), ("cuda", "float16"), ("cuda", "bfloat16")):
-            try:
-                paths.append((f"rerankd {device} {dtype}", rerankd_logits(args.bin, model_dir, rows, device, dtype)))
-            except RuntimeError as e:
-                results.append({"model": name, "path": f"rerankd {device} {dtype}", "error": str(e)})
-        for path, logits in paths:
-            dlogit = max(abs(a - b) for a, b in zip(logits, hf))
-            dsig = max(abs(sigmoid(a) - sigmoid(b)) for a, b in zip(logits, hf))
-            results.append({"model": name, "path": path, "pairs": len(rows), "max_dlogit": dlogit,
-                            "max_dsigmoid": dsig})
-    print(f"{'model':10} {'scores':28} {'max |dlogit|':>13} {'max |dsigmoid|':>15}   (against HF transformers float32, GPU)")
+    paths = [tuple(p.split(":")) for p in args.paths.split(",")]
+    with concurrent.futures.ThreadPoolExecutor(max_workers=args.jobs) as pool:
+        runs = {(name, device, dtype): pool.submit(
+                    rerankd_logits, args.bin, os.path.join(args.testdata, "models", name),
+                    read_jsonl(os.path.join(args.testdata, "expected", name + ".jsonl")), device, dtype)
+                for name in MODELS for device, dtype in paths}
+        results = []
+        for name in MODELS:
+            model_dir = os.path.join(args.testdata, "models", name)
+            rows = read_jsonl(os.path.join(args.testdata, "expected", name + ".jsonl"))
+            reference = [r["logit"] for r in rows]
+            if args.baseline == "transformers":
+                import torch
+                baseline = hf_logits(hf_model(model_dir, torch.float32), rows)
+                scored = [("float64 reference", reference)]
+            else:
+                baseline, scored = reference, []
+            for device, dtype in paths:
+                path = f"rerankd {device} {dtype}"
+                try:
+                    scored.append((path, runs[(name, device, dtype)].result()))
+                except (RuntimeError, subprocess.TimeoutExpired) as e:
+                    results.append({"model": name, "path": path, "error": str(e)})
+            for path, logits in scored:
+                dlogit = max(abs(a - b) for a, b in zip(logits, baseline))
+                dsig = max(abs(sigmoid(a) - sigmoid(b)) for a, b in zip(logits, baseline))
+                results.append({"model": name, "path": path, "pairs": len(rows), "max_dlogit": dlogit,
+                                "max_dsigmoid": dsig, "missed": budget_missed(path, dlogit, dsig)})
+    against = ("HF transformers float32, GPU" if args.baseline == "transformers"
+               else "the float64 reference: a rehearsal without PyTorch")
+    print(f"{'model':10} {'scores':28} {'max |dlogit|':>13} {'max |dsigmoid|':>15}   (against {against})")
     for r in results:
         if "error" in r:
-            print(f"{r['model']:10} {r['path']:28} ERROR {r['error']}")
+            print(f"{r['model']:10} {r['path']:28} FAILED {r['error']}")
         else:
-            print(f"{r['model']:10} {r['path']:28} {r['max_dlogit']:13.2e} {r['max_dsigmoid']:15.2e}")
+            verdict = f"FAILED {r['missed']}" if r["missed"] else "ok"
+            print(f"{r['model']:10} {r['path']:28} {r['max_dlogit']:13.2e} {r['max_dsigmoid']:15.2e}   {verdict}")
     if args.json:
         with open(args.json, "w") as f:
             json.dump(results, f, indent=1)
+    return 1 if any("error" in r or r["missed"] for r in results) else 0
 
 
 def timed(fn, reps):
+    import torch
     fn()
     torch.cuda.synchronize()
     times = []
@@ -122,6 +172,7 @@ def timed(fn, reps):
 
 
 def speed(args):
+    import torch
     out = {}
     a = torch.randn(8192, 8192, dtype=torch.float16, device="cuda")
     b = torch.randn(8192, 8192, dtype=torch.float16, device="cuda")
@@ -145,6 +196,7 @@ def speed(args):
     if args.json:
         with open(args.json, "w") as f:
             json.dump(out, f, indent=1)
+    return 0
 
 
 def main():
@@ -153,14 +205,19 @@ def main():
     c = sub.add_parser("compare")
     c.add_argument("--testdata", required=True)
     c.add_argument("--bin", required=True)
+    c.add_argument("--paths", default="cpu:float32,cuda:float32,cuda:float16,cuda:bfloat16")
+    c.add_argument("--baseline", choices=("transformers", "reference"), default="transformers")
+    c.add_argument("--jobs", type=int, default=8, help="`rerankd score` processes at once")
     c.add_argument("--json")
     s = sub.add_parser("speed")
     s.add_argument("--model", required=True)
     s.add_argument("--json")
     args = parser.parse_args()
-    if not torch.cuda.is_available():
-        sys.exit("gpu_hf.py: no CUDA device for PyTorch")
-    compare(args) if args.command == "compare" else speed(args)
+    if args.command == "speed" or args.baseline == "transformers":
+        import torch
+        if not torch.cuda.is_available():
+            sys.exit("gpu_hf.py: no CUDA device for PyTorch")
+    sys.exit(compare(args) if args.command == "compare" else speed(args))
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ set -euo pipefail
 
 packages=(
   build-essential cmake ninja-build pkg-config git ccache
+  patchelf                                     # scripts/gpu-check.sh --pack: the bundle's RPATH
   libboost-dev libboost-system-dev             # Beast / Asio (header-only in 1.74)
   libssl-dev                                   # HTTPS to the Hugging Face hub (--model ORG/NAME)
   libsimdjson-dev                              # request / config JSON parsing

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cctype>
 #include <charconv>
+#include <cstdlib>
 
 #include "common/error.h"
 #include "kernels/cpu/cpu_backend.h"
@@ -79,7 +80,9 @@ MadeBackend make_backend(const BackendRequest& request) {
   // CUDA: the dtype is checked first, so a wrong one is named even in a build without CUDA.
   const cuda::PrecisionChoice choice = cuda::choose_precision(request.dtype);
 #ifdef RERANKD_HAVE_CUDA
-  made.backend = std::make_unique<cuda::CudaBackend>(device.index, choice.precision);
+  made.backend = std::make_unique<cuda::CudaBackend>(
+      device.index, choice.precision,
+      cuda::cuda_options(std::getenv("RERANKD_CUDA_OVERLAP"), std::getenv("RERANKD_CUDA_EXACT_GELU")));
   made.precision_reason = choice.reason;
   made.warning = choice.warning;
   return made;

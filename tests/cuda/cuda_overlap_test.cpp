@@ -7,6 +7,9 @@
 #include "cuda_test_util.h"
 #include "engine/backend_worker.h"
 #include "engine/reranker.h"
+#include "kernels/backend_factory.h"
+#include "model/config.h"
+#include "model/cross_encoder.h"
 #include "test_data.h"
 
 namespace rerankd {
@@ -56,6 +59,29 @@ TEST_F(CudaOverlapTest, AThirdPassInFlightIsRefused) {
   auto b = reranker->model().begin_forward(one);
   EXPECT_THROW(reranker->model().begin_forward(one), Error);
   EXPECT_EQ(a->wait(), b->wait());
+}
+
+// A pass abandoned after its batch was set (as when an op throws) is closed by the next pass, which
+// records its slot's `done` event; the passes after it, two in flight at a time, score as the
+// reference says.
+TEST_F(CudaOverlapTest, PassesAfterAnAbandonedOneGiveTheReferenceScores) {
+  const auto expected = testing::expected_pairs("tiny");
+  const std::filesystem::path dir = testing::model_dir("tiny");
+  MadeBackend made = make_backend({.device = "cuda", .dtype = "float32"});
+  auto model = load_cross_encoder(dir, load_model_config(dir / "config.json"), *made.backend,
+                                  {.max_tokens = 1024, .max_sequences = 8, .max_sequence_length = 512});
+  auto pass = [&](size_t i) {
+    PackedBatch batch;
+    batch.add(expected[i].ids, expected[i].type_ids);
+    return batch;
+  };
+  made.backend->set_batch(pass(0));  // abandoned: never read
+  auto first = model->begin_forward(pass(1));
+  auto second = model->begin_forward(pass(2));  // in the abandoned pass's slot
+  EXPECT_NEAR(first->wait().at(0), expected[1].logit, 1e-4);
+  made.backend->set_batch(pass(0));  // abandoned with a pass in flight
+  EXPECT_NEAR(second->wait().at(0), expected[2].logit, 1e-4);
+  for (size_t i = 3; i < 6; ++i) EXPECT_NEAR(model->forward(pass(i)).at(0), expected[i].logit, 1e-4) << i;
 }
 
 TEST_F(CudaOverlapTest, OverlapOffIsOnePassAtATime) {

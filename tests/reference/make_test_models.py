@@ -3,7 +3,7 @@
 cross-encoders in Hugging Face's on-disk layout, malformed copies of them, and the float64
 reference's expected token ids and logits.
 
-    make_test_models.py OUTDIR [--bge-shaped] [--mid-shaped] [--shaped-only]
+    make_test_models.py OUTDIR [--bge-shaped] [--mid-shaped] [--shaped-dtype float16] [--shaped-only]
 
 Deterministic (fixed seeds, single-threaded spm_train), numpy + sentencepiece only, runs in a few
 seconds. Writes under OUTDIR:
@@ -15,6 +15,7 @@ seconds. Writes under OUTDIR:
     models/tiny-i64, bert-tiny-i64  tiny's and bert-tiny's weights plus the I64 buffers older
                                     transformers saved (embeddings.position_ids, token_type_ids)
     models/bge-shaped               (--bge-shaped only) bge-reranker-v2-m3's shape, ~2.3 GB, random
+                                    (~1.1 GB with --shaped-dtype float16)
     models/mid-shaped               (--mid-shaped only) the same layout, 6 layers, hidden 384, random
     bad/<case>/, bad/manifest.json  copies of tiny with one defect each, and what the error must name
     expected/<model>.jsonl          per pair of tests/data/pairs.jsonl: max_length, ids, logit
@@ -385,17 +386,18 @@ def check_read_back(model_dir, expected):
         assert got[n].shape == w.shape and np.array_equal(got[n], w.astype(np.float64)), (model_dir, n)
 
 
-def write_bge_shaped(path, spm_path, seed, shape=BGE_SHAPE):
-    """bge-reranker-v2-m3's exact shapes (or another `shape` in its layout) with random F32 weights
-    (benchmarks only), streamed in chunks."""
+def write_bge_shaped(path, spm_path, seed, shape=BGE_SHAPE, dtype="F32"):
+    """bge-reranker-v2-m3's exact shapes (or another `shape` in its layout) with random weights,
+    stored as F32 or F16 (benchmarks only), streamed in chunks."""
     vocab_size = shape["vocab_size"]
-    write_model_dir(path, shape, vocab_size, spm_path, model_max_length=8192)
+    write_model_dir(path, shape, vocab_size, spm_path, model_max_length=8192, dtype=dtype)
     shapes = dict(tensor_shapes(shape, vocab_size))
     names = sorted(shapes)
+    stored = {"F32": "<f4", "F16": "<f2"}[dtype]
     header, offset = {}, 0
     for n in names:
-        nbytes = 4 * int(np.prod(shapes[n]))
-        header[n] = {"dtype": "F32", "shape": shapes[n], "data_offsets": [offset, offset + nbytes]}
+        nbytes = np.dtype(stored).itemsize * int(np.prod(shapes[n]))
+        header[n] = {"dtype": dtype, "shape": shapes[n], "data_offsets": [offset, offset + nbytes]}
         offset += nbytes
     rng = np.random.default_rng(seed)
     chunk = 1 << 24
@@ -409,7 +411,7 @@ def write_bge_shaped(path, spm_path, seed, shape=BGE_SHAPE):
                 x = rng.standard_normal(k, dtype=np.float32)
                 x *= np.float32(std)
                 x += np.float32(mean)
-                f.write(x.astype("<f4", copy=False).tobytes())
+                f.write(x.astype(stored, copy=False).tobytes())
                 remaining -= k
     return offset
 
@@ -919,6 +921,8 @@ def main():
                         help="also write models/bge-shaped (bge-reranker-v2-m3's shape, ~2.3 GB; benchmarks only)")
     parser.add_argument("--mid-shaped", action="store_true",
                         help="also write models/mid-shaped (bge's layout, 6 layers, hidden 384, ~0.4 GB; benchmarks only)")
+    parser.add_argument("--shaped-dtype", choices=("float32", "float16"), default="float32",
+                        help="how the shaped models store their weights (float16: half the bytes, written faster)")
     parser.add_argument("--shaped-only", action="store_true",
                         help="write only the shaped models, with OUTDIR/spm/sentencepiece.bpe.model as it is: numpy "
                              "alone, no spm_train (the GPU machine of scripts/gpu-check.sh has none)")
@@ -1068,13 +1072,14 @@ def main():
 
 
 def write_shaped(out, spm_path, args):
+    dtype = {"float32": "F32", "float16": "F16"}[args.shaped_dtype]
     if args.bge_shaped:
         t1 = time.time()
-        nbytes = write_bge_shaped(os.path.join(out, "models", "bge-shaped"), spm_path, SEED + 2)
-        print(f"bge-shaped {nbytes / 1e9:.2f} GB of F32 weights in {time.time() - t1:.1f} s")
+        nbytes = write_bge_shaped(os.path.join(out, "models", "bge-shaped"), spm_path, SEED + 2, dtype=dtype)
+        print(f"bge-shaped {nbytes / 1e9:.2f} GB of {dtype} weights in {time.time() - t1:.1f} s")
     if args.mid_shaped:
-        nbytes = write_bge_shaped(os.path.join(out, "models", "mid-shaped"), spm_path, SEED + 3, MID_SHAPE)
-        print(f"mid-shaped {nbytes / 1e9:.2f} GB of F32 weights")
+        nbytes = write_bge_shaped(os.path.join(out, "models", "mid-shaped"), spm_path, SEED + 3, MID_SHAPE, dtype)
+        print(f"mid-shaped {nbytes / 1e9:.2f} GB of {dtype} weights")
 
 
 if __name__ == "__main__":

@@ -1,8 +1,10 @@
 // The CUDA backend's pure host logic (kernels/cuda/cuda_plan.h), tested in every build: the length
-// buckets of attention, how items are grouped under the scratch, and the workspace's size.
+// buckets of attention, how items are grouped under the scratch, the workspace's size, the
+// options and the matmul search's error.
 #include <gtest/gtest.h>
 
 #include <set>
+#include <string>
 #include <vector>
 
 #include "common/error.h"
@@ -151,6 +153,31 @@ TEST(CudaPlan, PassInputLayoutIsAlignedAndOrdered) {
   for (int64_t offset : {l.positions, l.types, l.seq_starts, l.items, l.pointers, l.bytes}) {
     EXPECT_EQ(offset % kScratchAlign, 0);
   }
+}
+
+// The factory hands the backend what the environment says; only "0" turns the overlap off and
+// only "1" the exact GELU on.
+TEST(CudaPlan, OptionsFromTheEnvironmentsValues) {
+  EXPECT_TRUE(cuda_options(nullptr, nullptr).overlap);
+  EXPECT_FALSE(cuda_options(nullptr, nullptr).exact_gelu);
+  EXPECT_FALSE(cuda_options("0", nullptr).overlap);
+  EXPECT_TRUE(cuda_options("1", nullptr).overlap);
+  EXPECT_TRUE(cuda_options("", nullptr).overlap);
+  EXPECT_TRUE(cuda_options(nullptr, "1").exact_gelu);
+  EXPECT_FALSE(cuda_options(nullptr, "0").exact_gelu);
+  EXPECT_FALSE(cuda_options(nullptr, "yes").exact_gelu);
+}
+
+// Both attempts' statuses are in the error, so a layout mistake (INVALID_VALUE) is told apart
+// from a shape no kernel covers.
+TEST(CudaPlan, NoAlgorithmMessageNamesEachAttemptsStatus) {
+  const std::vector<HeuristicAttempt> attempts{{"bias + GELU", "CUBLAS_STATUS_INVALID_VALUE", 0},
+                                               {"none", "CUBLAS_STATUS_SUCCESS", 0}};
+  const std::string m = no_algorithm_message(7, 1024, 4096, "float16", "float16", attempts);
+  EXPECT_NE(m.find("7 x 1024 x 4096"), std::string::npos) << m;
+  EXPECT_NE(m.find("float16 in, float16 out"), std::string::npos) << m;
+  EXPECT_NE(m.find("epilogue bias + GELU: CUBLAS_STATUS_INVALID_VALUE"), std::string::npos) << m;
+  EXPECT_NE(m.find("epilogue none: CUBLAS_STATUS_SUCCESS with 0 algorithms"), std::string::npos) << m;
 }
 
 }  // namespace

@@ -1,50 +1,33 @@
 #pragma once
-// The CUDA backend: weights uploaded once in the compute precision (float16, bfloat16 or float32),
-// one workspace sized from the batch budget at load, cuBLASLt matmuls with fused bias / GELU
-// epilogues, our kernels for embeddings, LayerNorm, softmax and the head (cuda_kernels.h), and
-// attention by length bucket (cuda_plan.h). The residual stream, LayerNorms, softmax and the
-// classification head are float32 in every precision.
+// The CUDA backend: the Backend interface's ops on one device, in the compute precision (float16,
+// bfloat16 or float32): cuBLASLt matmuls with fused bias / GELU epilogues (cuda_matmul.h), our
+// kernels for embeddings, LayerNorm, softmax and the head (cuda_kernels.h), and attention by
+// length bucket (cuda_plan.h). The residual stream, LayerNorms, softmax and the classification
+// head are float32 in every precision. What the ops work on comes from the other parts: the
+// weights (cuda_weights.h), the one workspace and its matrices (cuda_workspace.h), and each pass's
+// inputs and logits (cuda_pass_slots.h).
 //
-// Streams: the passes run on one compute stream; a pass's inputs (ids, positions, the attention
-// plan) go in on a copy-in stream from pinned buffers and its logits come out on a copy-out
-// stream, each pass in one of kPassSlots slots. read_async returns before the pass is done, so
-// the backend worker queues the next pass (packing it, uploading its inputs, launching its
-// kernels) while one runs, and collects the last one's logits after (pass_slots();
-// RERANKD_CUDA_OVERLAP=0 turns this off). One thread drives it (the backend worker); it makes its
-// device current on every pass.
-#include <cublasLt.h>
+// Streams: the passes run on one compute stream; a pass's inputs go in on a copy-in stream and its
+// logits come out on a copy-out stream, each pass in one of kPassSlots slots. read_async returns
+// before the pass is done, so the backend worker queues the next pass (packing it, uploading its
+// inputs, launching its kernels) while one runs, and collects the last one's logits after
+// (pass_slots(); CudaOptions::overlap off turns this off). One thread drives it (the backend
+// worker); it makes its device current on every pass.
 #include <cublas_v2.h>
 #include <cuda_runtime_api.h>
 
-#include <array>
 #include <memory>
 #include <string>
-#include <vector>
 
 #include "kernels/backend.h"
-#include "kernels/cuda/cuda_kernels.h"
+#include "kernels/cuda/cuda_buffer.h"
 #include "kernels/cuda/cuda_matmul.h"
+#include "kernels/cuda/cuda_pass_slots.h"
 #include "kernels/cuda/cuda_plan.h"
+#include "kernels/cuda/cuda_weights.h"
+#include "kernels/cuda/cuda_workspace.h"
 
 namespace rerankd::cuda {
-
-// Device memory owned by one cudaMalloc.
-class DeviceBuffer {
- public:
-  DeviceBuffer() = default;
-  explicit DeviceBuffer(int64_t bytes);
-  ~DeviceBuffer();
-  DeviceBuffer(DeviceBuffer&& other) noexcept : ptr_(other.ptr_), bytes_(other.bytes_) { other.ptr_ = nullptr; }
-  DeviceBuffer& operator=(DeviceBuffer&& other) noexcept;
-  DeviceBuffer(const DeviceBuffer&) = delete;
-  DeviceBuffer& operator=(const DeviceBuffer&) = delete;
-  void* get() const { return ptr_; }
-  int64_t bytes() const { return bytes_; }
-
- private:
-  void* ptr_ = nullptr;
-  int64_t bytes_ = 0;
-};
 
 // Whether a usable CUDA device (driver, device, compute capability 8.0+) exists: the GPU tests
 // skip without one.
@@ -54,7 +37,7 @@ class CudaBackend final : public Backend {
  public:
   // Throws Error(kUnavailable) without a usable device, Error(kInvalidInput) for an index past the
   // devices present.
-  CudaBackend(int device, CudaPrecision precision);
+  CudaBackend(int device, CudaPrecision precision, CudaOptions options);
   ~CudaBackend() override;
 
   std::string name() const override { return "cuda:" + std::to_string(device_); }
@@ -79,50 +62,34 @@ class CudaBackend final : public Backend {
   void attention(const DeviceMatrix& qkv, int64_t num_heads, DeviceMatrix& out) override;
   void gather_sequence_starts(const DeviceMatrix& in, DeviceMatrix& out) override;
   void read(const DeviceMatrix& in, std::span<float> out) override;
-  int pass_slots() const override { return overlap_ ? kPassSlots : 1; }
+  int pass_slots() const override { return options_.overlap ? kPassSlots : 1; }
   std::unique_ptr<PendingRead> read_async(const DeviceMatrix& in, size_t count) override;
 
  private:
-  struct Slot;
-  class PendingLogits;
-  std::unique_ptr<DeviceMatrix> matrix_at(char* base, int64_t capacity, int64_t width, MatrixUse use);
-  // Copies a stored tensor into device memory at `dst` in `type`, through the staging buffer.
-  void upload(const TensorView& view, void* dst, ElementType type);
-  DeviceBuffer upload_new(const TensorView& view, ElementType type);
-  void* arena_take(int64_t bytes);
   void check_launch(const char* what);
+  void upload_attention_pointers(const CudaMatrix& qkv);
 
   int device_;
   CudaPrecision precision_;
   ElementType narrow_;
-  bool exact_gelu_;  // RERANKD_CUDA_EXACT_GELU=1: erf GELU by our kernel rather than cuBLASLt's epilogue
-  bool overlap_;     // RERANKD_CUDA_OVERLAP=0: one pass at a time
+  CudaOptions options_;
+  bool exact_gelu_;  // float32, or asked for: erf GELU by our kernel rather than cuBLASLt's epilogue
   cudaDeviceProp properties_{};
-  cudaStream_t compute_ = nullptr, copy_in_ = nullptr, copy_out_ = nullptr;
+  Streams streams_;
   cublasHandle_t cublas_ = nullptr;
   std::unique_ptr<LtMatmul> matmul_;
+  std::unique_ptr<WeightLoader> weights_;
+  std::unique_ptr<Workspace> workspace_;
+  std::unique_ptr<PassSlotRing> slots_;
 
   ModelShape shape_;
   WorkspacePlan plan_;
   MemoryPlan planned_;
   PassInputLayout layout_;
-  DeviceBuffer arena_;
-  int64_t arena_used_ = 0;
   void* attention_scratch_ = nullptr;
-  void* cublas_workspace_ = nullptr;
-  std::vector<DeviceBuffer> extra_;  // matrices the plan did not foresee (warned about)
-  std::vector<std::unique_ptr<Slot>> slots_;
-  Slot* current_ = nullptr;
-  int next_slot_ = 0;
-  AttentionPlan attention_plan_;
-  int64_t tokens_ = 0, sequences_ = 0;
+  TableBounds tables_;           // the embedding tables' bounds, for packing a pass
   bool pointers_ready_ = false;  // this pass's attention pointer arrays are uploaded
-  int64_t vocab_ = 0, position_rows_ = 0, type_rows_ = 0;  // the embedding tables' bounds, for set_batch
-  int32_t pad_token_id_ = -1;  // EmbeddingTables' contract (kernels/backend.h): -1 = positions from 0
-
-  DeviceBuffer staging_;  // weight conversion at load; freed at the first pass
-  DeviceBuffer nonfinite_;
-  int64_t weight_bytes_ = 0, workspace_bytes_ = 0;
+  DeviceBuffer nonfinite_;       // the convert kernel's counter in the ops (not read)
 };
 
 }  // namespace rerankd::cuda

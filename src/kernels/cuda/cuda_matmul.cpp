@@ -1,6 +1,9 @@
 #include "kernels/cuda/cuda_matmul.h"
 
+#include <vector>
+
 #include "kernels/cuda/cuda_check.h"
+#include "kernels/cuda/cuda_plan.h"
 
 namespace rerankd::cuda {
 
@@ -17,6 +20,26 @@ namespace {
 
 // Shapes seen grow with distinct token counts; past this many the cache starts again.
 constexpr size_t kMaxPlans = 4096;
+
+// An element type by its precision's name.
+const char* type_name(ElementType type) {
+  for (const CudaPrecision p : {CudaPrecision::kFloat32, CudaPrecision::kFloat16, CudaPrecision::kBFloat16}) {
+    if (element_type(p) == type) return precision_name(p);
+  }
+  return "?";
+}
+
+class Preference {
+ public:
+  Preference() { check(cublasLtMatmulPreferenceCreate(&p_), "cublasLtMatmulPreferenceCreate"); }
+  ~Preference() { cublasLtMatmulPreferenceDestroy(p_); }
+  Preference(const Preference&) = delete;
+  Preference& operator=(const Preference&) = delete;
+  cublasLtMatmulPreference_t get() const { return p_; }
+
+ private:
+  cublasLtMatmulPreference_t p_ = nullptr;
+};
 
 }  // namespace
 
@@ -50,6 +73,7 @@ LtMatmul::Plan& LtMatmul::plan_for(const MatmulArgs& x) {
   if (plans_.size() >= kMaxPlans) plans_.clear();
 
   // Tries the fused epilogue first, then none (bias and activation by our kernel).
+  std::vector<HeuristicAttempt> attempts;
   for (const bool fused : {true, false}) {
     auto p = std::make_unique<Plan>();
     p->fused = fused;
@@ -72,25 +96,31 @@ LtMatmul::Plan& LtMatmul::plan_for(const MatmulArgs& x) {
     check(cublasLtMatrixLayoutCreate(&p->d, out, static_cast<uint64_t>(x.out_features), static_cast<uint64_t>(x.tokens),
                                      x.out_features),
           "layout D");
-    cublasLtMatmulPreference_t preference = nullptr;
-    check(cublasLtMatmulPreferenceCreate(&preference), "cublasLtMatmulPreferenceCreate");
+    Preference preference;
     const uint64_t workspace = static_cast<uint64_t>(workspace_bytes_);
-    cublasLtMatmulPreferenceSetAttribute(preference, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &workspace,
-                                         sizeof workspace);
+    check(cublasLtMatmulPreferenceSetAttribute(preference.get(), CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &workspace,
+                                               sizeof workspace),
+          "MAX_WORKSPACE_BYTES");
+    // Split-K partial sums are reduced in the float32 compute type, never in place in a float16
+    // output (the qkv and FFN outputs sum over 1024 and 4096 inputs).
+    const uint32_t reduction = CUBLASLT_REDUCTION_SCHEME_COMPUTE_TYPE;
+    check(cublasLtMatmulPreferenceSetAttribute(preference.get(), CUBLASLT_MATMUL_PREF_REDUCTION_SCHEME_MASK,
+                                               &reduction, sizeof reduction),
+          "REDUCTION_SCHEME_MASK");
     cublasLtMatmulHeuristicResult_t result{};
     int found = 0;
-    const cublasStatus_t status =
-        cublasLtMatmulAlgoGetHeuristic(handle_, p->desc, p->a, p->b, p->d, p->d, preference, 1, &result, &found);
-    cublasLtMatmulPreferenceDestroy(preference);
+    const cublasStatus_t status = cublasLtMatmulAlgoGetHeuristic(handle_, p->desc, p->a, p->b, p->d, p->d,
+                                                                 preference.get(), 1, &result, &found);
     if (status == CUBLAS_STATUS_SUCCESS && found > 0) {
       p->algo = result.algo;
       if (!fused) ++fallbacks_;
       return *plans_.emplace(key, std::move(p)).first->second;
     }
+    attempts.push_back({.epilogue = !fused ? "none" : x.gelu ? "bias + GELU" : "bias",
+                        .status = cublasGetStatusName(status), .found = found});
   }
-  throw Error(Error::Kind::kInternal, "cuBLASLt offers no algorithm for a " + std::to_string(x.tokens) + " x " +
-                                          std::to_string(x.in_features) + " x " + std::to_string(x.out_features) +
-                                          " matmul");
+  throw Error(Error::Kind::kInternal, no_algorithm_message(x.tokens, x.in_features, x.out_features,
+                                                           type_name(x.in_type), type_name(x.out_type), attempts));
 }
 
 void LtMatmul::run(const MatmulArgs& x, cudaStream_t stream) {

@@ -1,6 +1,6 @@
 #pragma once
 // Linear layers through cuBLASLt: D[T, N] = X[T, K] W[N, K]^T (+ beta C) with a fused bias or
-// bias + GELU epilogue, float32 accumulation (no TF32). Row-major activations and torch-layout
+// bias + GELU epilogue, float32 accumulation (no TF32; split-K sums reduced in float32). Row-major activations and torch-layout
 // weights are column-major matrices to cuBLASLt: D^T (N x T) = op(W^T) (N x K) * X^T (K x T).
 // Descriptors and the heuristic's algorithm are cached per shape (tokens vary per pass; layers
 // share shapes). When the heuristic offers no algorithm with the epilogue, the matmul runs

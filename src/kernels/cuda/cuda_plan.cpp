@@ -1,6 +1,7 @@
 #include "kernels/cuda/cuda_plan.h"
 
 #include <algorithm>
+#include <cstring>
 #include <map>
 
 #include "common/error.h"
@@ -34,6 +35,11 @@ PrecisionChoice choose_precision(const std::string& dtype) {
   }
   throw Error(Error::Kind::kInvalidInput,
               "dtype '" + dtype + "' is not one of auto, float32, float16, bfloat16 (CUDA)");
+}
+
+CudaOptions cuda_options(const char* overlap, const char* exact_gelu) {
+  return {.overlap = overlap == nullptr || std::strcmp(overlap, "0") != 0,
+          .exact_gelu = exact_gelu != nullptr && std::strcmp(exact_gelu, "1") == 0};
 }
 
 }  // namespace rerankd::cuda
@@ -185,6 +191,18 @@ MemoryPlan plan_memory(const WeightDims& w, int64_t heads, const BatchShapeLimit
   m.weight_bytes = planned_weight_bytes(w, precision);
   m.workspace_bytes = plan_workspace({w.hidden, w.intermediate, heads, w.labels}, limits, precision).total_bytes;
   m.total_bytes = m.weight_bytes + m.workspace_bytes;
+  return m;
+}
+
+std::string no_algorithm_message(int64_t tokens, int64_t in_features, int64_t out_features, const char* in_type,
+                                 const char* out_type, std::span<const HeuristicAttempt> attempts) {
+  std::string m = "cuBLASLt offers no algorithm for a " + std::to_string(tokens) + " x " + std::to_string(in_features) +
+                  " x " + std::to_string(out_features) + " matmul (" + in_type + " in, " + out_type + " out)";
+  for (size_t i = 0; i < attempts.size(); ++i) {
+    const HeuristicAttempt& a = attempts[i];
+    m += (i == 0 ? ": " : "; ") + std::string("epilogue ") + a.epilogue + ": " + a.status;
+    if (std::strcmp(a.status, "CUBLAS_STATUS_SUCCESS") == 0) m += " with " + std::to_string(a.found) + " algorithms";
+  }
   return m;
 }
 

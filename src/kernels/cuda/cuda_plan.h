@@ -11,7 +11,6 @@
 
 namespace rerankd::cuda {
 
-
 const char* precision_name(CudaPrecision precision);
 // Bytes of one element of the narrow (matmul input) form: 4 for float32, 2 otherwise.
 int element_bytes(CudaPrecision precision);
@@ -25,6 +24,15 @@ struct PrecisionChoice {
 // dtype: auto (float16) | float32 | float16 | bfloat16. int8 is refused (a CPU scheme). Throws
 // Error (kInvalidInput).
 PrecisionChoice choose_precision(const std::string& dtype);
+
+// The backend's switches for measuring what a choice costs, read from the environment once by the
+// factory (kernels/backend_factory.cpp) and handed to the backend.
+struct CudaOptions {
+  bool overlap = true;      // RERANKD_CUDA_OVERLAP=0: one pass at a time, to measure what the overlap gains
+  bool exact_gelu = false;  // RERANKD_CUDA_EXACT_GELU=1: erf GELU by our kernel rather than cuBLASLt's tanh form
+};
+// From the two variables' values, null where unset: only "0" and "1" respectively switch.
+CudaOptions cuda_options(const char* overlap, const char* exact_gelu);
 
 }  // namespace rerankd::cuda
 
@@ -140,6 +148,18 @@ struct MemoryPlan {
   int64_t weight_bytes = 0, workspace_bytes = 0, total_bytes = 0;
 };
 MemoryPlan plan_memory(const WeightDims& weights, int64_t heads, const BatchShapeLimits& limits,
-                       CudaPrecision precision);  // QK^T: A (keys), B (queries), C (scores); PV: A (values), B (probabilities), C (context)
+                       CudaPrecision precision);
+
+// ---------------------------------------------------------------------------------------------
+// cuBLASLt's algorithm search (cuda_matmul.cpp) tries the fused epilogue, then none. When neither
+// gives an algorithm, the error names what each attempt returned: a layout mistake or an invalid
+// value reads differently from a shape that no kernel covers.
+struct HeuristicAttempt {
+  const char* epilogue = "";  // "bias", "bias + GELU", "none"
+  const char* status = "";    // cublasGetStatusName of the heuristic's status
+  int found = 0;              // algorithms offered
+};
+std::string no_algorithm_message(int64_t tokens, int64_t in_features, int64_t out_features, const char* in_type,
+                                 const char* out_type, std::span<const HeuristicAttempt> attempts);
 
 }  // namespace rerankd::cuda

@@ -1,0 +1,68 @@
+#pragma once
+// The CUDA backend's weights: uploaded once at load and converted on the device from the stored
+// dtype (float32, float16, bfloat16) into the form the ops read. Encoder matrices and the word
+// table in the compute precision; biases in float32 and, for the encoder's fused epilogues, in the
+// compute precision too; LayerNorms, the position and token-type tables and the classification
+// head in float32. A value out of the compute precision's range is refused at load.
+#include <cuda_runtime_api.h>
+
+#include <memory>
+#include <span>
+
+#include "kernels/backend.h"
+#include "kernels/cuda/cuda_buffer.h"
+#include "kernels/cuda/cuda_kernels.h"
+#include "kernels/cuda/cuda_pass_inputs.h"
+
+namespace rerankd::cuda {
+
+struct CudaLinear final : LinearWeights {
+  DeviceBuffer weight;       // [out, in] row-major: compute precision (encoder) or float32 (head)
+  DeviceBuffer bias_f32;     // [out] float32
+  DeviceBuffer bias_narrow;  // [out] in the compute precision (encoder, narrow precisions)
+  bool head = false;
+};
+
+struct CudaNorm final : NormWeights {
+  DeviceBuffer gamma, beta;
+  float eps = 0;
+  NormParams params() const {
+    return {static_cast<const float*>(gamma.get()), static_cast<const float*>(beta.get()), eps};
+  }
+};
+
+struct CudaEmbeddings final : EmbeddingTables {
+  DeviceBuffer word, position, token_type;
+  ElementType word_type = ElementType::kFloat32;
+  TableBounds bounds;
+};
+
+class WeightLoader {
+ public:
+  // Copies and conversions go on `stream`; each load returns once its tensors are on the device.
+  WeightLoader(CudaPrecision precision, cudaStream_t stream);
+
+  std::unique_ptr<CudaLinear> load_linear(std::span<const TensorView* const> weights,
+                                          std::span<const TensorView* const> biases, LinearUse use);
+  std::unique_ptr<CudaNorm> load_norm(const TensorView& gamma, const TensorView& beta, double eps);
+  std::unique_ptr<CudaEmbeddings> load_embeddings(const TensorView& word, const TensorView& position,
+                                                  const TensorView& token_type, int32_t pad_token_id);
+
+  int64_t bytes() const { return bytes_; }  // device memory the weights hold
+  // The staging buffer is needed only while loading: the first pass frees it.
+  void release_staging() { staging_ = DeviceBuffer(); }
+
+ private:
+  // Copies a stored tensor into device memory at `dst` in `type`, through the staging buffer.
+  void upload(const TensorView& view, void* dst, ElementType type);
+  DeviceBuffer upload_new(const TensorView& view, ElementType type);
+
+  CudaPrecision precision_;
+  ElementType narrow_;
+  cudaStream_t stream_;
+  DeviceBuffer staging_;
+  DeviceBuffer nonfinite_;  // the convert kernel's count of values out of range
+  int64_t bytes_ = 0;
+};
+
+}  // namespace rerankd::cuda
