@@ -21,6 +21,7 @@ struct ClientOptions {
   std::chrono::milliseconds connect_timeout{2000};   // one TCP connect
   std::chrono::milliseconds request_timeout{30000};  // a whole call, retries included (CallOptions overrides)
   bool send_timeout_header = true;                   // X-Request-Timeout: the seconds left, on every attempt
+  std::string api_key{};                             // sent as "Authorization: Bearer KEY" when not empty
 
   RetryOptions retry{};
   HealthOptions health{};

@@ -131,6 +131,7 @@ asio::awaitable<HttpReply> RerankClient::do_request(std::shared_ptr<State> state
   spec.body = std::move(body);
   if (s.options.send_timeout_header) spec.headers.emplace_back(kRequestTimeoutHeader, "");  // set per attempt
   if (!call.request_id.empty()) spec.headers.emplace_back(kRequestIdHeader, call.request_id);
+  if (!s.options.api_key.empty()) spec.headers.emplace_back("Authorization", "Bearer " + s.options.api_key);
   if (path.empty() || path.front() != '/') path.insert(path.begin(), '/');
 
   std::optional<size_t> avoid;

@@ -87,7 +87,7 @@ Scheduler::Scheduler(const PairTokenizer& tokenizer, size_t max_length, std::uni
   if (cache_) {
     r.gauge_callback("rerankd_score_cache_entries", "Scores held by the cache",
                      [this] { return static_cast<double>(cache_->stats().entries); }, l);
-    r.gauge_callback("rerankd_score_cache_bytes", "Bytes the cached scores take (bound: --score-cache-mb)",
+    r.gauge_callback("rerankd_score_cache_bytes", "Bytes the cached scores take (at most the cache's bound)",
                      [this] { return static_cast<double>(cache_->stats().bytes); }, l);
   }
   if (options_.warm_up) {

@@ -90,7 +90,7 @@ MadeBackend make_backend(const BackendRequest& request) {
   (void)choice;
   throw Error(Error::Kind::kInvalidInput, "device '" + device.to_string() +
                                               "': this rerankd was built without the CUDA backend (configure with "
-                                              "-DRERANKD_CUDA=ON where nvcc is installed); use --device cpu");
+                                              "-DRERANKD_CUDA=ON where nvcc is installed); use the cpu device");
 #endif
 }
 

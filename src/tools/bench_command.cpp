@@ -48,6 +48,7 @@ struct BenchArgs {
   int client_threads = 1;
   bool skip_health_check = false;
   std::string json;
+  std::string api_key;
 };
 
 // One run's shared state. Drivers (closed-loop callers, or the open-loop arrival clock) take
@@ -183,6 +184,7 @@ int run_bench(BenchArgs args) {
 
   client::ClientOptions options;
   options.urls = args.urls;
+  options.api_key = args.api_key;
   options.max_connections_per_endpoint = args.connections > 0 ? args.connections : (open_loop ? 512 : args.concurrency);
   options.request_timeout = std::chrono::milliseconds(static_cast<int64_t>(args.timeout * 1000));
   options.retry.max_attempts = 1 + std::max(0, args.retries);
@@ -330,6 +332,8 @@ void add_bench_command(CLI::App& app, int& exit_code) {
       ->check(CLI::Range(1, 64))
       ->capture_default_str();
   cmd->add_flag("--skip-health-check", args->skip_health_check, "Do not GET /health on each URL first");
+  cmd->add_option("--api-key", args->api_key, "Send 'Authorization: Bearer KEY' (a server with API keys)")
+      ->envname("RERANKD_BENCH_API_KEY");
   cmd->add_option("--json", args->json, "Also write the results as JSON to FILE ('-': stdout, the table goes to stderr)");
   cmd->callback([args, &exit_code] { exit_code = run_bench(*args); });
 }

@@ -139,6 +139,12 @@ void add_serve_command(CLI::App& app, int& exit_code) {
       ->envname("RERANKD_TOKENIZER_THREADS")
       ->check(CLI::Range(1, 256))
       ->capture_default_str();
+  cmd->add_option("--feeder-nice", s.feeder_nice,
+                  "Nice steps the io and tokenizer threads run below the model's threads, so that a flood of "
+                  "requests cannot take the forward pass's CPU (0: same priority)")
+      ->envname("RERANKD_FEEDER_NICE")
+      ->check(CLI::Range(0, 19))
+      ->capture_default_str();
   cmd->add_option("--truncation", args->truncation,
                   "How a pair too long for --max-length is cut unless the request says: longest_first "
                   "(Hugging Face's) or flagembedding (FlagReranker.compute_score's: the query capped at 3/4 of "

@@ -164,10 +164,9 @@ class AddressRateLimitTest(unittest.TestCase):
 
     @classmethod
     def setUpClass(cls):
-        # 127.0.0.0/8 is the proxy here (the test itself); 0.0.0.0 as well, the address clients
-        # without keys have where the transport does not report the peer's.
+        # 127.0.0.0/8 is the proxy here (the test itself).
         cls.server = Server(model("tiny"), "--rate-limit-requests", "0.01", "--rate-limit-burst-seconds", "200",
-                            "--trusted-proxy", "127.0.0.0/8,0.0.0.0", "--tenant", "addr-198.51.100.99:requests=0")
+                            "--trusted-proxy", "127.0.0.0/8", "--tenant", "addr-198.51.100.99:requests=0")
 
     @classmethod
     def tearDownClass(cls):
@@ -191,6 +190,39 @@ class AddressRateLimitTest(unittest.TestCase):
         self.assertIn('rerankd_rate_limited_requests_total{tenant="address",limit="requests"} 1', text)
         self.assertNotIn("198.51.100.7", text)
         self.assertIn("tenant=addr-198.51.100.7", self.server.log())
+
+
+class RefusedBeforeTheBodyTest(unittest.TestCase):
+    """Keys and rates are checked on the header alone: the answer comes before the body is read; a
+    small body is then read and dropped so the connection stays usable, a large one is not read and
+    the connection closes after the answer."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.server = Server(model("tiny"), "--api-key", "the-key")
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.server.close()
+
+    def test_the_answer_comes_before_the_body(self):
+        with self.server.raw_socket(timeout=30) as s:
+            s.sendall(b"POST /rerank HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                      b"Content-Length: 1000000\r\n\r\n")  # and not a byte of the body
+            head = s.recv(65536).decode("latin-1")
+        self.assertTrue(head.startswith("HTTP/1.1 401"), head)
+        self.assertIn("connection: close", head.lower())
+
+    def test_a_small_refused_body_keeps_the_connection(self):
+        conn = self.server.connect()
+        try:
+            r = self.server.post("/rerank", BODY, conn=conn)  # no key
+            self.assertEqual(r.status, 401, r)
+            self.assertNotEqual(r.headers.get("connection", "").lower(), "close")
+            r = self.server.post("/rerank", BODY, {"Authorization": "Bearer the-key"}, conn=conn)
+            self.assertEqual(r.status, 200, r)
+        finally:
+            conn.close()
 
 
 if __name__ == "__main__":

@@ -34,7 +34,7 @@ CudaBackend::CudaBackend(int device, CudaPrecision precision, CudaOptions option
     throw Error(Error::Kind::kUnavailable,
                 "no CUDA device: " + std::string(status == cudaSuccess ? "the driver reports none"
                                                                         : cudaGetErrorString(status)) +
-                    " (asked for cuda:" + std::to_string(device) + "); use --device cpu");
+                    " (asked for cuda:" + std::to_string(device) + "); use the cpu device");
   }
   if (device < 0 || device >= count) {
     throw Error(Error::Kind::kInvalidInput, "device 'cuda:" + std::to_string(device) + "': this machine has " +
