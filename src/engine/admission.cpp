@@ -17,9 +17,7 @@ std::string seconds_text(double s) {
 Admission::Admission(const AdmissionLimits& limits, BatchPolicy& policy, SchedulerMetrics& metrics)
     : limits_(limits), policy_(policy), metrics_(metrics) {}
 
-void Admission::enter(double retry_after_seconds) {
-  if (in_flight_.fetch_add(1) < limits_.max_concurrent_requests) return;
-  in_flight_.fetch_sub(1);
+void Admission::refuse_full(double retry_after_seconds) const {
   metrics_.rejected_concurrency.inc();
   throw Error(Error::Kind::kOverloaded,
               "too many concurrent requests (limit " + std::to_string(limits_.max_concurrent_requests) + ")",

@@ -31,8 +31,19 @@ class Admission {
   Admission(const AdmissionLimits& limits, BatchPolicy& policy, SchedulerMetrics& metrics);
 
   // A request enters (counted in flight) or is refused at once: kOverloaded past the bound on
-  // requests in flight. Each enter() that returns is matched by one leave().
-  void enter(double retry_after_seconds);
+  // requests in flight, with the Retry-After `retry_after()` gives (asked only then). Each enter()
+  // that returns is matched by one leave().
+  template <typename RetryAfter>
+  void enter(const RetryAfter& retry_after) {
+    if (in_flight_.fetch_add(1) < limits_.max_concurrent_requests) return;
+    in_flight_.fetch_sub(1);
+    refuse_full(retry_after());
+  }
+  // The same refusal without entering, for a request not yet read.
+  template <typename RetryAfter>
+  void screen_room(const RetryAfter& retry_after) const {
+    if (in_flight_.load() >= limits_.max_concurrent_requests) refuse_full(retry_after());
+  }
   void leave() { in_flight_.fetch_sub(1); }
   size_t in_flight() const { return in_flight_.load(); }
 
@@ -48,6 +59,7 @@ class Admission {
              Clock::time_point deadline, Clock::time_point now);
 
  private:
+  [[noreturn]] void refuse_full(double retry_after_seconds) const;
   void refuse(const BatchPolicy::Admission& a, size_t tokens, Clock::time_point deadline, Clock::time_point now,
               const std::string& progress, Counter& counted) const;
 

@@ -10,6 +10,8 @@ namespace {
 // alone, while a request also waits for planning, tokenization of others and its HTTP answer, and
 // the speed drifts. The drop check before each pass uses the full time (it must be sure).
 constexpr double kHeadroom = 0.9;
+// The drop check's allowance for the measured speed being low (next_pass).
+constexpr double kDropSpeedMargin = 1.5;
 // A tenant whose last request came this recently counts as active though its queue is empty: one
 // that sends now and then keeps its share reserved, so the others' admitted work is predicted at
 // the speed they will really have when it comes back.
@@ -172,7 +174,10 @@ size_t BatchPolicy::remove(RequestId id) {
 
 BatchPolicy::Pass BatchPolicy::next_pass(Clock::time_point now) {
   Pass pass;
-  const double rate = cost_.tokens_per_second();
+  // Dropped only when it could not finish alone even at half again the measured speed: the speed
+  // at the budget dips with a noisy neighbour or a slower pass, and admitted work must not be
+  // dropped for a dip (a machine that really slows down much more is still caught).
+  const double rate = kDropSpeedMargin * cost_.tokens_per_second();
   for (auto& [name, t] : tenants_) {
     std::erase_if(t.queue, [&](const Entry& e) {
       const double left = seconds_between(now, e.deadline);
@@ -201,7 +206,9 @@ BatchPolicy::Pass BatchPolicy::next_pass(Clock::time_point now) {
     double then = std::numeric_limits<double>::infinity();  // the least served of the others
     for (auto& [name, t] : tenants_) {
       if (t.tokens == 0 || !can_give(t)) continue;
-      if (next == nullptr || t.served < next->served) {
+      // On a tie (a tenant back from idle is levelled with the busy ones) the one with less
+      // queued goes first: the quiet tenant's request, not the flood's next.
+      if (next == nullptr || t.served < next->served || (t.served == next->served && t.tokens < next->tokens)) {
         if (next != nullptr) then = std::min(then, next->served);
         next = &t;
       } else {

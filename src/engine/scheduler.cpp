@@ -125,10 +125,7 @@ Scheduler::~Scheduler() {
 
 void Scheduler::screen(std::string_view tenant, size_t body_bytes, Clock::time_point deadline) {
   if (draining_) throw Error(Error::Kind::kUnavailable, "server is draining and admits no new requests");
-  if (admission_.in_flight() >= options_.max_concurrent_requests) {
-    admission_.enter(retry_after_seconds());  // throws: the bound is reached
-    admission_.leave();                       // a request finished meanwhile: not counted here
-  }
+  admission_.screen_room([this] { return retry_after_seconds(); });
   const size_t tokens = encoder_.least_tokens(body_bytes);
   std::lock_guard lock(mutex_);
   admission_.screen(tenant, tokens, deadline, clock_.now());
@@ -142,7 +139,7 @@ Scheduler::Ticket Scheduler::submit(RerankInput input, RerankCallback done) {
     std::lock_guard lock(mutex_);
     admission_.screen(input.tenant, tokens, input.deadline, clock_.now());
   }
-  admission_.enter(retry_after_seconds());
+  admission_.enter([this] { return retry_after_seconds(); });
   auto request = std::make_shared<RequestState>(std::move(input), std::move(done), next_id_++, clock_.now());
   tokenizers_->push(request);
   return request;

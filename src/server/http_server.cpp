@@ -55,7 +55,7 @@ bool is_http_parse_error(const beast::error_code& ec) {
 class Session : public std::enable_shared_from_this<Session> {
  public:
   Session(tcp::socket&& socket, std::shared_ptr<HttpServer::Shared> shared)
-      : stream_(std::move(socket)), shared_(std::move(shared)) {
+      : stream_(std::move(socket)), shared_(std::move(shared)), hold_(stream_.get_executor()) {
     beast::error_code ec;
     const tcp::endpoint remote = stream_.socket().remote_endpoint(ec);
     if (!ec) peer_ = remote.address();
@@ -119,6 +119,7 @@ class Session : public std::enable_shared_from_this<Session> {
   void close() noexcept {
     if (state_ == State::kClosed) return;
     state_ = State::kClosed;
+    hold_.cancel();
     beast::error_code ignored;
     stream_.socket().shutdown(tcp::socket::shutdown_both, ignored);
     stream_.close();
@@ -134,6 +135,7 @@ class Session : public std::enable_shared_from_this<Session> {
     response.set(http::field::server, server_header());
     response.set(kRequestIdHeader, exchange->request_id());
     const bool keep_alive = !close_after_ && !peer_gone_ && !shared_->draining && request.keep_alive();
+    const bool told_to_wait = response.result() == http::status::too_many_requests;
     response.keep_alive(keep_alive);
     response.prepare_payload();
     // A HEAD response carries the headers the body would have, and no body (RFC 9110 9.3.2).
@@ -149,9 +151,10 @@ class Session : public std::enable_shared_from_this<Session> {
     stream_.socket().cancel(ignored);  // ends the peer watch; nothing else is pending on the socket
     response_.emplace(std::move(response));
     stream_.expires_after(shared_->options.io_timeout);
-    http::async_write(stream_, *response_, [self = shared_from_this(), keep_alive](beast::error_code ec, size_t) {
-      self->guarded([&] { self->on_write(ec, keep_alive); });
-    });
+    http::async_write(stream_, *response_,
+                      [self = shared_from_this(), keep_alive, told_to_wait](beast::error_code ec, size_t) {
+                        self->guarded([&] { self->on_write(ec, keep_alive, told_to_wait); });
+                      });
   }
 
  private:
@@ -195,11 +198,31 @@ class Session : public std::enable_shared_from_this<Session> {
     if (state_ == State::kClosed) return;
     state_ = State::kReading;
     stream_.expires_after(shared_->options.io_timeout);
+    eager_resends_ = refused_at_ && SteadyClock::now() - *refused_at_ < kEagerResend ? eager_resends_ + 1 : 0;
+    refused_at_.reset();
+    if (eager_resends_ >= 2) {
+      // Back within moments of a 429, twice running: a client resending at once, not one that
+      // read Retry-After. It waits, at no CPU, before anything more is done for it
+      // (docs/architecture.md, "CPU priorities"); a client that waits as told, or an open-loop one
+      // that happens to reuse the connection quickly once, never meets this.
+      hold_.expires_after(kRefusalHold);
+      hold_.async_wait([self = shared_from_this()](beast::error_code wec) {
+        self->guarded([&] {
+          if (!wec && self->state_ == State::kReading) self->handle_header();
+        });
+      });
+      return;
+    }
+    handle_header();
+  }
+
+  void handle_header() {
     if (std::optional<HttpResponse> refusal = shared_->handler.screen(parser_->get(), peer_)) {
-      // A small body of known length is read and dropped, so the connection stays usable; a large
-      // or chunked one, or one the client waits to send (100-continue), is not worth reading.
+      // A small body of known length (or none) is read and dropped, so the connection stays
+      // usable; a large or chunked one, or one the client waits to send (100-continue), is not
+      // worth reading.
       const auto length = parser_->content_length();
-      if (!parser_->chunked() && length && *length <= kDiscardableBodyBytes &&
+      if (!parser_->chunked() && length.value_or(0) <= kDiscardableBodyBytes &&
           !beast::iequals(parser_->get()[http::field::expect], "100-continue")) {
         refusal_ = std::move(refusal);
         return read_body();
@@ -310,10 +333,11 @@ class Session : public std::enable_shared_from_this<Session> {
     exchange->client_gone();
   }
 
-  void on_write(beast::error_code ec, bool keep_alive) {
+  void on_write(beast::error_code ec, bool keep_alive, bool told_to_wait) {
     end_exchange();
     response_.reset();
     if (ec || state_ == State::kClosed) return close();
+    if (told_to_wait) refused_at_ = SteadyClock::now();
     if (keep_alive) return read_next();
     linger_close();
   }
@@ -355,6 +379,15 @@ class Session : public std::enable_shared_from_this<Session> {
   static constexpr uint64_t kDiscardableBodyBytes = 64 * 1024;
   std::optional<HttpResponse> refusal_;  // screen()'s answer, sent once the body is read
   asio::ip::address peer_;
+  // A request whose header arrives this soon after a 429 was written on the connection is an eager
+  // resend; from the second in a row it waits kRefusalHold before it is handled. A retry loop is
+  // paced to ~10 requests a second per connection; an open-loop client almost never lands in so
+  // short a window twice running.
+  static constexpr std::chrono::milliseconds kEagerResend{3};
+  static constexpr std::chrono::milliseconds kRefusalHold{100};
+  std::optional<SteadyClock::time_point> refused_at_;  // when a 429 was last written
+  int eager_resends_ = 0;  // in a row
+  asio::steady_timer hold_;  // the pause of an eager resend, on the strand
   State state_ = State::kIdle;
   bool counted_ = false;      // current request counted in Shared::active
   bool close_after_ = false;  // the request's body was left unread

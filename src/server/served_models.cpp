@@ -102,6 +102,12 @@ size_t ServedModels::in_flight_requests() const {
   return n;
 }
 
+bool ServedModels::wait_measured(Clock::time_point deadline) {
+  bool all = true;
+  for (ServedModel& m : models_) all = m.scheduler->wait_idle(deadline) && all;
+  return all;
+}
+
 void ServedModels::begin_drain() {
   for (ServedModel& m : models_) m.scheduler->begin_drain();
 }

@@ -69,6 +69,9 @@ class ServedModels {
   // scheduler's own machinery ends the process (backend_worker.h), and an orchestrator restarts it.
   bool draining() const;
   size_t in_flight_requests() const;
+  // Waits until every model's warm-up passes have measured its speed (before any request, so
+  // admission never has to admit blind), or the deadline passes; true if they all did.
+  bool wait_measured(Clock::time_point deadline);
   void begin_drain();
   // Stops the schedulers (pending requests complete with kUnavailable), last model first.
   void stop();

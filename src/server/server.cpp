@@ -96,6 +96,13 @@ RerankServer::RerankServer(const std::vector<ModelSpec>& models, const ServerOpt
 RerankServer::~RerankServer() = default;
 
 int RerankServer::run() {
+  // Listen once admission knows the model's speed: a request admitted before the first
+  // measurement is admitted blind, and a burst of them at start-up fills a queue no deadline can
+  // hold (a storm of 8 callers on a slow model had its first 6 requests time out).
+  if (!models_.wait_measured(Clock::now() + kWarmUpWait)) {
+    spdlog::warn("the warm-up passes did not finish within {} s: serving without a measured speed",
+                 std::chrono::duration_cast<std::chrono::seconds>(kWarmUpWait).count());
+  }
   const asio::ip::tcp::endpoint endpoint = http_.listen();
   // Tests and scripts start us with --port 0 and read the port from this line.
   std::printf("rerankd: listening on %s\n", show(endpoint).c_str());

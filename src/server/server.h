@@ -67,6 +67,7 @@ class RerankServer : private HttpHandler {
   bool draining_ = false;
   bool abandoned_answered_ = false;  // the drain timed out and the requests left were answered 503
   static constexpr std::chrono::seconds kAnswerWriteGrace{2};
+  static constexpr std::chrono::minutes kWarmUpWait{10};
 };
 
 }  // namespace rerankd::server

@@ -9,6 +9,8 @@ The rates are tiny (a token per 100 s or so) and the buckets a few tokens deep, 
 refill during a test changes an answer."""
 import hashlib
 import os
+import re
+import time
 import shutil
 import tempfile
 import unittest
@@ -221,8 +223,50 @@ class RefusedBeforeTheBodyTest(unittest.TestCase):
             self.assertNotEqual(r.headers.get("connection", "").lower(), "close")
             r = self.server.post("/rerank", BODY, {"Authorization": "Bearer the-key"}, conn=conn)
             self.assertEqual(r.status, 200, r)
+            # A request without a body (GET) keeps it too.
+            r = self.server.request("GET", "/info", conn=conn)
+            self.assertEqual(r.status, 401, r)
+            self.assertNotEqual(r.headers.get("connection", "").lower(), "close")
+            self.assertEqual(self.server.request("GET", "/info", headers={"Authorization": "Bearer the-key"},
+                                                 conn=conn).status, 200)
         finally:
             conn.close()
+
+
+class EagerResendTest(unittest.TestCase):
+    """A client that resends at once after a 429 waits before it is answered again; the wait is a
+    timer, so the lower bound is exact on any machine."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.server = Server(model("tiny"), "--rate-limit-requests", "0.001", "--rate-limit-burst-seconds", "1000")
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.server.close()
+
+    def test_a_resend_at_once_after_a_429_is_held(self):
+        with self.server.raw_socket(timeout=30) as s:
+            request = (b"GET /info HTTP/1.1\r\nHost: x\r\n\r\n")
+
+            def answer():
+                s.sendall(request)
+                started = time.monotonic()
+                data = b""
+                while b"\r\n\r\n" not in data:
+                    data += s.recv(65536)
+                head, _, rest = data.partition(b"\r\n\r\n")
+                length = int(re.search(rb"(?i)content-length: (\d+)", head).group(1))
+                while len(rest) < length:
+                    rest += s.recv(65536)
+                return head.split(b" ")[1], time.monotonic() - started
+
+            self.assertEqual(answer()[0], b"200")  # the bucket's one request
+            self.assertEqual(answer()[0], b"429")
+            self.assertEqual(answer()[0], b"429")  # sent the moment the 429 was read: one eager resend
+            status, seconds = answer()  # and a second in a row: held
+            self.assertEqual(status, b"429")
+            self.assertGreaterEqual(seconds, 0.09)
 
 
 if __name__ == "__main__":
