@@ -53,6 +53,17 @@ void Admission::refuse(const BatchPolicy::Admission& a, size_t tokens, Clock::ti
 void Admission::screen(std::string_view tenant, size_t min_tokens, Clock::time_point deadline, Clock::time_point now,
                        size_t encoded, size_t documents) const {
   if (deadline <= now) throw Error(Error::Kind::kTimeout, "the request's deadline passed before it was admitted");
+  // The optional token cap too, before encoding only: once encoding has begun, what is left
+  // for admit() to say may be 413 (the request alone is over the cap), which a refusal on the
+  // tokens so far would turn into a misleading "retry later".
+  if (const size_t cap = limits_.max_queued_tokens; cap > 0 && documents == 0 && min_tokens <= cap &&
+                                                    policy_.queued_tokens() + min_tokens > cap) {
+    metrics_.rejected_queue_tokens.inc();
+    throw Error(Error::Kind::kOverloaded,
+                "queue full: " + std::to_string(policy_.queued_tokens()) + " tokens waiting (limit " +
+                    std::to_string(cap) + "), and the request has at least " + std::to_string(min_tokens),
+                policy_.queued_seconds(now));
+  }
   const BatchPolicy::Admission a = policy_.screen(tenant, min_tokens, deadline, now);
   if (a.outcome == BatchPolicy::Admission::Outcome::kAdmitted) return;
   const std::string progress = documents == 0 ? std::string()

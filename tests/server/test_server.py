@@ -610,8 +610,11 @@ class OverloadTest(unittest.TestCase):
     def test_concurrency_and_queue_limits(self):
         docs = long_documents(60)
         max_length = 128
+        # Feeders at the model's priority: the second queue-token request below must be tokenized
+        # while the first still runs, which a tokenizer below the model's priority cannot promise
+        # on a busy 2-core machine.
         server = Server(model("small"), "--max-length", str(max_length), "--max-concurrent-requests", "3",
-                        "--max-queued-tokens", "6000", "--max-batch-tokens", "1024")
+                        "--max-queued-tokens", "6000", "--max-batch-tokens", "1024", "--feeder-nice", "0")
         try:
             # Concurrency: 16 at once against a limit of 3.
             barrier = threading.Barrier(16)
