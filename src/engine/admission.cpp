@@ -25,7 +25,7 @@ void Admission::refuse_full(double retry_after_seconds) const {
 }
 
 void Admission::refuse(const BatchPolicy::Admission& a, size_t tokens, Clock::time_point deadline,
-                       Clock::time_point now, const std::string& progress, Counter& counted) const {
+                       Clock::time_point now, const std::string& progress, bool at_least, Counter& counted) const {
   const double left = seconds_between(now, deadline);
   const std::string scope = progress.empty() ? "" : ", " + progress + ",";
   switch (a.outcome) {
@@ -34,7 +34,7 @@ void Admission::refuse(const BatchPolicy::Admission& a, size_t tokens, Clock::ti
     case BatchPolicy::Admission::Outcome::kNeverInTime:
       metrics_.rejected_never.inc();
       throw Error(Error::Kind::kTooLarge, "the request needs" + scope + " about " + seconds_text(a.alone_seconds) +
-                                              " of model time (" + (progress.empty() ? "" : "at least ") +
+                                              " of model time (" + (at_least ? "at least " : "") +
                                               std::to_string(tokens) +
                                               " tokens) even on an idle server, and its deadline leaves " +
                                               seconds_text(left) + "; send fewer or shorter documents, or give it "
@@ -69,7 +69,7 @@ void Admission::screen(std::string_view tenant, size_t min_tokens, Clock::time_p
   const std::string progress = documents == 0 ? std::string()
                                               : "for its first " + std::to_string(encoded) + " of " +
                                                     std::to_string(documents) + " documents";
-  refuse(a, min_tokens, deadline, now, progress, metrics_.rejected_early);
+  refuse(a, min_tokens, deadline, now, progress, true, metrics_.rejected_early);
 }
 
 void Admission::admit(BatchPolicy::RequestId id, std::string_view tenant, std::span<const size_t> lengths,
@@ -88,7 +88,8 @@ void Admission::admit(BatchPolicy::RequestId id, std::string_view tenant, std::s
     }
   }
   if (deadline <= now) throw Error(Error::Kind::kTimeout, "the request's deadline passed before it was admitted");
-  refuse(policy_.admit(id, lengths, deadline, now, tenant), tokens, deadline, now, {}, metrics_.rejected_deadline);
+  refuse(policy_.admit(id, lengths, deadline, now, tenant), tokens, deadline, now, {}, false,
+         metrics_.rejected_deadline);
 }
 
 }  // namespace rerankd

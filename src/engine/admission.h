@@ -60,8 +60,9 @@ class Admission {
 
  private:
   [[noreturn]] void refuse_full(double retry_after_seconds) const;
+  // `at_least`: `tokens` is the least the request can cost, not its count.
   void refuse(const BatchPolicy::Admission& a, size_t tokens, Clock::time_point deadline, Clock::time_point now,
-              const std::string& progress, Counter& counted) const;
+              const std::string& progress, bool at_least, Counter& counted) const;
 
   AdmissionLimits limits_;
   BatchPolicy& policy_;
