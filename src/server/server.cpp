@@ -176,8 +176,10 @@ std::optional<HttpResponse> RerankServer::screen(const HttpRequest& header, cons
     return rerank_.screen(header, who->str());
   } catch (const Error& e) {
     return error_response(e);
-  } catch (const std::exception&) {
-    return std::nullopt;  // not decided here: the request is read and handled, where errors are answered
+  } catch (const std::exception& e) {
+    // Keys are checked here only: whatever went wrong, the request is refused, never let through
+    // unchecked.
+    return error_response(Error(Error::Kind::kInternal, std::string("screening the request: ") + e.what()));
   }
 }
 
