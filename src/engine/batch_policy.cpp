@@ -58,9 +58,12 @@ double BatchPolicy::share_of(const Tenant& t, Clock::time_point now) const {
 
 void BatchPolicy::forget_idle(Clock::time_point now) {
   // A tenant with nothing queued that has not been seen for the window weighs nothing in the
-  // shares; forgetting it keeps the table as small as the set of tenants active now (client
-  // addresses are unbounded). What it had served is then forgotten too, which is what a tenant
-  // returning after idling gets anyway.
+  // shares (share_of asks active()); forgetting it keeps the table as small as the set of tenants
+  // active lately (client addresses are unbounded). What it had served is then forgotten too,
+  // which is what a tenant returning after idling gets anyway. Swept once a second, not on every
+  // request: the sweep visits every tenant under the scheduler's mutex.
+  if (seconds_between(last_sweep_, now) < 1) return;
+  last_sweep_ = now;
   std::erase_if(tenants_, [&](const auto& item) { return !active(item.second, now); });
 }
 

@@ -133,6 +133,7 @@ class BatchPolicy {
   PolicyOptions options_;
   ForwardCostModel cost_;
   std::map<std::string, Tenant, std::less<>> tenants_;
+  Clock::time_point last_sweep_{};  // forget_idle's
   size_t queued_tokens_ = 0;
   struct InFlight {
     Clock::time_point planned;
