@@ -23,7 +23,7 @@
 #include "kernels/cpu/cpu_isa.h"
 #include "kernels/backend_factory.h"
 #include "kernels/cpu/cpu_topology.h"
-#include "model/xlmr_model.h"
+#include "model/cross_encoder.h"
 #include "profiling_backend.h"
 
 namespace rerankd::bench {
@@ -152,10 +152,11 @@ int main(int argc, char** argv) try {
     Backend& backend = profile ? static_cast<Backend&>(profiler) : made_backend;
     const int64_t longest = *std::max_element(lengths.begin(), lengths.end());
     const int64_t most = *std::max_element(batches.begin(), batches.end());
-    XlmrModel model_graph(model, backend, {.max_tokens = longest * most, .max_sequences = most,
-                                           .max_sequence_length = longest});
+    const std::unique_ptr<CrossEncoder> model_graph =
+        load_cross_encoder(model, load_model_config(model / "config.json"), backend,
+                           {.max_tokens = longest * most, .max_sequences = most, .max_sequence_length = longest});
     const int64_t rss = resident_memory_bytes();
-    const ModelConfig& c = model_graph.config();
+    const ModelConfig& c = model_graph->config();
     const std::string precision = backend.precision();  // `auto` resolved
     const double ceiling = on_cpu ? matmul_ceiling_gflops(c, precision, 2048) : 0;
     std::printf("\n%s\n", made_backend.describe().c_str());
@@ -167,7 +168,7 @@ int main(int argc, char** argv) try {
     for (int64_t length : lengths) {
       const int64_t L = std::min<int64_t>(length, c.max_sequence_length());
       for (int64_t pairs : batches) {
-        PackedBatch batch;
+        PackedBatch batch(c.position_rule());
         for (int64_t p = 0; p < pairs; ++p) {
           std::vector<int32_t> ids(static_cast<size_t>(L));
           for (auto& id : ids) id = token(rng);
@@ -179,7 +180,7 @@ int main(int argc, char** argv) try {
         const double t = median_seconds(
             [&] {
               if (forwards++ == 1) profiler.reset();  // after the warm-up: its one-time costs stay out
-              model_graph.forward(batch);
+              model_graph->forward(batch);
             },
             2, min_seconds);
         const double gflops = forward_flops(c, L, pairs) / t / 1e9;

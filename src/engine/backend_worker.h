@@ -54,6 +54,8 @@ class PassRunner {
  public:
   virtual ~PassRunner() = default;
   virtual int depth() const = 0;
+  // How the model numbers its tokens, for the batches handed to begin().
+  virtual PositionRule position_rule() const { return {}; }
   // Starts a pass. A throw means it never started (finish() is not called for it).
   virtual void begin(const PackedBatch& batch) = 0;
   // The oldest begun pass's logits; it is finished even when this throws.
@@ -80,6 +82,7 @@ class ModelPassRunner final : public PassRunner {
  public:
   ModelPassRunner(CrossEncoder& model, int depth) : model_(model), depth_(depth < 1 ? 1 : depth) {}
   int depth() const override { return depth_; }
+  PositionRule position_rule() const override { return model_.config().position_rule(); }
   void begin(const PackedBatch& batch) override { pending_.push_back(model_.begin_forward(batch)); }
   std::vector<float> finish() override;
 

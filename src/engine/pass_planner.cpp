@@ -7,9 +7,9 @@
 
 namespace rerankd {
 
-PlannedPass plan_pass(const BatchPolicy::Pass& pass, const PairLookup& pair_of, bool share_identical,
-                      SchedulerMetrics& metrics) {
-  PlannedPass planned;
+PlannedPass plan_pass(const BatchPolicy::Pass& pass, const PairLookup& pair_of, PositionRule positions,
+                      bool share_identical, SchedulerMetrics& metrics) {
+  PlannedPass planned{.batch = PackedBatch(positions), .pairs = {}, .sequence_of = {}};
   planned.pairs = pass.pairs;
   if (!share_identical) {
     for (const BatchPolicy::PairRef& p : pass.pairs) {

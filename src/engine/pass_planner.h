@@ -14,8 +14,9 @@ namespace rerankd {
 // The encoded pair a policy pair refers to.
 using PairLookup = std::function<const EncodedPair&(const BatchPolicy::PairRef&)>;
 
-// `share_identical`: run identical pairs once (PlannedPass::sequence_of maps them).
-PlannedPass plan_pass(const BatchPolicy::Pass& pass, const PairLookup& pair_of, bool share_identical,
-                      SchedulerMetrics& metrics);
+// `share_identical`: run identical pairs once (PlannedPass::sequence_of maps them). The batch's
+// positions follow `positions`, the model's rule.
+PlannedPass plan_pass(const BatchPolicy::Pass& pass, const PairLookup& pair_of, PositionRule positions,
+                      bool share_identical, SchedulerMetrics& metrics);
 
 }  // namespace rerankd

@@ -74,7 +74,7 @@ std::vector<float> Reranker::logits(std::span<const EncodedPair> pairs,
   size_t done = 0;
   while (policy.has_work()) {
     const BatchPolicy::Pass pass = policy.next_pass(clock.now());
-    PackedBatch batch;
+    PackedBatch batch(model_->config().position_rule());
     for (const auto& p : pass.pairs) batch.add(pairs[p.index].ids, pairs[p.index].type_ids);
     const auto start = clock.now();
     const std::vector<float> logits = model_->forward(batch);

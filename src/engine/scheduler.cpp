@@ -94,6 +94,7 @@ Scheduler::Scheduler(const PairTokenizer& tokenizer, size_t max_length, std::uni
     // The first pass pays one-time set-up; the second is the first measurement admission can use.
     const std::string text = "warm up the model before the first request is admitted";
     const EncodedPair pair = tokenizer.encode_pair(text, text + " " + text, max_length);
+    warm_up_ = PackedBatch(runner_->position_rule());
     warm_up_.add(pair.ids, pair.type_ids);
     warm_up_passes_ = warm_up_pending_ = 2;
   }
@@ -250,7 +251,7 @@ std::optional<PlannedPass> Scheduler::next_pass(PassSource::Wait wait) {
         pass, [this](const BatchPolicy::PairRef& p) -> const EncodedPair& {
           return admitted_.at(p.request)->encoded.pairs[p.index];
         },
-        cache_ != nullptr, metrics_);
+        runner_->position_rule(), cache_ != nullptr, metrics_);
     if (!hopeless.empty()) {
       lock.unlock();
       for (const Ticket& r : hopeless) {

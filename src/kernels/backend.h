@@ -11,28 +11,10 @@
 #include <utility>
 #include <vector>
 
-#include "model/tensor_view.h"
+#include "tensor/packed_batch.h"
+#include "tensor/tensor_view.h"
 
 namespace rerankd {
-
-// Sequences concatenated without padding: tokens [seq_starts[i], seq_starts[i+1]) form sequence i.
-struct PackedBatch {
-  std::vector<int32_t> ids;
-  std::vector<int32_t> seq_starts{0};
-  // Token type (segment) of each id; empty means every token is of type 0, as in XLM-R.
-  std::vector<int32_t> type_ids;
-
-  size_t num_sequences() const { return seq_starts.size() - 1; }
-  size_t num_tokens() const { return ids.size(); }
-  // `types` empty: all of type 0.
-  void add(std::span<const int32_t> sequence, std::span<const int32_t> types = {}) {
-    if (!types.empty() && type_ids.empty()) type_ids.assign(ids.size(), 0);
-    ids.insert(ids.end(), sequence.begin(), sequence.end());
-    if (!types.empty()) type_ids.insert(type_ids.end(), types.begin(), types.end());
-    else if (!type_ids.empty()) type_ids.resize(ids.size(), 0);
-    seq_starts.push_back(static_cast<int32_t>(ids.size()));
-  }
-};
 
 // Weights a backend prepared at load. Each backend defines the concrete types.
 struct LinearWeights {
@@ -121,12 +103,10 @@ class Backend {
   virtual std::unique_ptr<LinearWeights> load_linear(std::span<const TensorView* const> weights,
                                                      std::span<const TensorView* const> biases, LinearUse use) = 0;
   virtual std::unique_ptr<NormWeights> load_norm(const TensorView& gamma, const TensorView& beta, double eps) = 0;
-  // Word [V, H], position [P, H] and token-type [T, H] tables, plus the pad id RoBERTa's position
-  // ids count from: real tokens are numbered from pad_token_id + 1, and a <pad> token (written in a
-  // text) sits at pad_token_id without being counted, as in Hugging Face. BERT passes -1: positions
-  // 0, 1, 2, ... for every token.
+  // Word [V, H], position [P, H] and token-type [T, H] tables, indexed by the batch's ids,
+  // positions and token types.
   virtual std::unique_ptr<EmbeddingTables> load_embeddings(const TensorView& word, const TensorView& position,
-                                                           const TensorView& token_type, int32_t pad_token_id) = 0;
+                                                           const TensorView& token_type) = 0;
 
   virtual std::unique_ptr<DeviceMatrix> new_matrix(int64_t capacity, int64_t width, MatrixUse use) = 0;
   // A matrix the graph never holds live together with `dead` (made before it, and outliving it):
@@ -141,8 +121,8 @@ class Backend {
   // Takes the batch's ids, token types and sequence bounds; every op below works on this batch
   // until the next call.
   virtual void set_batch(const PackedBatch& batch) = 0;
-  // out = LayerNorm(word[id] + position[p] + token_type[type id]), p as load_embeddings says;
-  // out.rows = tokens.
+  // out = LayerNorm(word[id] + position[p] + token_type[type id]) for each token of the batch, p its
+  // position; out.rows = tokens.
   virtual void embed(const EmbeddingTables& tables, const NormWeights& norm, DeviceMatrix& out) = 0;
   // out = epilogue(in W^T + b)
   virtual void linear(const DeviceMatrix& in, const LinearWeights& weights, Epilogue epilogue, DeviceMatrix& out) = 0;

@@ -4,6 +4,8 @@
 #include <filesystem>
 #include <string>
 
+#include "tensor/packed_batch.h"
+
 namespace rerankd {
 
 // Which graph and tokenizer a checkpoint needs, from its `architectures` (or `model_type`).
@@ -32,6 +34,10 @@ struct ModelConfig {
   int64_t head_dim() const { return hidden_size / num_heads; }
   // Position id of a sequence's first token: RoBERTa counts from pad_token_id + 1, BERT from 0.
   int64_t first_position() const { return family == ModelFamily::kRoberta ? pad_token_id + 1 : 0; }
+  PositionRule position_rule() const {
+    return {.first = static_cast<int32_t>(first_position()),
+            .pad_id = family == ModelFamily::kRoberta ? static_cast<int32_t>(pad_token_id) : -1};
+  }
   // Longest token sequence the position table allows.
   int64_t max_sequence_length() const { return max_position_embeddings - first_position(); }
 };

@@ -1,6 +1,6 @@
 #pragma once
 // A cross-encoder graph: one logit row per (query, document) sequence. One implementation per
-// model family (xlmr_model.h, bert_model.h), chosen from config.json by load_cross_encoder. A
+// kind of graph (encoder_model.h), chosen from config.json by load_cross_encoder. A
 // graph holds weight handles made by a Backend and expresses the forward pass in the Backend's
 // ops; it does not know which hardware runs it. Not thread-safe: one compute thread owns a model.
 #include <filesystem>

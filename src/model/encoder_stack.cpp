@@ -53,8 +53,7 @@ EncoderStack::EncoderStack(Checkpoint& ck, const ModelConfig& c, Backend& backen
   const std::string emb = prefix + "embeddings.";
   embeddings_ = backend_.load_embeddings(ck.get(emb + "word_embeddings.weight", {c.vocab_size, H}),
                                          ck.get(emb + "position_embeddings.weight", {c.max_position_embeddings, H}),
-                                         ck.get(emb + "token_type_embeddings.weight", {c.type_vocab_size, H}),
-                                         c.family == ModelFamily::kRoberta ? static_cast<int32_t>(c.pad_token_id) : -1);
+                                         ck.get(emb + "token_type_embeddings.weight", {c.type_vocab_size, H}));
   embedding_norm_ =
       backend_.load_norm(ck.get(emb + "LayerNorm.weight", {H}), ck.get(emb + "LayerNorm.bias", {H}), c.layer_norm_eps);
   // Older checkpoints carry the buffers transformers registers beside these tables. The engine

@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "model/mapped_file.h"
-#include "model/tensor_view.h"
+#include "tensor/tensor_view.h"
 
 namespace rerankd {
 

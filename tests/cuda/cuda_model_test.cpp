@@ -30,7 +30,7 @@ TEST_P(CudaParityTest, Float32LogitsMatchTheReferenceAloneAndBatched) {
   double alone = 0;
   for (const auto& e : expected) {
     encoded.push_back({e.ids, e.type_ids});
-    PackedBatch one;
+    PackedBatch one(reranker.config().position_rule());
     one.add(e.ids, e.type_ids);
     alone = std::max(alone, std::abs(reranker.model().forward(one).at(0) - e.logit));
   }
@@ -92,7 +92,7 @@ TEST_P(CudaPrecisionTest, WithinBudgetOfTheCpuFloat32PathBatchedAndAlone) {
   for (size_t i = 0; i < encoded.size(); ++i) {
     worst_batched = std::max(worst_batched, std::abs(sigmoid64(batched[i]) - sigmoid64(want[i])));
     if (i % 4 == 0) {  // a quarter of the pairs alone: each its own pass
-      PackedBatch one;
+      PackedBatch one(reranker.config().position_rule());
       one.add(encoded[i].ids, encoded[i].type_ids);
       worst_alone = std::max(worst_alone, std::abs(sigmoid64(gpu.model().forward(one).at(0)) - sigmoid64(want[i])));
     }

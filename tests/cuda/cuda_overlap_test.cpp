@@ -39,7 +39,7 @@ TEST_F(CudaOverlapTest, PassesInFlightTogetherGiveTheReferenceScores) {
     for (const float l : runner.finish()) logits.push_back(l);
   };
   for (size_t at = 0; at < expected.size(); at += 3) {
-    PackedBatch batch;
+    PackedBatch batch(reranker->config().position_rule());
     for (size_t i = at; i < std::min(at + 3, expected.size()); ++i) batch.add(expected[i].ids, expected[i].type_ids);
     runner.begin(batch);
     first_of.push_back(at);
@@ -53,7 +53,7 @@ TEST_F(CudaOverlapTest, PassesInFlightTogetherGiveTheReferenceScores) {
 TEST_F(CudaOverlapTest, AThirdPassInFlightIsRefused) {
   const auto expected = testing::expected_pairs("tiny");
   auto reranker = on_cuda("tiny", "float16");
-  PackedBatch one;
+  PackedBatch one(reranker->config().position_rule());
   one.add(expected[0].ids, expected[0].type_ids);
   auto a = reranker->model().begin_forward(one);
   auto b = reranker->model().begin_forward(one);
@@ -71,7 +71,7 @@ TEST_F(CudaOverlapTest, PassesAfterAnAbandonedOneGiveTheReferenceScores) {
   auto model = load_cross_encoder(dir, load_model_config(dir / "config.json"), *made.backend,
                                   {.max_tokens = 1024, .max_sequences = 8, .max_sequence_length = 512});
   auto pass = [&](size_t i) {
-    PackedBatch batch;
+    PackedBatch batch(model->config().position_rule());
     batch.add(expected[i].ids, expected[i].type_ids);
     return batch;
   };

@@ -1,5 +1,5 @@
 // The model loader on hostile files: config.json and model.safetensors as the fuzzer makes them,
-// through XlmrModel's constructor (config parsing, the safetensors header, every tensor lookup and
+// through load_cross_encoder (config parsing, the safetensors header, every tensor lookup and
 // shape check) onto a backend that reads every byte of every tensor it is given, so that a view
 // reaching past its file is an ASan report. Loading must succeed or throw rerankd::Error.
 //
@@ -10,7 +10,7 @@
 #include "common/error.h"
 #include "fuzz_support.h"
 #include "kernels/backend.h"
-#include "model/xlmr_model.h"
+#include "model/cross_encoder.h"
 
 namespace rerankd {
 namespace {
@@ -69,7 +69,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   fuzz::write_file(dir / "model.safetensors", fuzz::as_text(data + 2 + config_len, size - 2 - config_len));
   ReadingBackend backend;
   try {
-    XlmrModel model(dir, backend);
+    load_cross_encoder(dir, load_model_config(dir / "config.json"), backend);
   } catch (const Error&) {
     // Refused with a message: what a hostile file must get.
   }

@@ -36,11 +36,12 @@ Packed pack(const PackedBatch& batch, const TableBounds& tables) {
   return p;
 }
 
-constexpr TableBounds kRoberta{.vocab = 100, .positions = 40, .types = 1, .pad_token_id = 1};
-constexpr TableBounds kBert{.vocab = 200, .positions = 40, .types = 2, .pad_token_id = -1};
+constexpr TableBounds kRoberta{.vocab = 100, .positions = 40, .types = 1};
+constexpr TableBounds kBert{.vocab = 200, .positions = 40, .types = 2};
+constexpr PositionRule kRobertaPositions{.first = 2, .pad_id = 1};
 
-TEST(CudaPassInputs, RobertaPositionsCountFromThePadIdPerSequence) {
-  PackedBatch batch;
+TEST(CudaPassInputs, PacksTheBatchsIdsPositionsAndBounds) {
+  PackedBatch batch(kRobertaPositions);
   batch.add(std::vector<int32_t>{0, 5, 2});
   batch.add(std::vector<int32_t>{0, 7, 1, 8, 2});  // a <pad> written in a text keeps pad_token_id
   const Packed p = pack(batch, kRoberta);
@@ -59,7 +60,7 @@ TEST(CudaPassInputs, RobertaPositionsCountFromThePadIdPerSequence) {
   EXPECT_EQ(p.pass.regions[4].bytes, 4 * static_cast<int64_t>(sizeof(AttentionItem)));
 }
 
-TEST(CudaPassInputs, BertPositionsFromZeroWithTheBatchsTokenTypes) {
+TEST(CudaPassInputs, PacksTheBatchsTokenTypes) {
   PackedBatch batch;
   batch.add(std::vector<int32_t>{101, 7, 102, 9, 102}, std::vector<int32_t>{0, 0, 0, 1, 1});
   batch.add(std::vector<int32_t>{101, 0, 102}, std::vector<int32_t>{0, 0, 1});
@@ -78,16 +79,16 @@ TEST(CudaPassInputs, RefusesWhatTheTablesOrTheWorkspaceCannotHold) {
     ADD_FAILURE() << "no Error thrown";
     return Error::Kind::kInternal;
   };
-  PackedBatch id_past_vocab;
+  PackedBatch id_past_vocab(kRobertaPositions);
   id_past_vocab.add(std::vector<int32_t>{0, 100, 2});
   EXPECT_EQ(kind(id_past_vocab, kRoberta), Error::Kind::kInternal);
   PackedBatch type_past_table;
   type_past_table.add(std::vector<int32_t>{101, 102}, std::vector<int32_t>{0, 2});
   EXPECT_EQ(kind(type_past_table, kBert), Error::Kind::kInternal);
-  PackedBatch too_long;  // positions 2..41 on a 40-row table
+  PackedBatch too_long(kRobertaPositions);  // positions 2..41 on a 40-row table
   too_long.add(std::vector<int32_t>(40, 5));
   EXPECT_EQ(kind(too_long, kRoberta), Error::Kind::kInternal);
-  PackedBatch too_many;  // 5 pairs where the plan holds 4
+  PackedBatch too_many(kRobertaPositions);  // 5 pairs where the plan holds 4
   for (int i = 0; i < 5; ++i) too_many.add(std::vector<int32_t>{0, 2});
   EXPECT_EQ(kind(too_many, kRoberta), Error::Kind::kInvalidInput);
 }

@@ -38,7 +38,7 @@ TEST_P(ParityTest, LogitsMatchReferenceAloneAndBatched) {
 
   double max_alone = 0, max_batched = 0, spread_lo = 1e30, spread_hi = -1e30;
   for (size_t i = 0; i < expected.size(); ++i) {
-    PackedBatch one;
+    PackedBatch one(reranker.config().position_rule());
     one.add(expected[i].ids, expected[i].type_ids);
     const double logit = reranker.model().forward(one).at(0);
     max_alone = std::max(max_alone, std::abs(logit - expected[i].logit));

@@ -25,7 +25,6 @@ struct CpuEmbeddings final : EmbeddingTables {
   const float* word = nullptr;
   std::vector<float> position, token_type;
   int64_t vocab = 0, positions = 0, types = 0;
-  int32_t pad_token_id = -1;
 };
 
 LayerNormParams as_params(const NormWeights& n) {
@@ -76,7 +75,7 @@ std::unique_ptr<NormWeights> CpuBackend::load_norm(const TensorView& gamma, cons
 }
 
 std::unique_ptr<EmbeddingTables> CpuBackend::load_embeddings(const TensorView& word, const TensorView& position,
-                                                             const TensorView& token_type, int32_t pad_token_id) {
+                                                             const TensorView& token_type) {
   auto tables = std::make_unique<CpuEmbeddings>();
   if (word.dtype == DType::kF32 && reinterpret_cast<uintptr_t>(word.data) % alignof(float) == 0) {
     tables->word = reinterpret_cast<const float*>(word.data);
@@ -89,7 +88,6 @@ std::unique_ptr<EmbeddingTables> CpuBackend::load_embeddings(const TensorView& w
   tables->position = to_f32(position);
   tables->types = token_type.shape.at(0);
   tables->token_type = to_f32(token_type);
-  tables->pad_token_id = pad_token_id;
   return tables;
 }
 
@@ -114,24 +112,16 @@ void CpuBackend::embed(const EmbeddingTables& tables_base, const NormWeights& no
   const int64_t tokens = static_cast<int64_t>(batch_->num_tokens());
   if (tokens > out.capacity) throw Error(Error::Kind::kInternal, "embed: batch larger than the workspace");
 
-  // Position ids: each sequence's non-pad tokens counted from pad_token_id + 1 (RoBERTa), pad
-  // tokens at pad_token_id; with -1 (BERT) simply 0, 1, 2, ...
-  positions_.resize(static_cast<size_t>(tokens));
-  const int32_t pad = tables.pad_token_id;
-  for (size_t s = 0; s < batch_->num_sequences(); ++s) {
-    int32_t next = pad + 1;
-    for (int32_t t = batch_->seq_starts[s]; t < batch_->seq_starts[s + 1]; ++t) {
-      positions_[static_cast<size_t>(t)] = batch_->ids[static_cast<size_t>(t)] == pad ? pad : next++;
-    }
-  }
   const bool typed = !batch_->type_ids.empty();
-  if (typed && batch_->type_ids.size() != batch_->ids.size()) {
-    throw Error(Error::Kind::kInternal, "embed: type ids and ids differ in number");
+  if ((typed && batch_->type_ids.size() != batch_->ids.size()) || batch_->positions.size() != batch_->ids.size()) {
+    throw Error(Error::Kind::kInternal, "embed: type ids or positions and ids differ in number");
   }
+  const std::vector<int32_t>& positions = batch_->positions;
   for (int64_t t = 0; t < tokens; ++t) {
     const int32_t id = batch_->ids[static_cast<size_t>(t)];
     const int32_t type = typed ? batch_->type_ids[static_cast<size_t>(t)] : 0;
-    if (id < 0 || id >= tables.vocab || positions_[static_cast<size_t>(t)] >= tables.positions || type < 0 ||
+    if (id < 0 || id >= tables.vocab || positions[static_cast<size_t>(t)] < 0 ||
+        positions[static_cast<size_t>(t)] >= tables.positions || type < 0 ||
         type >= tables.types) {
       throw Error(Error::Kind::kInternal, "token id, type or position outside the model's tables");
     }
@@ -139,7 +129,7 @@ void CpuBackend::embed(const EmbeddingTables& tables_base, const NormWeights& no
   // The rows past `tokens` up to the matmuls' rounding keep what they held (finite), in both forms.
   const int64_t rows = round_rows(tokens);
   const CpuMatrix::Both both = as_cpu(out).write_both(rows);
-  embed_rows(batch_->ids.data(), positions_.data(), typed ? batch_->type_ids.data() : nullptr, tokens, out.width,
+  embed_rows(batch_->ids.data(), positions.data(), typed ? batch_->type_ids.data() : nullptr, tokens, out.width,
              tables.word, tables.position.data(), tables.token_type.data(), as_params(norm_base), both.floats,
              both.narrow);
   for (int64_t r = tokens; r < rows; ++r) both.narrow.write_row(both.floats + r * out.width, r, out.width);

@@ -30,7 +30,7 @@ class CpuBackend final : public Backend {
                                              std::span<const TensorView* const> biases, LinearUse use) override;
   std::unique_ptr<NormWeights> load_norm(const TensorView& gamma, const TensorView& beta, double eps) override;
   std::unique_ptr<EmbeddingTables> load_embeddings(const TensorView& word, const TensorView& position,
-                                                   const TensorView& token_type, int32_t pad_token_id) override;
+                                                   const TensorView& token_type) override;
   std::unique_ptr<DeviceMatrix> new_matrix(int64_t capacity, int64_t width, MatrixUse use) override;
 
   void set_batch(const PackedBatch& batch) override;
@@ -54,7 +54,6 @@ class CpuBackend final : public Backend {
   Int8LinearRunner int8_linears_;
   DnnlAttention attention_;
   const PackedBatch* batch_ = nullptr;
-  std::vector<int32_t> positions_;
 };
 
 }  // namespace rerankd::cpu

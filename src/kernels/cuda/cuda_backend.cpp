@@ -139,8 +139,8 @@ std::unique_ptr<NormWeights> CudaBackend::load_norm(const TensorView& gamma, con
 }
 
 std::unique_ptr<EmbeddingTables> CudaBackend::load_embeddings(const TensorView& word, const TensorView& position,
-                                                              const TensorView& token_type, int32_t pad_token_id) {
-  auto tables = weights_->load_embeddings(word, position, token_type, pad_token_id);
+                                                              const TensorView& token_type) {
+  auto tables = weights_->load_embeddings(word, position, token_type);
   tables_ = tables->bounds;
   return tables;
 }

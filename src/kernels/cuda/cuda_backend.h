@@ -49,7 +49,7 @@ class CudaBackend final : public Backend {
                                              std::span<const TensorView* const> biases, LinearUse use) override;
   std::unique_ptr<NormWeights> load_norm(const TensorView& gamma, const TensorView& beta, double eps) override;
   std::unique_ptr<EmbeddingTables> load_embeddings(const TensorView& word, const TensorView& position,
-                                                   const TensorView& token_type, int32_t pad_token_id) override;
+                                                   const TensorView& token_type) override;
   std::unique_ptr<DeviceMatrix> new_matrix(int64_t capacity, int64_t width, MatrixUse use) override;
   std::unique_ptr<DeviceMatrix> new_matrix_over(int64_t capacity, int64_t width, MatrixUse use,
                                                 std::span<const DeviceMatrix* const> dead) override;

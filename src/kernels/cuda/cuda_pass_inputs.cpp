@@ -28,13 +28,10 @@ PackedPass pack_pass(const PackedBatch& batch, const TableBounds& tables, const 
   std::memcpy(host + layout.ids, batch.ids.data(), static_cast<size_t>(tokens) * sizeof(int32_t));
   std::memcpy(host + layout.seq_starts, batch.seq_starts.data(), static_cast<size_t>(sequences + 1) * sizeof(int32_t));
   auto* positions = reinterpret_cast<int32_t*>(host + layout.positions);
-  for (int64_t s = 0; s < sequences; ++s) {
-    const int32_t start = batch.seq_starts[static_cast<size_t>(s)], end = batch.seq_starts[static_cast<size_t>(s) + 1];
-    int32_t next = tables.pad_token_id + 1;
-    for (int32_t t = start; t < end; ++t) {
-      positions[t] = batch.ids[static_cast<size_t>(t)] == tables.pad_token_id ? tables.pad_token_id : next++;
-    }
+  if (batch.positions.size() != batch.ids.size()) {
+    throw Error(Error::Kind::kInternal, "pack_pass: positions and ids differ in number");
   }
+  std::memcpy(positions, batch.positions.data(), static_cast<size_t>(tokens) * sizeof(int32_t));
   auto* types = reinterpret_cast<int32_t*>(host + layout.types);
   if (typed) std::memcpy(types, batch.type_ids.data(), static_cast<size_t>(tokens) * sizeof(int32_t));
   else std::fill(types, types + tokens, 0);

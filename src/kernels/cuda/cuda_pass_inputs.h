@@ -11,10 +11,9 @@
 
 namespace rerankd::cuda {
 
-// The embedding tables' rows, and the pad id RoBERTa's positions count from (-1: BERT, from 0).
+// The embedding tables' rows.
 struct TableBounds {
   int64_t vocab = 0, positions = 0, types = 0;
-  int32_t pad_token_id = -1;
 };
 
 struct PassShape {
@@ -33,9 +32,7 @@ struct PackedPass {
   std::array<Region, 5> regions;
 };
 
-// Packs `batch` into `host` at `layout`'s offsets: ids; position ids as the CPU backend counts
-// them (each sequence's non-pad tokens from pad_token_id + 1, pad tokens at pad_token_id; with -1,
-// simply 0, 1, 2, ...); token types (the batch's, or all 0); seq_starts; the attention item table.
+// Packs `batch` into `host` at `layout`'s offsets: ids; the batch's position ids; token types (the batch's, or all 0); seq_starts; the attention item table.
 // Throws Error(kInvalidInput) for a pass past the workspace's plan, Error(kInternal) for an id,
 // position or type outside the tables (the tokenizer's bounds are the model's: a bug, never input).
 PackedPass pack_pass(const PackedBatch& batch, const TableBounds& tables, const WorkspacePlan& plan,

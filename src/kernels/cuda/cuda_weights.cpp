@@ -99,7 +99,7 @@ std::unique_ptr<CudaNorm> WeightLoader::load_norm(const TensorView& gamma, const
 }
 
 std::unique_ptr<CudaEmbeddings> WeightLoader::load_embeddings(const TensorView& word, const TensorView& position,
-                                                              const TensorView& token_type, int32_t pad_token_id) {
+                                                              const TensorView& token_type) {
   auto tables = std::make_unique<CudaEmbeddings>();
   // The word table is the largest tensor (~0.5 GB in float16 for bge-m3): in the compute
   // precision. The position table and token types are small: float32.
@@ -107,8 +107,7 @@ std::unique_ptr<CudaEmbeddings> WeightLoader::load_embeddings(const TensorView& 
   tables->word = upload_new(word, narrow_);
   tables->position = upload_new(position, ElementType::kFloat32);
   tables->token_type = upload_new(token_type, ElementType::kFloat32);
-  tables->bounds = {.vocab = word.shape.at(0), .positions = position.shape.at(0), .types = token_type.shape.at(0),
-                    .pad_token_id = pad_token_id};
+  tables->bounds = {.vocab = word.shape.at(0), .positions = position.shape.at(0), .types = token_type.shape.at(0)};
   return tables;
 }
 

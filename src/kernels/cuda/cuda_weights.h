@@ -46,7 +46,7 @@ class WeightLoader {
                                           std::span<const TensorView* const> biases, LinearUse use);
   std::unique_ptr<CudaNorm> load_norm(const TensorView& gamma, const TensorView& beta, double eps);
   std::unique_ptr<CudaEmbeddings> load_embeddings(const TensorView& word, const TensorView& position,
-                                                  const TensorView& token_type, int32_t pad_token_id);
+                                                  const TensorView& token_type);
 
   int64_t bytes() const { return bytes_; }  // device memory the weights hold
   // The staging buffer is needed only while loading: the first pass frees it.

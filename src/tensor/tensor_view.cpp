@@ -1,4 +1,4 @@
-#include "model/tensor_view.h"
+#include "tensor/tensor_view.h"
 
 #include <algorithm>
 #include <bit>
