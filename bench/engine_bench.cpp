@@ -153,7 +153,7 @@ int main(int argc, char** argv) try {
     const int64_t longest = *std::max_element(lengths.begin(), lengths.end());
     const int64_t most = *std::max_element(batches.begin(), batches.end());
     const std::unique_ptr<CrossEncoder> model_graph =
-        load_cross_encoder(model, load_model_config(model / "config.json"), backend,
+        load_cross_encoder(model, load_model_config(std::filesystem::path(model) / "config.json"), backend,
                            {.max_tokens = longest * most, .max_sequences = most, .max_sequence_length = longest});
     const int64_t rss = resident_memory_bytes();
     const ModelConfig& c = model_graph->config();

@@ -33,8 +33,8 @@ class ProfilingBackend final : public Backend {
     return inner_.load_norm(gamma, beta, eps);
   }
   std::unique_ptr<EmbeddingTables> load_embeddings(const TensorView& word, const TensorView& position,
-                                                   const TensorView& token_type, int32_t pad_token_id) override {
-    return inner_.load_embeddings(word, position, token_type, pad_token_id);
+                                                   const TensorView& token_type) override {
+    return inner_.load_embeddings(word, position, token_type);
   }
   bool prepare(const ModelShape& shape) override { return inner_.prepare(shape); }
   std::unique_ptr<DeviceMatrix> new_matrix(int64_t capacity, int64_t width, MatrixUse use) override {

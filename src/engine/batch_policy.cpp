@@ -20,8 +20,9 @@ constexpr double kActiveWindowSeconds = 60;
 
 BatchPolicy::BatchPolicy(const PolicyOptions& options)
     : options_(options),
-      cost_(CostModelOptions{.max_tokens = options.limits.max_tokens, .max_pass_seconds = options.max_pass_seconds}) {
-  options_.limits.max_pairs = std::max<size_t>(options_.limits.max_pairs, 1);
+      cost_(CostModelOptions{.max_tokens = static_cast<size_t>(std::max<int64_t>(options.limits.max_tokens, 1)),
+                             .max_pass_seconds = options.max_pass_seconds}) {
+  options_.limits.max_sequences = std::max<int64_t>(options_.limits.max_sequences, 1);
 }
 
 double BatchPolicy::in_flight_left(Clock::time_point now) const {
@@ -194,7 +195,7 @@ BatchPolicy::Pass BatchPolicy::next_pass(Clock::time_point now) {
   }
 
   const size_t budget = cost_.token_budget();
-  const size_t max_pairs = options_.limits.max_pairs;
+  const auto max_pairs = static_cast<size_t>(options_.limits.max_sequences);
   // Weighted fair queueing: the tenant with the least model time for its weight (counting what
   // this pass already gives it) fills the pass until it has had more than the next one; within a
   // tenant its queue's order; within a request longest first, and a pair that does not fit leaves

@@ -32,16 +32,12 @@
 
 #include "engine/clock.h"
 #include "engine/forward_cost_model.h"
+#include "tensor/batch_bounds.h"
 
 namespace rerankd {
 
-struct BatchLimits {
-  size_t max_tokens = 65536;  // upper bounds only: the policy picks the size from measurement
-  size_t max_pairs = 1024;
-};
-
 struct PolicyOptions {
-  BatchLimits limits;
+  BatchBounds limits;  // max_tokens and max_sequences bound a pass
   double max_pass_seconds = 3;    // latency cap on one pass
   double max_queue_seconds = 30;  // work a request may find ahead of it, and the aging bound
   // Fair-share weights by tenant; a tenant not listed weighs 1.

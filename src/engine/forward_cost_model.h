@@ -6,7 +6,7 @@
 // flattens after a few hundred tokens, a GPU after tens of thousands). Without data it starts small
 // and doubles while doubling still pays, never past `max_tokens` or a pass of `max_pass_seconds`.
 // Keyed by tokens: passes are packed (no padding), so tokens are what the cost grows with; the pair
-// count only bounds a pass (`max_pairs` in BatchLimits).
+// count only bounds a pass (`max_sequences` in BatchBounds).
 #include <cstddef>
 #include <cstdint>
 #include <vector>

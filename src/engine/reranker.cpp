@@ -28,10 +28,7 @@ Reranker::Reranker(const RerankerOptions& options) : options_(options) {
   if (!made.warning.empty()) spdlog::warn("dtype {}: {}", options.dtype, made.warning);
   backend_ = std::move(made.backend);
   precision_reason_ = std::move(made.precision_reason);
-  model_ = load_cross_encoder(options.model_dir, std::move(config), *backend_,
-                              BatchBounds{.max_tokens = static_cast<int64_t>(options.batch.max_tokens),
-                                          .max_sequences = static_cast<int64_t>(options.batch.max_pairs),
-                                          .max_sequence_length = static_cast<int64_t>(options.max_length)});
+  model_ = load_cross_encoder(options.model_dir, std::move(config), *backend_, options.batch);
 
   const ModelConfig& c = model_->config();
   if (c.num_labels != 1) {
@@ -49,7 +46,8 @@ Reranker::Reranker(const RerankerOptions& options) : options_(options) {
                options.model_dir.string(), c.architecture, c.num_layers, c.hidden_size,
                dtype_name(model_->stored_dtype()), backend_->precision(), precision_reason_, resident_memory_bytes() >> 20);
   spdlog::info("backend: {}", backend_->describe());
-  max_length_ = std::min<size_t>(options.max_length, static_cast<size_t>(c.max_sequence_length()));
+  max_length_ = static_cast<size_t>(
+      std::clamp<int64_t>(std::min(options.batch.max_sequence_length, c.max_sequence_length()), 1, INT64_MAX));
   if (tokenizer_files.max_length) max_length_ = std::min(max_length_, *tokenizer_files.max_length);
   if (max_length_ < tokenizer_->pair_special_tokens()) {
     throw Error(Error::Kind::kInvalidInput, "max_length must be at least " +

@@ -22,9 +22,9 @@ struct RerankerOptions {
   std::string device = "cpu";  // cpu | cuda | cuda:N (kernels/backend_factory.h)
   int threads = 0;           // CPU compute threads; 0 = one per physical core
   std::string dtype = "auto";  // auto | float32 | float16 | bfloat16 | int8, as the device allows
-  size_t max_length = 512;   // tokens per pair, clamped to the tokenizer files' model_max_length and
-                             // to what the model's positions allow
-  BatchLimits batch;
+  // batch.max_sequence_length: tokens per pair, clamped to the tokenizer files' model_max_length
+  // and to what the model's positions allow (max_length()).
+  BatchBounds batch;
 };
 
 struct ScoredPair {

@@ -27,7 +27,7 @@ const TimeSource& steady_clock_source() {
 }
 
 PolicyOptions policy_options(const SchedulerOptions& o) {
-  return {.limits = {.max_tokens = o.max_batch_tokens, .max_pairs = o.max_batch_pairs},
+  return {.limits = o.batch,
           .max_pass_seconds = o.default_timeout_seconds / 10,
           .max_queue_seconds = o.queue_seconds(),
           .tenant_weights = o.tenant_weights};

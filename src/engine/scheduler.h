@@ -42,8 +42,8 @@
 namespace rerankd {
 
 struct SchedulerOptions {
-  size_t max_batch_tokens = BatchLimits{}.max_tokens;  // upper bound; the budget in force is measured
-  size_t max_batch_pairs = BatchLimits{}.max_pairs;    // upper bound per forward pass
+  // Upper bounds on a pass's tokens and pairs; the budget in force is measured.
+  BatchBounds batch;
   // The deadline a request gets unless it says otherwise. The latency cap on one pass is a tenth
   // of it, so a new request waits behind a running pass at most that long.
   double default_timeout_seconds = 30;

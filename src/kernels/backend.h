@@ -11,6 +11,7 @@
 #include <utility>
 #include <vector>
 
+#include "tensor/batch_bounds.h"
 #include "tensor/packed_batch.h"
 #include "tensor/tensor_view.h"
 
@@ -70,12 +71,12 @@ class ReadyRead final : public PendingRead {
   std::vector<float> rows_;
 };
 
-// The model's shape and the largest batch the caller will run (0: not known), told to the backend
-// before any weight is loaded.
+// The model's shape and the largest batch the caller will run, told to the backend before any
+// weight is loaded.
 struct ModelShape {
   int64_t hidden = 0, intermediate = 0, heads = 0, layers = 0, labels = 1;
   int64_t vocab = 0, positions = 0, token_types = 0;  // the embedding tables' rows
-  int64_t max_tokens = 0, max_sequences = 0, max_sequence_length = 0;
+  BatchBounds batch;
 };
 
 class Backend {

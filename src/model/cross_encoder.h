@@ -9,14 +9,9 @@
 
 #include "kernels/backend.h"
 #include "model/config.h"
+#include "tensor/batch_bounds.h"
 
 namespace rerankd {
-
-// The largest batch a model's caller will run (0: not known), for a backend that allocates its
-// workspace once (Backend::prepare).
-struct BatchBounds {
-  int64_t max_tokens = 0, max_sequences = 0, max_sequence_length = 0;
-};
 
 class CrossEncoder {
  public:

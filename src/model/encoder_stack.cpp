@@ -37,19 +37,11 @@ EncoderStack::EncoderStack(Checkpoint& ck, const ModelConfig& c, Backend& backen
                            const BatchBounds& bounds)
     : config_(c), backend_(backend) {
   const int64_t H = c.hidden_size, I = c.intermediate_size;
-  // The largest pass: the token budget, or one pair of the longest length if that is more (the
-  // policy always lets a pass take its first pair).
-  const int64_t longest = bounds.max_sequence_length > 0
-                              ? std::min<int64_t>(bounds.max_sequence_length, c.max_sequence_length())
-                              : c.max_sequence_length();
-  const int64_t max_tokens = bounds.max_tokens > 0 ? std::max(bounds.max_tokens, longest) : 0;
-  const int64_t max_sequences = std::min(bounds.max_sequences, max_tokens);
+  const BatchBounds largest = bounds.largest_pass(c.max_sequence_length());
   const bool allocate_now = backend_.prepare({.hidden = H, .intermediate = I, .heads = c.num_heads,
                                               .layers = c.num_layers, .labels = c.num_labels,
                                               .vocab = c.vocab_size, .positions = c.max_position_embeddings,
-                                              .token_types = c.type_vocab_size,
-                                              .max_tokens = max_tokens, .max_sequences = max_sequences,
-                                              .max_sequence_length = longest});
+                                              .token_types = c.type_vocab_size, .batch = largest});
   const std::string emb = prefix + "embeddings.";
   embeddings_ = backend_.load_embeddings(ck.get(emb + "word_embeddings.weight", {c.vocab_size, H}),
                                          ck.get(emb + "position_embeddings.weight", {c.max_position_embeddings, H}),
@@ -86,9 +78,9 @@ EncoderStack::EncoderStack(Checkpoint& ck, const ModelConfig& c, Backend& backen
     layer.output_norm = norm(p + "output.LayerNorm");
     layers_.push_back(std::move(layer));
   }
-  if (allocate_now && max_tokens > 0 && max_sequences > 0) {
-    ensure_workspace(max_tokens, max_sequences);
-    planned_sequences_ = max_sequences;
+  if (allocate_now) {
+    ensure_workspace(largest.max_tokens, largest.max_sequences);
+    planned_sequences_ = largest.max_sequences;
   }
 }
 

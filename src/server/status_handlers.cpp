@@ -82,8 +82,8 @@ std::string info_body(const ServedModels& models, const ServerOptions& o) {
   write_model(w, models.all().front());
   w.key("auth").value(o.api_keys.empty() ? "none" : "api_key");
   w.key("limits").begin_object();
-  w.key("max_batch_tokens").value(u(s.max_batch_tokens));
-  w.key("max_batch_pairs").value(u(s.max_batch_pairs));
+  w.key("max_batch_tokens").value(u(s.batch.max_tokens));
+  w.key("max_batch_pairs").value(u(s.batch.max_sequences));
   w.key("max_queued_tokens").value(u(s.max_queued_tokens));
   w.key("max_queue_seconds").value(s.queue_seconds());
   w.key("max_concurrent_requests").value(u(s.max_concurrent_requests));

@@ -27,9 +27,7 @@ RerankerOptions ModelOptions::reranker_options(const std::string& source) const 
   o.device = device;
   o.threads = threads;
   o.dtype = dtype;
-  o.max_length = max_length;
-  o.batch.max_tokens = max_batch_tokens;
-  o.batch.max_pairs = max_batch_pairs;
+  o.batch = batch;
   return o;
 }
 
@@ -63,18 +61,18 @@ void add_model_options(CLI::App& cmd, ModelOptions& options) {
       ->envname("RERANKD_DTYPE")
       ->check(CLI::IsMember(known_dtypes()))
       ->capture_default_str();
-  cmd.add_option("--max-length", options.max_length, "Tokens per pair, specials included (clamped to the model's limit)")
+  cmd.add_option("--max-length", options.batch.max_sequence_length, "Tokens per pair, specials included (clamped to the model's limit)")
       ->envname("RERANKD_MAX_LENGTH")
-      ->check(CLI::Range(size_t{8}, size_t{1} << 20))
+      ->check(CLI::Range(int64_t{8}, int64_t{1} << 20))
       ->capture_default_str();
-  cmd.add_option("--max-batch-tokens", options.max_batch_tokens,
+  cmd.add_option("--max-batch-tokens", options.batch.max_tokens,
                  "Upper bound on tokens per forward pass (the size in force is chosen from measured speed)")
       ->envname("RERANKD_MAX_BATCH_TOKENS")
-      ->check(CLI::Range(size_t{16}, size_t{1} << 24))
+      ->check(CLI::Range(int64_t{16}, int64_t{1} << 24))
       ->capture_default_str();
-  cmd.add_option("--max-batch-pairs", options.max_batch_pairs, "Upper bound on pairs per forward pass")
+  cmd.add_option("--max-batch-pairs", options.batch.max_sequences, "Upper bound on pairs per forward pass")
       ->envname("RERANKD_MAX_BATCH_PAIRS")
-      ->check(CLI::Range(size_t{1}, size_t{1} << 16))
+      ->check(CLI::Range(int64_t{1}, int64_t{1} << 16))
       ->capture_default_str();
 }
 

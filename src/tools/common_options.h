@@ -17,9 +17,7 @@ struct ModelOptions {
   std::string device = "cpu";
   int threads = 0;
   std::string dtype = "auto";
-  size_t max_length = 512;
-  size_t max_batch_tokens = BatchLimits{}.max_tokens;
-  size_t max_batch_pairs = BatchLimits{}.max_pairs;
+  BatchBounds batch;  // --max-batch-tokens, --max-batch-pairs, --max-length
 
   // `models`, or Error(kInvalidInput) when none was given.
   const std::vector<std::string>& sources() const;

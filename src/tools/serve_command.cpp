@@ -59,8 +59,7 @@ int run_serve(ServeArgs& args) {
   options.log_format = args.log_format == "json" ? server::LogFormat::kJson : server::LogFormat::kText;
   configure_logging(args.log_level, options.log_format);
   apply_access_options(args.access, options);
-  options.scheduler.max_batch_tokens = args.model.max_batch_tokens;
-  options.scheduler.max_batch_pairs = args.model.max_batch_pairs;
+  options.scheduler.batch = args.model.batch;
   options.scheduler.truncation = *truncation_rule_named(args.truncation);
   options.scheduler.chunk_defaults = {.max_chunks = args.max_chunks_per_doc,
                                       .max_document_tokens = args.max_tokens_per_doc,

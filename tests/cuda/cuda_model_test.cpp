@@ -49,7 +49,7 @@ TEST_P(CudaParityTest, SmallBatchBudgetsGiveTheSameScores) {
   options.device = "cuda";
   options.dtype = "float32";
   options.batch.max_tokens = 200;
-  options.batch.max_pairs = 3;
+  options.batch.max_sequences = 3;
   Reranker reranker(options);
   std::vector<EncodedPair> encoded;
   for (const auto& e : expected) encoded.push_back({e.ids, e.type_ids});

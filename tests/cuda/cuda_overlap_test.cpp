@@ -23,7 +23,7 @@ std::unique_ptr<Reranker> on_cuda(const std::string& model, const std::string& d
   options.device = "cuda";
   options.dtype = dtype;
   options.batch.max_tokens = 400;
-  options.batch.max_pairs = 8;
+  options.batch.max_sequences = 8;
   return std::make_unique<Reranker>(options);
 }
 

@@ -298,7 +298,7 @@ TEST(BackendWorker, SchedulerWithOverlappedPassesMeasuresTheDevice) {
   QueuedRunner& runner = *owned;
   SchedulerOptions options;
   options.max_queue_seconds = 1e6;
-  options.max_batch_tokens = 64;  // many passes
+  options.batch.max_tokens = 64;  // many passes
   options.score_cache_bytes = 0;
   std::promise<RerankResult> result;
   {

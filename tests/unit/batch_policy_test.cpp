@@ -91,7 +91,7 @@ struct Simulation {
 };
 
 PolicyOptions options(double max_queue_seconds = kNever, size_t max_tokens = 65536, double max_pass_seconds = 3) {
-  return {.limits = {.max_tokens = max_tokens, .max_pairs = 1024},
+  return {.limits = {.max_tokens = static_cast<int64_t>(max_tokens), .max_sequences = 1024, .max_sequence_length = 512},
           .max_pass_seconds = max_pass_seconds,
           .max_queue_seconds = max_queue_seconds,
           .tenant_weights = {}};

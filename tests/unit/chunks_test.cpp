@@ -79,7 +79,7 @@ TEST(Chunks, SchedulerScoresADocumentByItsBestWindow) {
     RerankerOptions ro;
     ro.model_dir = testing::model_dir("tiny");
     ro.dtype = "float32";
-    ro.max_length = max_length;
+    ro.batch.max_sequence_length = static_cast<int64_t>(max_length);
     Reranker reranker(ro);
     SchedulerOptions so;
     so.max_queue_seconds = 1e6;

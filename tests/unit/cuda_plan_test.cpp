@@ -115,7 +115,7 @@ TEST(CudaPlan, PlannedMemoryOfBgeRerankerV2M3At16kTokens) {
   const simdjson::dom::element expected = parser.parse(text);
   const WeightDims bge{.hidden = 1024, .intermediate = 4096, .layers = 24, .labels = 1, .vocab = 250002,
                        .positions = 8194, .token_types = 1};
-  const BatchShapeLimits limits{static_cast<int64_t>(expected["tokens"].get_int64()),
+  const BatchBounds limits{static_cast<int64_t>(expected["tokens"].get_int64()),
                                 static_cast<int64_t>(expected["pairs"].get_int64()),
                                 static_cast<int64_t>(expected["max_length"].get_int64())};
   for (const auto& [name, precision] :

@@ -182,7 +182,7 @@ TEST(Loader, TokenizerFilesCapMaxLength) {
           "\"truncation\": {\"max_length\": 40, \"strategy\": \"LongestFirst\"}");
   EXPECT_EQ(Reranker(options).max_length(), 40u);
   rewrite("tokenizer_config.json", "\"model_max_length\": 64", "\"model_max_length\": 1000000000000000019884624838656");
-  options.max_length = 30;
+  options.batch.max_sequence_length = 30;
   EXPECT_EQ(Reranker(options).max_length(), 30u);  // "no limit" leaves the option in force
   std::filesystem::remove_all(dir);
 }

@@ -63,7 +63,7 @@ TEST_P(ParityTest, SmallBatchBudgetsGiveTheSameScores) {
   options.model_dir = testing::model_dir(model_of(GetParam()));
   options.dtype = "float32";  // parity is a float32 promise; auto may pick bf16
   options.batch.max_tokens = 200;
-  options.batch.max_pairs = 3;
+  options.batch.max_sequences = 3;
   Reranker reranker(options);
   std::vector<EncodedPair> encoded;
   for (const auto& e : expected) encoded.push_back({e.ids, e.type_ids});

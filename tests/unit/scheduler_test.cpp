@@ -143,7 +143,7 @@ TEST(Scheduler, RefusesPastTheQueuedTokenBudget) {
   // slowly, so the second arrives while most of the first is still queued: together they are over
   // the budget, each alone under it.
   options.tokenizer_threads = 1;
-  options.max_batch_tokens = 256;
+  options.batch.max_tokens = 256;
   Outcome first, second, huge;
   Scheduler scheduler(*reranker, options, nullptr);
   scheduler.submit(input("q", std::vector<std::string>(40, long_text(20))), first.callback());
@@ -162,7 +162,7 @@ TEST(Scheduler, ExpiredWorkNeverReachesTheModel) {
   auto reranker = load("small");
   MetricsRegistry metrics;
   SchedulerOptions options = roomy();
-  options.max_batch_tokens = 1024;
+  options.batch.max_tokens = 1024;
   Outcome big, late;
   Scheduler scheduler(*reranker, options, &metrics);
   scheduler.submit(input("q", std::vector<std::string>(100, long_text(40))), big.callback());
@@ -283,7 +283,7 @@ TEST(Scheduler, SmallRequestIsNotStarvedByABigOne) {
     return std::vector<float>(batch.num_sequences(), 0.5f);
   };
   SchedulerOptions options = roomy();
-  options.max_batch_tokens = 2048;
+  options.batch.max_tokens = 2048;
   options.warm_up = false;
   options.tokenizer_threads = 1;  // tokenization and admission in submission order
   Outcome big, small, marker;
@@ -441,7 +441,7 @@ SchedulerOptions gated_options() {
   SchedulerOptions options;
   options.tokenizer_threads = 1;       // encoding and admission in submission order
   options.max_queue_seconds = 10;      // 10 000 tokens of this model's time
-  options.max_batch_tokens = 512;
+  options.batch.max_tokens = 512;
   options.default_timeout_seconds = 1e6;
   return options;
 }

@@ -106,10 +106,7 @@ std::string CudaBackend::describe() const {
 bool CudaBackend::prepare(const ModelShape& shape) {
   check(cudaSetDevice(device_), "cudaSetDevice");
   shape_ = shape;
-  // Without bounds (a caller that did not say), plan for the default batch limits.
-  const bool known = shape.max_tokens > 0 && shape.max_sequences > 0;
-  BatchShapeLimits limits{known ? shape.max_tokens : 65536, known ? shape.max_sequences : 1024,
-                          shape.max_sequence_length > 0 ? shape.max_sequence_length : 512};
+  const BatchBounds& limits = shape.batch;
   plan_ = plan_workspace({shape.hidden, shape.intermediate, shape.heads, shape.labels}, limits, precision_);
   planned_ = plan_memory({.hidden = shape.hidden, .intermediate = shape.intermediate, .layers = shape.layers,
                           .labels = shape.labels, .vocab = shape.vocab, .positions = shape.positions,
@@ -119,7 +116,7 @@ bool CudaBackend::prepare(const ModelShape& shape) {
                mib(planned_.weight_bytes), mib(planned_.workspace_bytes), mib(planned_.total_bytes), limits.max_tokens,
                limits.max_sequences);
   layout_ = pass_input_layout(plan_.token_rows, plan_.sequence_rows, plan_.max_items);
-  workspace_->allocate(known ? plan_.total_bytes : plan_.total_bytes - plan_.activation_bytes);
+  workspace_->allocate(plan_.total_bytes);
   attention_scratch_ = workspace_->take(plan_.attention_scratch_bytes);
   void* cublas_workspace = workspace_->take(kCublasWorkspaceBytes);
   check(cublasSetWorkspace(cublas_, cublas_workspace, static_cast<size_t>(kCublasWorkspaceBytes)),

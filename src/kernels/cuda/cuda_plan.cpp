@@ -137,7 +137,7 @@ PassInputLayout pass_input_layout(int64_t tokens, int64_t sequences, int64_t ite
   return l;
 }
 
-WorkspacePlan plan_workspace(const ModelDims& d, const BatchShapeLimits& limits, CudaPrecision precision) {
+WorkspacePlan plan_workspace(const ModelDims& d, const BatchBounds& limits, CudaPrecision precision) {
   if (d.hidden <= 0 || d.heads <= 0 || d.hidden % d.heads != 0 || limits.max_tokens <= 0 ||
       limits.max_sequences <= 0 || limits.max_sequence_length <= 0) {
     throw Error(Error::Kind::kInternal, "workspace plan: a dimension or limit is not positive");
@@ -186,7 +186,7 @@ int64_t planned_weight_bytes(const WeightDims& d, CudaPrecision precision) {
   return embeddings + d.layers * layer + head;
 }
 
-MemoryPlan plan_memory(const WeightDims& w, int64_t heads, const BatchShapeLimits& limits, CudaPrecision precision) {
+MemoryPlan plan_memory(const WeightDims& w, int64_t heads, const BatchBounds& limits, CudaPrecision precision) {
   MemoryPlan m;
   m.weight_bytes = planned_weight_bytes(w, precision);
   m.workspace_bytes = plan_workspace({w.hidden, w.intermediate, heads, w.labels}, limits, precision).total_bytes;

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "kernels/cuda/cuda_types.h"
+#include "tensor/batch_bounds.h"
 
 namespace rerankd::cuda {
 
@@ -86,12 +87,6 @@ struct ModelDims {
   int64_t hidden = 0, intermediate = 0, heads = 0, labels = 1;
 };
 
-struct BatchShapeLimits {
-  int64_t max_tokens = 0;           // tokens per pass (the batch budget's upper bound, or one pair if longer)
-  int64_t max_sequences = 0;        // pairs per pass
-  int64_t max_sequence_length = 0;  // tokens per pair
-};
-
 // Where the graph's activation of `rows` x `width` keeps its forms: a float32 copy where ops read
 // or write float32 (the residual stream, the head), the compute precision's where matmuls read it.
 struct MatrixForms {
@@ -120,7 +115,7 @@ struct WorkspacePlan {
   int64_t total_bytes = 0;     // activations + scratch + cuBLAS(Lt) workspace + kPassSlots slots
 };
 
-WorkspacePlan plan_workspace(const ModelDims& dims, const BatchShapeLimits& limits, CudaPrecision precision);
+WorkspacePlan plan_workspace(const ModelDims& dims, const BatchBounds& limits, CudaPrecision precision);
 
 // Bytes of one pass's inputs for `tokens`, `sequences` and `items` (the same layout the backend
 // fills): ids, positions and token types (int32 per token), seq_starts (sequences + 1), the item table and the
@@ -147,7 +142,7 @@ int64_t planned_weight_bytes(const WeightDims& dims, CudaPrecision precision);
 struct MemoryPlan {
   int64_t weight_bytes = 0, workspace_bytes = 0, total_bytes = 0;
 };
-MemoryPlan plan_memory(const WeightDims& weights, int64_t heads, const BatchShapeLimits& limits,
+MemoryPlan plan_memory(const WeightDims& weights, int64_t heads, const BatchBounds& limits,
                        CudaPrecision precision);
 
 // ---------------------------------------------------------------------------------------------
