@@ -11,11 +11,13 @@ packages=(
   libsimdjson-dev                              # request / config JSON parsing
   libsentencepiece-dev sentencepiece           # tokenizer library, spm_train for test models
   libicu-dev                                   # BERT's tokenizer: Unicode categories and normalization
+  libpcre2-dev                                 # byte-level BPE (Qwen): the pre-tokenizer's Unicode regex
   libdnnl-dev                                  # oneDNN matmuls
   libspdlog-dev libfmt-dev                     # logging
   libcli11-dev                                 # command line
   libgtest-dev libgmock-dev libbenchmark-dev   # tests and benchmarks
   python3 python3-numpy python3-sentencepiece  # test-model generator and float64 reference
+  python3-regex                                # the byte-level BPE reference (tests/reference/bpe_tokenizer.py)
   nginx-light prometheus openssl python3-yaml  # operations tests: load balancer, scraping, TLS, manifests
   chromium                                     # the page at / in a headless browser (tests/web)
   clang-14 libclang-rt-14-dev                  # libFuzzer targets (tests/fuzz)

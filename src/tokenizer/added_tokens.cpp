@@ -11,6 +11,31 @@ namespace {
 // Unicode White_Space, what Rust's char::is_whitespace (the fast tokenizer's lstrip/rstrip) uses.
 bool is_white_space(UChar32 c) { return c >= 0 && u_hasBinaryProperty(c, UCHAR_WHITE_SPACE); }
 
+// Rust regex's Unicode \w, which the tokenizers library's single_word test (`\w$`, `^\w`) uses.
+bool is_word_character(UChar32 c) {
+  if (c < 0) return false;
+  const int8_t type = u_charType(c);
+  return u_hasBinaryProperty(c, UCHAR_ALPHABETIC) || type == U_NON_SPACING_MARK || type == U_ENCLOSING_MARK ||
+         type == U_COMBINING_SPACING_MARK || type == U_DECIMAL_DIGIT_NUMBER || type == U_CONNECTOR_PUNCTUATION ||
+         u_hasBinaryProperty(c, UCHAR_JOIN_CONTROL);
+}
+
+bool word_character_before(std::string_view text, size_t at) {
+  if (at == 0) return false;
+  auto i = static_cast<int32_t>(at);
+  UChar32 c = 0;
+  U8_PREV(reinterpret_cast<const uint8_t*>(text.data()), 0, i, c);
+  return is_word_character(c);
+}
+
+bool word_character_at(std::string_view text, size_t at) {
+  if (at >= text.size()) return false;
+  auto i = static_cast<int32_t>(at);
+  UChar32 c = 0;
+  U8_NEXT(reinterpret_cast<const uint8_t*>(text.data()), i, static_cast<int32_t>(text.size()), c);
+  return is_word_character(c);
+}
+
 size_t whitespace_start_before(std::string_view text, size_t end, size_t floor) {
   int32_t i = static_cast<int32_t>(end);
   while (static_cast<size_t>(i) > floor) {
@@ -64,6 +89,11 @@ std::vector<TextSegment> AddedTokenSplitter::split(std::string_view text) const 
     }
     if (match == nullptr) {
       i = text.find_first_of(first_bytes_, i + 1);
+      continue;
+    }
+    const size_t match_end = i + match->content.size();
+    if (match->single_word && (word_character_before(text, i) || word_character_at(text, match_end))) {
+      i = match_end < text.size() ? text.find_first_of(first_bytes_, match_end) : std::string_view::npos;
       continue;
     }
     // Whitespace an earlier token swallowed on its right is not swallowed twice.

@@ -14,6 +14,11 @@ struct AddedToken {
   int32_t id = -1;
   bool lstrip = false;  // also swallows the whitespace on its left (XLM-R's <mask>)
   bool rstrip = false;  // ... and on its right
+  bool single_word = false;  // matches only where no word character touches it on either side
+  // Matched in the normalized text (tokenizer.json's `normalized`), else in the raw text; the
+  // splitter itself does not look at this, its owner picks which tokens each splitter gets.
+  bool normalized = false;
+  bool special = false;  // recorded; tokenizers skips special tokens only when asked to, which we never are
 };
 
 struct TextSegment {
@@ -27,6 +32,8 @@ class AddedTokenSplitter {
 
   // The text cut at every added token, leftmost match first and the longest at one place (the
   // tokenizers library's rule); whitespace an lstrip/rstrip token swallows is in no segment.
+  // A single_word token with a word character beside it is no match, and, as in the library's
+  // Aho-Corasick scan, no other token is looked for inside the text it covered.
   // Empty text pieces are left out.
   std::vector<TextSegment> split(std::string_view text) const;
 
