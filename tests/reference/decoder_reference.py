@@ -316,15 +316,22 @@ def apply_rope(x, cos, sin):
 
 
 def causal_attention(q, k, v, scaling):
-    """q: [heads, n, d], k and v: [kv_heads, n, d]; query head h reads kv head h // (heads / kv_heads)
-    (repeat_kv). Position i attends to positions 0..i; softmax over those only."""
-    heads, n, _ = q.shape
+    """q: [heads, m, d] for the last m of the n positions (m = n normally; 1 in the last layer, where only
+    the last position's output is needed), k and v: [kv_heads, n, d]; query head h reads kv head
+    h // (heads / kv_heads) (repeat_kv). Position i attends to positions 0..i; softmax over those only."""
+    heads, m, _ = q.shape
+    n = k.shape[1]
     groups = heads // k.shape[0]
     k = np.repeat(k, groups, axis=0)
     v = np.repeat(v, groups, axis=0)
-    scores = q @ k.transpose(0, 2, 1) * scaling  # [heads, n, n]
-    scores = np.where(np.tril(np.ones((n, n), dtype=bool)), scores, -np.inf)
-    return reference.softmax(scores) @ v
+    scores = q @ np.ascontiguousarray(k.transpose(0, 2, 1)) * scaling  # [heads, m, n]
+    visible = np.tril(np.ones((n, n), dtype=bool))[n - m:]
+    scores = scores - np.where(visible, scores, -np.inf).max(axis=-1, keepdims=True)
+    # exp of the masked entries is exactly 0; arguments are clipped at -700 so that no result is subnormal
+    # (e^-700 ~ 1e-304 instead of something below 2.2e-308: a relative change under 1e-300, and many times
+    # faster on CPUs that trap on subnormals).
+    e = np.where(visible, np.exp(np.maximum(scores, -700.0)), 0.0)
+    return (e / e.sum(axis=-1, keepdims=True)) @ v
 
 
 def silu(x):
@@ -399,8 +406,9 @@ class DecoderLM:
         y = x @ self.weights[name + ".weight"].T
         return y + self.weights[name + ".bias"] if bias else y
 
-    def hidden_states(self, ids):
-        """The final-norm hidden states of every position, [n, hidden]."""
+    def hidden_states(self, ids, last_only=False):
+        """The final-norm hidden states of every position, [n, hidden] (last_only: of the last position,
+        [1, hidden]; the last layer then computes only that row, which is all a score needs)."""
         w = self.weights
         ids = np.asarray(ids, dtype=np.int64)
         if len(ids) == 0:
@@ -413,27 +421,28 @@ class DecoderLM:
         if gemma:
             x = x * float(np.float32(math.sqrt(self.hidden)))
         cos, sin = rope_cos_sin(np.arange(n), self.head_dim, self.theta)
-        for i in range(self.layers):
-            if i == self.skip_layer:
-                continue
+        layers = [i for i in range(self.layers) if i != self.skip_layer]
+        for i in layers:
             p = f"model.layers.{i}."
             h = rms_norm(x, w[p + "input_layernorm.weight"], self.eps, gemma)
-            q = self._linear(h, p + "self_attn.q_proj", self.bias).reshape(n, self.heads, self.head_dim).transpose(1, 0, 2)
+            rows = 1 if last_only and i == layers[-1] else n  # queries (and everything after attention)
+            q = self._linear(h[n - rows:], p + "self_attn.q_proj", self.bias)
+            q = q.reshape(rows, self.heads, self.head_dim).transpose(1, 0, 2)
             k = self._linear(h, p + "self_attn.k_proj", self.bias).reshape(n, self.kv_heads, self.head_dim).transpose(1, 0, 2)
             v = self._linear(h, p + "self_attn.v_proj", self.bias).reshape(n, self.kv_heads, self.head_dim).transpose(1, 0, 2)
             if self.qk_norm:
                 q = rms_norm(q, w[p + "self_attn.q_norm.weight"], self.eps)
                 k = rms_norm(k, w[p + "self_attn.k_norm.weight"], self.eps)
-            q, k = apply_rope(q, cos, sin), apply_rope(k, cos, sin)
-            ctx = causal_attention(q, k, v, self.head_dim ** -0.5).transpose(1, 0, 2).reshape(n, self.heads * self.head_dim)
-            x = x + self._linear(ctx, p + "self_attn.o_proj", False)
+            q, k = apply_rope(q, cos[n - rows:], sin[n - rows:]), apply_rope(k, cos, sin)
+            ctx = causal_attention(q, k, v, self.head_dim ** -0.5).transpose(1, 0, 2).reshape(rows, self.heads * self.head_dim)
+            x = x[n - rows:] + self._linear(ctx, p + "self_attn.o_proj", False)
             h = rms_norm(x, w[p + "post_attention_layernorm.weight"], self.eps, gemma)
             up = self.act(self._linear(h, p + "mlp.gate_proj", False)) * self._linear(h, p + "mlp.up_proj", False)
             x = x + self._linear(up, p + "mlp.down_proj", False)
         return rms_norm(x, w["model.norm.weight"], self.eps, gemma)
 
     def last_hidden(self, ids):
-        return self.hidden_states(ids)[-1]
+        return self.hidden_states(ids, last_only=True)[-1]
 
     def last_logits(self, ids, token_ids):
         """The logits of `token_ids` at the last position (the only rows of lm_head an engine needs)."""
