@@ -36,6 +36,12 @@ class ProfilingBackend final : public Backend {
                                                    const TensorView& token_type) override {
     return inner_.load_embeddings(word, position, token_type);
   }
+  std::unique_ptr<NormWeights> load_rms_norm(const TensorView& gamma, double eps, float offset) override {
+    return inner_.load_rms_norm(gamma, eps, offset);
+  }
+  std::unique_ptr<EmbeddingTables> load_token_embeddings(const TensorView& word, float scale) override {
+    return inner_.load_token_embeddings(word, scale);
+  }
   bool prepare(const ModelShape& shape) override { return inner_.prepare(shape); }
   std::unique_ptr<DeviceMatrix> new_matrix(int64_t capacity, int64_t width, MatrixUse use) override {
     return inner_.new_matrix(capacity, width, use);
@@ -66,6 +72,28 @@ class ProfilingBackend final : public Backend {
   }
   void read(const DeviceMatrix& in, std::span<float> out) override {
     timed("read", [&] { inner_.read(in, out); });
+  }
+  void embed_tokens(const EmbeddingTables& tables, DeviceMatrix& out) override {
+    timed("embed_tokens", [&] { inner_.embed_tokens(tables, out); });
+  }
+  void rms_norm(const DeviceMatrix& in, const NormWeights& norm, DeviceMatrix& out) override {
+    timed("rms_norm", [&] { inner_.rms_norm(in, norm, out); });
+  }
+  void linear_residual(const DeviceMatrix& in, const LinearWeights& weights, DeviceMatrix& inout) override {
+    timed("linear_residual " + shape(weights), [&] { inner_.linear_residual(in, weights, inout); });
+  }
+  void gated_activation(const DeviceMatrix& gate_up, GatedActivation activation, DeviceMatrix& out) override {
+    timed("gated_activation", [&] { inner_.gated_activation(gate_up, activation, out); });
+  }
+  void rotate_queries_keys(DeviceMatrix& qkv, const DecoderAttentionShape& shape, const NormWeights* q_norm,
+                           const NormWeights* k_norm) override {
+    timed("rotate_queries_keys", [&] { inner_.rotate_queries_keys(qkv, shape, q_norm, k_norm); });
+  }
+  void causal_attention(const DeviceMatrix& qkv, const DecoderAttentionShape& shape, DeviceMatrix& out) override {
+    timed("causal_attention", [&] { inner_.causal_attention(qkv, shape, out); });
+  }
+  void gather_sequence_ends(const DeviceMatrix& in, DeviceMatrix& out) override {
+    timed("gather_sequence_ends", [&] { inner_.gather_sequence_ends(in, out); });
   }
 
  private:

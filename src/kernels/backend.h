@@ -1,8 +1,7 @@
 #pragma once
-// The interface between the model graph and the hardware. The graphs (model/xlmr_model.cpp,
-// model/bert_model.cpp) hold
-// opaque weight handles and activation matrices made by a Backend and calls the primitive ops
-// below; it never sees a pointer, a dtype or a library call. A backend owns its weights'
+// The interface between the model graph and the hardware. The graphs (model/encoder_model.cpp,
+// model/decoder_model.cpp) hold opaque weight handles and activation matrices made by a Backend
+// and call the primitive ops below; they never see a pointer, a dtype or a library call. A backend owns its weights'
 // layout (prepacked, converted), its activations' memory and its threads.
 #include <cstdint>
 #include <memory>
@@ -40,6 +39,24 @@ struct DeviceMatrix {
 };
 
 enum class Epilogue { kNone, kGelu, kTanh };
+
+// The activation of a gated feed-forward: act(gate) * up.
+enum class GatedActivation {
+  kSilu,      // SwiGLU (Qwen2, Qwen3): silu(x) = x * sigmoid(x)
+  kGeluTanh,  // GeGLU (Gemma): gelu with the tanh approximation, torch's gelu(approximate="tanh")
+};
+
+// A decoder's attention: q_heads query heads and kv_heads key/value heads (grouped-query: query
+// head h reads key/value head h / (q_heads / kv_heads)), each head_dim wide; q's width
+// q_heads * head_dim may differ from the hidden size. Rotary embeddings in the rotate-half
+// convention (Hugging Face's Llama/Qwen/Gemma): pair i of a head is (x[i], x[i + head_dim / 2]),
+// rotated by position * rope_theta^(-2i / head_dim).
+struct DecoderAttentionShape {
+  int64_t q_heads = 0, kv_heads = 0, head_dim = 0;
+  double rope_theta = 10000;
+  int64_t q_width() const { return q_heads * head_dim; }
+  int64_t kv_width() const { return kv_heads * head_dim; }
+};
 
 // How the graph uses a matrix, so a backend can store it in the form its readers want.
 enum class MatrixUse {
@@ -100,10 +117,18 @@ class Backend {
 
   // --- weights, converted and laid out once ---------------------------------------------------
   // The Linear y = x W^T + b over the concatenation (along the output dimension) of the given
-  // [out_i, in] weights and [out_i] biases; torch's layout, as stored in the checkpoint.
+  // [out_i, in] weights and [out_i] biases; torch's layout, as stored in the checkpoint. `biases`
+  // empty: a Linear without bias.
   virtual std::unique_ptr<LinearWeights> load_linear(std::span<const TensorView* const> weights,
                                                      std::span<const TensorView* const> biases, LinearUse use) = 0;
   virtual std::unique_ptr<NormWeights> load_norm(const TensorView& gamma, const TensorView& beta, double eps) = 0;
+  // RMSNorm: y = x / sqrt(mean(x^2) + eps) * (offset + gamma), offset 1 for Gemma's (1 + w), else 0.
+  // gamma's width is the rows' it normalises: the hidden size, or head_dim for Qwen3's per-head
+  // q/k norms.
+  virtual std::unique_ptr<NormWeights> load_rms_norm(const TensorView& gamma, double eps, float offset) = 0;
+  // A decoder's token table [V, H] alone; each row looked up is multiplied by `scale` (Gemma's
+  // sqrt(hidden), 1 otherwise).
+  virtual std::unique_ptr<EmbeddingTables> load_token_embeddings(const TensorView& word, float scale) = 0;
   // Word [V, H], position [P, H] and token-type [T, H] tables, indexed by the batch's ids,
   // positions and token types.
   virtual std::unique_ptr<EmbeddingTables> load_embeddings(const TensorView& word, const TensorView& position,
@@ -136,6 +161,28 @@ class Backend {
   virtual void attention(const DeviceMatrix& qkv, int64_t num_heads, DeviceMatrix& out) = 0;
   // out row i = in row seq_starts[i] (the <s> token each sequence starts with).
   virtual void gather_sequence_starts(const DeviceMatrix& in, DeviceMatrix& out) = 0;
+
+  // --- a decoder's ops (model/decoder_model.cpp) ----------------------------------------------------
+  // out = word[id] * scale for each token of the batch; out.rows = tokens.
+  virtual void embed_tokens(const EmbeddingTables& tables, DeviceMatrix& out) = 0;
+  // out = RMSNorm(in), row by row; out.rows = in.rows.
+  virtual void rms_norm(const DeviceMatrix& in, const NormWeights& norm, DeviceMatrix& out) = 0;
+  // inout += in W^T + b: a pre-norm sublayer's output projection and its residual connection.
+  virtual void linear_residual(const DeviceMatrix& in, const LinearWeights& weights, DeviceMatrix& inout) = 0;
+  // out = act(gate) * up, where gate_up's rows are [gate | up], each out.width wide.
+  virtual void gated_activation(const DeviceMatrix& gate_up, GatedActivation activation, DeviceMatrix& out) = 0;
+  // Prepares queries and keys in place: qkv rows are [q | k | v] (shape.q_width(), kv_width(),
+  // kv_width()). Each head of q and k is RMS-normalised by q_norm / k_norm when given (Qwen3), then
+  // rotated by its token's position (the batch's positions).
+  virtual void rotate_queries_keys(DeviceMatrix& qkv, const DecoderAttentionShape& shape, const NormWeights* q_norm,
+                                   const NormWeights* k_norm) = 0;
+  // Causal self-attention within each sequence of the batch (token t sees tokens up to t of its own
+  // sequence), softmax(q k^T / sqrt(head_dim)) v, with qkv as rotate_queries_keys left it; out
+  // gets the query heads' contexts side by side (shape.q_width() wide).
+  virtual void causal_attention(const DeviceMatrix& qkv, const DecoderAttentionShape& shape, DeviceMatrix& out) = 0;
+  // out row i = in row seq_starts[i + 1] - 1 (each sequence's last token, where a decoder's
+  // prediction of the next token is read).
+  virtual void gather_sequence_ends(const DeviceMatrix& in, DeviceMatrix& out) = 0;
   // Copies in's rows to the host as float32, row-major.
   virtual void read(const DeviceMatrix& in, std::span<float> out) = 0;
 

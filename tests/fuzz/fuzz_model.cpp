@@ -34,10 +34,18 @@ class ReadingBackend final : public Backend {
     return std::make_unique<NormWeights>();
   }
   std::unique_ptr<EmbeddingTables> load_embeddings(const TensorView& word, const TensorView& position,
-                                                   const TensorView& token_type, int32_t) override {
+                                                   const TensorView& token_type) override {
     touch(word);
     touch(position);
     touch(token_type);
+    return std::make_unique<EmbeddingTables>();
+  }
+  std::unique_ptr<NormWeights> load_rms_norm(const TensorView& gamma, double, float) override {
+    touch(gamma);
+    return std::make_unique<NormWeights>();
+  }
+  std::unique_ptr<EmbeddingTables> load_token_embeddings(const TensorView& word, float) override {
+    touch(word);
     return std::make_unique<EmbeddingTables>();
   }
   std::unique_ptr<DeviceMatrix> new_matrix(int64_t, int64_t, MatrixUse) override { return nullptr; }
@@ -48,6 +56,13 @@ class ReadingBackend final : public Backend {
   void attention(const DeviceMatrix&, int64_t, DeviceMatrix&) override {}
   void gather_sequence_starts(const DeviceMatrix&, DeviceMatrix&) override {}
   void read(const DeviceMatrix&, std::span<float>) override {}
+  void embed_tokens(const EmbeddingTables&, DeviceMatrix&) override {}
+  void rms_norm(const DeviceMatrix&, const NormWeights&, DeviceMatrix&) override {}
+  void linear_residual(const DeviceMatrix&, const LinearWeights&, DeviceMatrix&) override {}
+  void gated_activation(const DeviceMatrix&, GatedActivation, DeviceMatrix&) override {}
+  void rotate_queries_keys(DeviceMatrix&, const DecoderAttentionShape&, const NormWeights*, const NormWeights*) override {}
+  void causal_attention(const DeviceMatrix&, const DecoderAttentionShape&, DeviceMatrix&) override {}
+  void gather_sequence_ends(const DeviceMatrix&, DeviceMatrix&) override {}
 
  private:
   static void touch(const TensorView& view) {

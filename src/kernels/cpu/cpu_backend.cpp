@@ -169,4 +169,32 @@ void CpuBackend::read(const DeviceMatrix& in, std::span<float> out) {
   std::memcpy(out.data(), as_cpu(in).floats(), std::min(out.size(), static_cast<size_t>(in.rows * in.width)) * sizeof(float));
 }
 
+
+// --- a decoder's ops: not yet implemented on this backend ---------------------------------------
+namespace {
+[[noreturn]] void no_decoder_ops(const char* op) {
+  throw Error(Error::Kind::kModelFormat, std::string("this backend cannot run decoder models yet (") + op + ")");
+}
+}  // namespace
+
+std::unique_ptr<NormWeights> CpuBackend::load_rms_norm(const TensorView&, double, float) { no_decoder_ops("rms_norm"); }
+std::unique_ptr<EmbeddingTables> CpuBackend::load_token_embeddings(const TensorView&, float) {
+  no_decoder_ops("embed_tokens");
+}
+void CpuBackend::embed_tokens(const EmbeddingTables&, DeviceMatrix&) { no_decoder_ops("embed_tokens"); }
+void CpuBackend::rms_norm(const DeviceMatrix&, const NormWeights&, DeviceMatrix&) { no_decoder_ops("rms_norm"); }
+void CpuBackend::linear_residual(const DeviceMatrix&, const LinearWeights&, DeviceMatrix&) {
+  no_decoder_ops("linear_residual");
+}
+void CpuBackend::gated_activation(const DeviceMatrix&, GatedActivation, DeviceMatrix&) {
+  no_decoder_ops("gated_activation");
+}
+void CpuBackend::rotate_queries_keys(DeviceMatrix&, const DecoderAttentionShape&, const NormWeights*, const NormWeights*) {
+  no_decoder_ops("rotate_queries_keys");
+}
+void CpuBackend::causal_attention(const DeviceMatrix&, const DecoderAttentionShape&, DeviceMatrix&) {
+  no_decoder_ops("causal_attention");
+}
+void CpuBackend::gather_sequence_ends(const DeviceMatrix&, DeviceMatrix&) { no_decoder_ops("gather_sequence_ends"); }
+
 }  // namespace rerankd::cpu

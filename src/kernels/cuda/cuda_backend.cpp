@@ -325,4 +325,32 @@ std::unique_ptr<PendingRead> CudaBackend::read_async(const DeviceMatrix& in_base
   return slots_->read(in.f32, std::min(count, static_cast<size_t>(in.rows * in.width)));
 }
 
+
+// --- a decoder's ops: not yet implemented on this backend ---------------------------------------
+namespace {
+[[noreturn]] void no_decoder_ops(const char* op) {
+  throw Error(Error::Kind::kModelFormat, std::string("this backend cannot run decoder models yet (") + op + ")");
+}
+}  // namespace
+
+std::unique_ptr<NormWeights> CudaBackend::load_rms_norm(const TensorView&, double, float) { no_decoder_ops("rms_norm"); }
+std::unique_ptr<EmbeddingTables> CudaBackend::load_token_embeddings(const TensorView&, float) {
+  no_decoder_ops("embed_tokens");
+}
+void CudaBackend::embed_tokens(const EmbeddingTables&, DeviceMatrix&) { no_decoder_ops("embed_tokens"); }
+void CudaBackend::rms_norm(const DeviceMatrix&, const NormWeights&, DeviceMatrix&) { no_decoder_ops("rms_norm"); }
+void CudaBackend::linear_residual(const DeviceMatrix&, const LinearWeights&, DeviceMatrix&) {
+  no_decoder_ops("linear_residual");
+}
+void CudaBackend::gated_activation(const DeviceMatrix&, GatedActivation, DeviceMatrix&) {
+  no_decoder_ops("gated_activation");
+}
+void CudaBackend::rotate_queries_keys(DeviceMatrix&, const DecoderAttentionShape&, const NormWeights*, const NormWeights*) {
+  no_decoder_ops("rotate_queries_keys");
+}
+void CudaBackend::causal_attention(const DeviceMatrix&, const DecoderAttentionShape&, DeviceMatrix&) {
+  no_decoder_ops("causal_attention");
+}
+void CudaBackend::gather_sequence_ends(const DeviceMatrix&, DeviceMatrix&) { no_decoder_ops("gather_sequence_ends"); }
+
 }  // namespace rerankd::cuda

@@ -62,6 +62,18 @@ class CudaBackend final : public Backend {
   void attention(const DeviceMatrix& qkv, int64_t num_heads, DeviceMatrix& out) override;
   void gather_sequence_starts(const DeviceMatrix& in, DeviceMatrix& out) override;
   void read(const DeviceMatrix& in, std::span<float> out) override;
+
+  // A decoder's ops (Backend's "a decoder's ops").
+  std::unique_ptr<NormWeights> load_rms_norm(const TensorView& gamma, double eps, float offset) override;
+  std::unique_ptr<EmbeddingTables> load_token_embeddings(const TensorView& word, float scale) override;
+  void embed_tokens(const EmbeddingTables& tables, DeviceMatrix& out) override;
+  void rms_norm(const DeviceMatrix& in, const NormWeights& norm, DeviceMatrix& out) override;
+  void linear_residual(const DeviceMatrix& in, const LinearWeights& weights, DeviceMatrix& inout) override;
+  void gated_activation(const DeviceMatrix& gate_up, GatedActivation activation, DeviceMatrix& out) override;
+  void rotate_queries_keys(DeviceMatrix& qkv, const DecoderAttentionShape& shape, const NormWeights* q_norm,
+                           const NormWeights* k_norm) override;
+  void causal_attention(const DeviceMatrix& qkv, const DecoderAttentionShape& shape, DeviceMatrix& out) override;
+  void gather_sequence_ends(const DeviceMatrix& in, DeviceMatrix& out) override;
   int pass_slots() const override { return options_.overlap ? kPassSlots : 1; }
   std::unique_ptr<PendingRead> read_async(const DeviceMatrix& in, size_t count) override;
 
