@@ -60,6 +60,11 @@ std::string CpuBackend::describe() const {
 std::unique_ptr<LinearWeights> CpuBackend::load_linear(std::span<const TensorView* const> weights,
                                                        std::span<const TensorView* const> biases, LinearUse use) {
   const StackedWeights stacked = stack_weights(weights, biases);
+  // The layer is read only from the copy packed below from now on (the backend owns its weights'
+  // layout): the checkpoint's pages that loading touched leave the resident set, or a float32
+  // model would be resident twice, once packed and once as the file (3.4 GB for bge-m3's 2.27).
+  for (const TensorView* w : weights) release_pages(*w);
+  for (const TensorView* b : biases) release_pages(*b);
   // The classification head is two small matmuls on one token per pair: float32 always, so the
   // narrow paths' error stays in the encoder.
   if (use == LinearUse::kEncoder && precision_ == CpuPrecision::kInt8) return int8_linears_.pack(stacked);
@@ -71,6 +76,8 @@ std::unique_ptr<NormWeights> CpuBackend::load_norm(const TensorView& gamma, cons
   auto norm = std::make_unique<CpuNorm>();
   norm->gamma = to_f32(gamma);
   norm->beta = to_f32(beta);
+  release_pages(gamma);
+  release_pages(beta);
   norm->eps = static_cast<float>(eps);
   return norm;
 }
@@ -84,11 +91,17 @@ std::unique_ptr<EmbeddingTables> CpuBackend::load_embeddings(const TensorView& w
     tables->word_storage = to_f32(word);
     tables->word = tables->word_storage.data();
   }
+  // In place or widened, the word table's mapped pages go: loading read all of them (the
+  // finiteness check), a batch reads only its tokens' rows, and a row used in place faults back in
+  // when one does. bge-m3's table is 250002 x 1024 floats, 1 GB, of which a batch touches a few MB.
+  release_pages(word);
   tables->vocab = word.shape.at(0);
   tables->positions = position.shape.at(0);
   tables->position = to_f32(position);
   tables->types = token_type.shape.at(0);
   tables->token_type = to_f32(token_type);
+  release_pages(position);
+  release_pages(token_type);
   tables->pad_token_id = pad_token_id;
   return tables;
 }
