@@ -74,30 +74,34 @@ std::string shape_string(const std::vector<int64_t>& shape) {
 
 std::string TensorView::shape_string() const { return rerankd::shape_string(shape); }
 
-void convert_to_f32(const TensorView& view, std::span<float> out) {
-  const auto n = static_cast<size_t>(view.numel());
-  if (out.size() != n) {
-    throw Error(Error::Kind::kInternal, "convert_to_f32: size mismatch for tensor '" + view.name + "'");
-  }
-  switch (view.dtype) {
+void widen_to_f32(DType dtype, const std::byte* data, std::span<float> out) {
+  const size_t n = out.size();
+  switch (dtype) {
     case DType::kF32:
-      std::memcpy(out.data(), view.data, n * sizeof(float));
+      std::memcpy(out.data(), data, n * sizeof(float));
       return;
     case DType::kF16:
       for (size_t i = 0; i < n; ++i) {
         uint16_t h;
-        std::memcpy(&h, view.data + 2 * i, 2);
+        std::memcpy(&h, data + 2 * i, 2);
         out[i] = half_to_float(h);
       }
       return;
     case DType::kBF16:
       for (size_t i = 0; i < n; ++i) {
         uint16_t b;
-        std::memcpy(&b, view.data + 2 * i, 2);
+        std::memcpy(&b, data + 2 * i, 2);
         out[i] = std::bit_cast<float>(static_cast<uint32_t>(b) << 16);
       }
       return;
   }
+}
+
+void convert_to_f32(const TensorView& view, std::span<float> out) {
+  if (out.size() != static_cast<size_t>(view.numel())) {
+    throw Error(Error::Kind::kInternal, "convert_to_f32: size mismatch for tensor '" + view.name + "'");
+  }
+  widen_to_f32(view.dtype, view.data, out);
 }
 
 namespace {

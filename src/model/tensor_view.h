@@ -32,6 +32,9 @@ struct TensorView {
   std::string shape_string() const;  // "[1024, 4096]"
 };
 
+// Widens out.size() values of `dtype` stored at `data` (any alignment) to float32: one row of a
+// table read in place, say.
+void widen_to_f32(DType dtype, const std::byte* data, std::span<float> out);
 // Widens any stored dtype to float32 into `out` (out.size() must equal view.numel()).
 void convert_to_f32(const TensorView& view, std::span<float> out);
 std::vector<float> to_f32(const TensorView& view);

@@ -20,9 +20,12 @@ struct CpuNorm final : NormWeights {
 };
 
 struct CpuEmbeddings final : EmbeddingTables {
-  // A float32 checkpoint's tables are used in place from the memory map; others are widened.
-  std::vector<float> word_storage;
-  const float* word = nullptr;
+  // The word table is used in place from the memory map, in the dtype it is stored in, and its
+  // rows widened as a batch reads them (embed_rows): widening it at load would make a float16
+  // checkpoint's 0.5 GB table (bge-m3) a resident 1 GB of floats, and a batch reads a few hundred
+  // rows. Only the rows batches read are resident. The small tables are widened once.
+  const std::byte* word = nullptr;
+  DType word_dtype = DType::kF32;
   std::vector<float> position, token_type;
   int64_t vocab = 0, positions = 0, types = 0;
   int32_t pad_token_id = -1;
@@ -85,15 +88,10 @@ std::unique_ptr<NormWeights> CpuBackend::load_norm(const TensorView& gamma, cons
 std::unique_ptr<EmbeddingTables> CpuBackend::load_embeddings(const TensorView& word, const TensorView& position,
                                                              const TensorView& token_type, int32_t pad_token_id) {
   auto tables = std::make_unique<CpuEmbeddings>();
-  if (word.dtype == DType::kF32 && reinterpret_cast<uintptr_t>(word.data) % alignof(float) == 0) {
-    tables->word = reinterpret_cast<const float*>(word.data);
-  } else {
-    tables->word_storage = to_f32(word);
-    tables->word = tables->word_storage.data();
-  }
-  // In place or widened, the word table's mapped pages go: loading read all of them (the
-  // finiteness check), a batch reads only its tokens' rows, and a row used in place faults back in
-  // when one does. bge-m3's table is 250002 x 1024 floats, 1 GB, of which a batch touches a few MB.
+  tables->word = word.data;
+  tables->word_dtype = word.dtype;
+  // The finiteness check read every page of the table; a batch reads only its tokens' rows, which
+  // fault back in when it does. (bge-m3's table is 250002 x 1024: 1 GB in float32.)
   release_pages(word);
   tables->vocab = word.shape.at(0);
   tables->positions = position.shape.at(0);
@@ -153,8 +151,8 @@ void CpuBackend::embed(const EmbeddingTables& tables_base, const NormWeights& no
   const int64_t rows = round_rows(tokens);
   const CpuMatrix::Both both = as_cpu(out).write_both(rows);
   embed_rows(batch_->ids.data(), positions_.data(), typed ? batch_->type_ids.data() : nullptr, tokens, out.width,
-             tables.word, tables.position.data(), tables.token_type.data(), as_params(norm_base), both.floats,
-             both.narrow);
+             tables.word, tables.word_dtype, tables.position.data(), tables.token_type.data(), as_params(norm_base),
+             both.floats, both.narrow);
   for (int64_t r = tokens; r < rows; ++r) both.narrow.write_row(both.floats + r * out.width, r, out.width);
   out.rows = tokens;
 }
