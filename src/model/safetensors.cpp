@@ -118,6 +118,7 @@ SafetensorsFile::SafetensorsFile(const std::filesystem::path& path)
     }
     view.data = data_begin + offsets[0];
     view.nbytes = offsets[1] - offsets[0];
+    view.mapped = true;
     if (tensors_.count(name) != 0 || buffers_.count(name) != 0) {
       format_error(path, "tensor '" + name + "' appears twice in the header");
     }

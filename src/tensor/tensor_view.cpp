@@ -1,5 +1,8 @@
 #include "tensor/tensor_view.h"
 
+#include <sys/mman.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <bit>
 #include <cstring>
@@ -8,6 +11,18 @@
 
 namespace rerankd {
 namespace {
+
+// Drops the pages of a read-only file mapping that lie wholly inside [data, data + nbytes) from the
+// resident set. Only whole pages: one shared with a neighbouring tensor may still be read for it.
+void release_range(const std::byte* data, size_t nbytes) {
+  static const auto page = static_cast<uintptr_t>(::sysconf(_SC_PAGESIZE));
+  const auto begin = (reinterpret_cast<uintptr_t>(data) + page - 1) / page * page;
+  const auto end = (reinterpret_cast<uintptr_t>(data) + nbytes) / page * page;
+  if (end <= begin) return;
+  // A hint: if the kernel refuses it, the pages merely stay resident, which is no reason to fail
+  // a load that has everything it needs.
+  (void)::madvise(reinterpret_cast<void*>(begin), end - begin, MADV_DONTNEED);
+}
 
 float half_to_float(uint16_t h) {
   const uint32_t sign = static_cast<uint32_t>(h & 0x8000u) << 16;
@@ -59,30 +74,34 @@ std::string shape_string(const std::vector<int64_t>& shape) {
 
 std::string TensorView::shape_string() const { return rerankd::shape_string(shape); }
 
-void convert_to_f32(const TensorView& view, std::span<float> out) {
-  const auto n = static_cast<size_t>(view.numel());
-  if (out.size() != n) {
-    throw Error(Error::Kind::kInternal, "convert_to_f32: size mismatch for tensor '" + view.name + "'");
-  }
-  switch (view.dtype) {
+void widen_to_f32(DType dtype, const std::byte* data, std::span<float> out) {
+  const size_t n = out.size();
+  switch (dtype) {
     case DType::kF32:
-      std::memcpy(out.data(), view.data, n * sizeof(float));
+      std::memcpy(out.data(), data, n * sizeof(float));
       return;
     case DType::kF16:
       for (size_t i = 0; i < n; ++i) {
         uint16_t h;
-        std::memcpy(&h, view.data + 2 * i, 2);
+        std::memcpy(&h, data + 2 * i, 2);
         out[i] = half_to_float(h);
       }
       return;
     case DType::kBF16:
       for (size_t i = 0; i < n; ++i) {
         uint16_t b;
-        std::memcpy(&b, view.data + 2 * i, 2);
+        std::memcpy(&b, data + 2 * i, 2);
         out[i] = std::bit_cast<float>(static_cast<uint32_t>(b) << 16);
       }
       return;
   }
+}
+
+void convert_to_f32(const TensorView& view, std::span<float> out) {
+  if (out.size() != static_cast<size_t>(view.numel())) {
+    throw Error(Error::Kind::kInternal, "convert_to_f32: size mismatch for tensor '" + view.name + "'");
+  }
+  widen_to_f32(view.dtype, view.data, out);
 }
 
 namespace {
@@ -114,14 +133,32 @@ size_t first_non_finite(const std::byte* data, size_t begin, size_t end, Bits ex
 
 void check_finite(const TensorView& view) {
   const size_t n = view.nbytes / dtype_size(view.dtype);
-  const size_t bad = view.dtype == DType::kF32   ? first_non_finite<uint32_t>(view.data, 0, n, 0x7f800000u)
-                     : view.dtype == DType::kF16 ? first_non_finite<uint16_t>(view.data, 0, n, 0x7c00u)
-                                                 : first_non_finite<uint16_t>(view.data, 0, n, 0x7f80u);
+  // In steps of 16 MB. The check reads every byte of a tensor before the backend has taken
+  // anything from it; for one larger than a step (bge-m3's word embeddings: 1 GB in float32) each
+  // checked step's mapped pages go again (release_range), or the table would sit resident beside
+  // the rest of the load and set its peak. What the backend reads of it faults back in from the
+  // page cache. A smaller tensor's pages stay for the backend, which releases them itself.
+  const size_t size = dtype_size(view.dtype);
+  const size_t step = (size_t{16} << 20) / size;
+  const bool release = view.mapped && n > step;
+  size_t bad = n;
+  for (size_t begin = 0; begin < n && bad == n; begin += step) {
+    const size_t end = std::min(n, begin + step);
+    const size_t found = view.dtype == DType::kF32   ? first_non_finite<uint32_t>(view.data, begin, end, 0x7f800000u)
+                         : view.dtype == DType::kF16 ? first_non_finite<uint16_t>(view.data, begin, end, 0x7c00u)
+                                                     : first_non_finite<uint16_t>(view.data, begin, end, 0x7f80u);
+    if (found != end) bad = found;
+    if (release) release_range(view.data + begin * size, (end - begin) * size);
+  }
   if (bad != n) {
     throw Error(Error::Kind::kModelFormat, view.file.string() + ": tensor '" + view.name +
                                                "' holds NaN or infinity (element " + std::to_string(bad) + " of " +
                                                std::to_string(n) + ")");
   }
+}
+
+void release_pages(const TensorView& view) {
+  if (view.mapped) release_range(view.data, view.nbytes);
 }
 
 std::vector<float> to_f32(const TensorView& view) {

@@ -4,6 +4,9 @@
 #include <unistd.h>
 
 #include <fstream>
+#include <limits>
+#include <string>
+#include <vector>
 #include <tuple>
 
 #include "common/error.h"
@@ -146,6 +149,67 @@ TEST(Loader, IndexBuffersAreCheckedAndNeverWeights) {
   EXPECT_NE(short_data.find("'bert.embeddings.position_ids': data_offsets span 24 bytes but shape [1, 4] of I64 needs 32"),
             std::string::npos)
       << short_data;
+  std::filesystem::remove_all(dir);
+}
+
+namespace {
+
+// The process's resident file-backed pages, from /proc/self/status, in kB.
+int64_t rss_file_kb() {
+  std::ifstream status("/proc/self/status");
+  std::string line;
+  while (std::getline(status, line)) {
+    if (line.rfind("RssFile:", 0) == 0) return std::stoll(line.substr(8));
+  }
+  return -1;
+}
+
+}  // namespace
+
+// A backend releases a tensor's mapped pages once it holds its own copy, and the finiteness check
+// releases a large tensor's as it goes: the pages leave the resident set, the values stay (they
+// fault back in from the file), a NaN past the check's first 16 MB step is still found at its
+// index, and a view outside a file mapping is never touched.
+TEST(Loader, ReleasedPagesLeaveTheResidentSetAndReadBack) {
+  const auto dir = std::filesystem::temp_directory_path() / ("rerankd-release-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  constexpr int64_t kCount = 5'000'000;  // 20 MB of float32: more than one step of the check
+  std::vector<float> values(kCount);
+  for (int64_t i = 0; i < kCount; ++i) values[static_cast<size_t>(i)] = static_cast<float>(i % 1000) * 0.5f;
+  std::vector<float> bad = values;
+  bad[4'500'000] = std::numeric_limits<float>::quiet_NaN();
+  const auto bytes = [](const std::vector<float>& v) {
+    return std::string(reinterpret_cast<const char*>(v.data()), v.size() * sizeof(float));
+  };
+  const std::string shape = "[" + std::to_string(kCount) + "]";
+  write_safetensors(dir / "model.safetensors", {{"ok", "F32", shape, bytes(values)}, {"bad", "F32", shape, bytes(bad)}});
+  {
+    Checkpoint ck = Checkpoint::open(dir);
+    try {
+      ck.get("bad", {kCount});
+      ADD_FAILURE() << "a NaN in the second step went unseen";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find("element 4500000 of 5000000"), std::string::npos) << e.what();
+    }
+    const int64_t before = rss_file_kb();
+    const TensorView& view = ck.get("ok", {kCount});  // checked, in steps that were released
+    EXPECT_TRUE(view.mapped);
+    EXPECT_LT(rss_file_kb() - before, 8 * 1024) << "the check kept a 20 MB tensor resident";
+    EXPECT_EQ(to_f32(view), values);  // the pages read back: 20 MB resident again
+    const int64_t touched = rss_file_kb();
+    release_pages(view);
+    EXPECT_GT(touched - rss_file_kb(), 16 * 1024) << "release_pages left the pages resident";
+    EXPECT_EQ(to_f32(view), values);
+  }
+  // Not file-mapped: release_pages must leave the memory alone (dropping it would zero it).
+  TensorView heap;
+  heap.name = "heap";
+  heap.shape = {kCount};
+  heap.data = reinterpret_cast<const std::byte*>(values.data());
+  heap.nbytes = values.size() * sizeof(float);
+  const std::vector<float> copy = values;
+  release_pages(heap);
+  EXPECT_EQ(values, copy);
   std::filesystem::remove_all(dir);
 }
 

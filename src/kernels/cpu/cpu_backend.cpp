@@ -20,9 +20,12 @@ struct CpuNorm final : NormWeights {
 };
 
 struct CpuEmbeddings final : EmbeddingTables {
-  // A float32 checkpoint's tables are used in place from the memory map; others are widened.
-  std::vector<float> word_storage;
-  const float* word = nullptr;
+  // The word table is used in place from the memory map, in the dtype it is stored in, and its
+  // rows widened as a batch reads them (embed_rows): widening it at load would make a float16
+  // checkpoint's 0.5 GB table (bge-m3) a resident 1 GB of floats, and a batch reads a few hundred
+  // rows. Only the rows batches read are resident. The small tables are widened once.
+  const std::byte* word = nullptr;
+  DType word_dtype = DType::kF32;
   std::vector<float> position, token_type;
   int64_t vocab = 0, positions = 0, types = 0;
 };
@@ -59,6 +62,11 @@ std::string CpuBackend::describe() const {
 std::unique_ptr<LinearWeights> CpuBackend::load_linear(std::span<const TensorView* const> weights,
                                                        std::span<const TensorView* const> biases, LinearUse use) {
   const StackedWeights stacked = stack_weights(weights, biases);
+  // The layer is read only from the copy packed below from now on (the backend owns its weights'
+  // layout): the checkpoint's pages that loading touched leave the resident set, or a float32
+  // model would be resident twice, once packed and once as the file (3.4 GB for bge-m3's 2.27).
+  for (const TensorView* w : weights) release_pages(*w);
+  for (const TensorView* b : biases) release_pages(*b);
   // The classification head is two small matmuls on one token per pair: float32 always, so the
   // narrow paths' error stays in the encoder.
   if (use == LinearUse::kEncoder && precision_ == CpuPrecision::kInt8) return int8_linears_.pack(stacked);
@@ -70,6 +78,8 @@ std::unique_ptr<NormWeights> CpuBackend::load_norm(const TensorView& gamma, cons
   auto norm = std::make_unique<CpuNorm>();
   norm->gamma = to_f32(gamma);
   norm->beta = to_f32(beta);
+  release_pages(gamma);
+  release_pages(beta);
   norm->eps = static_cast<float>(eps);
   return norm;
 }
@@ -77,17 +87,18 @@ std::unique_ptr<NormWeights> CpuBackend::load_norm(const TensorView& gamma, cons
 std::unique_ptr<EmbeddingTables> CpuBackend::load_embeddings(const TensorView& word, const TensorView& position,
                                                              const TensorView& token_type) {
   auto tables = std::make_unique<CpuEmbeddings>();
-  if (word.dtype == DType::kF32 && reinterpret_cast<uintptr_t>(word.data) % alignof(float) == 0) {
-    tables->word = reinterpret_cast<const float*>(word.data);
-  } else {
-    tables->word_storage = to_f32(word);
-    tables->word = tables->word_storage.data();
-  }
+  tables->word = word.data;
+  tables->word_dtype = word.dtype;
+  // The finiteness check read every page of the table; a batch reads only its tokens' rows, which
+  // fault back in when it does. (bge-m3's table is 250002 x 1024: 1 GB in float32.)
+  release_pages(word);
   tables->vocab = word.shape.at(0);
   tables->positions = position.shape.at(0);
   tables->position = to_f32(position);
   tables->types = token_type.shape.at(0);
   tables->token_type = to_f32(token_type);
+  release_pages(position);
+  release_pages(token_type);
   return tables;
 }
 
@@ -130,8 +141,8 @@ void CpuBackend::embed(const EmbeddingTables& tables_base, const NormWeights& no
   const int64_t rows = round_rows(tokens);
   const CpuMatrix::Both both = as_cpu(out).write_both(rows);
   embed_rows(batch_->ids.data(), positions.data(), typed ? batch_->type_ids.data() : nullptr, tokens, out.width,
-             tables.word, tables.position.data(), tables.token_type.data(), as_params(norm_base), both.floats,
-             both.narrow);
+             tables.word, tables.word_dtype, tables.position.data(), tables.token_type.data(), as_params(norm_base),
+             both.floats, both.narrow);
   for (int64_t r = tokens; r < rows; ++r) both.narrow.write_row(both.floats + r * out.width, r, out.width);
   out.rows = tokens;
 }

@@ -5,6 +5,7 @@
 #include "kernels/backend.h"
 #include "kernels/cpu/cpu_matrix.h"
 #include "kernels/cpu/norm_kernels.h"
+#include "kernels/cpu/page_allocator.h"
 
 namespace rerankd::cpu {
 
@@ -19,7 +20,9 @@ struct CpuLinear : LinearWeights {
 // Stacks the [out_i, in] blocks (torch layout) and their biases into one float32 [out, in] matrix.
 struct StackedWeights {
   int64_t in = 0, out = 0;
-  std::vector<float> weights;  // [out, in] row-major
+  // [out, in] row-major. A temporary of up to 16 MB per layer (bge-m3's FFN) that the runner
+  // packs and drops: in pages of its own, so that dropping it frees them (page_allocator.h).
+  PageVector<float> weights;
   std::vector<float> bias;     // [out]
 };
 StackedWeights stack_weights(std::span<const TensorView* const> weights, std::span<const TensorView* const> biases);

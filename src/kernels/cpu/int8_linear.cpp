@@ -62,7 +62,9 @@ std::unique_ptr<Int8Linear> Int8LinearRunner::pack(const StackedWeights& stacked
   linear->out_features = stacked.out;
   const int64_t in = stacked.in, out = stacked.out;
 
-  std::vector<int8_t> quantized(static_cast<size_t>(in * out));
+  // Kept as the weights by our own kernel, a temporary for oneDNN's packing: in pages of its own
+  // either way (page_allocator.h).
+  PageVector<int8_t> quantized(static_cast<size_t>(in * out));
   linear->inverse_scale.resize(static_cast<size_t>(out));
   linear->compensation.resize(static_cast<size_t>(out));
   const float range = kWeightRange;
@@ -95,7 +97,12 @@ std::unique_ptr<Int8Linear> Int8LinearRunner::pack(const StackedWeights& stacked
 const int32_t* Int8LinearRunner::multiply(const Int8Linear& linear, const uint8_t* src, int64_t rows) {
   const int64_t in = linear.in_features, out = linear.out_features;
   const auto need = static_cast<size_t>(rows * out);
-  if (accumulators_.size() < need) accumulators_.resize(need);
+  if (accumulators_.size() < need) {
+    // Exactly the rows asked for, never std::vector's doubling (this is [rows, 4H] int32s: 1 GB
+    // at 64k tokens of bge-m3), and the old buffer goes first: its contents are dead.
+    accumulators_ = std::vector<int32_t>();
+    accumulators_.resize(need);
+  }
   if (!use_dnnl_) {
     int8_gemm(src, linear.weight_rows.data(), rows, out, in, accumulators_.data());
     return accumulators_.data();

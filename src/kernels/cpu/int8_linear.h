@@ -17,6 +17,7 @@
 
 #include "kernels/cpu/cpu_linear.h"
 #include "kernels/cpu/matmul_cache.h"
+#include "kernels/cpu/page_allocator.h"
 
 namespace rerankd::cpu {
 
@@ -30,7 +31,7 @@ struct Int8Linear final : CpuLinear {
   Int8LinearRunner* runner = nullptr;
   // One of the two, by the runner's kernel: oneDNN's blocked s8 [in, out] layout, or [out, in] rows.
   dnnl::memory packed_weights;
-  std::vector<int8_t> weight_rows;
+  PageVector<int8_t> weight_rows;  // the quantized rows themselves, taken from pack's buffer
   std::vector<float> inverse_scale;   // per output channel: 1 / weight scale
   // Per output channel, what the multiply leaves of the zero point's share: 128 * sum_k Wq[n, k]
   // after oneDNN's u8 matmul, 0 after our kernel (which subtracts the zero point itself).

@@ -1,6 +1,8 @@
 #include "kernels/cpu/norm_kernels.h"
 
 #include <cmath>
+#include <cstddef>
+#include <span>
 
 #include "kernels/cpu/multiversion.h"
 #include "kernels/cpu/vector_math.h"
@@ -40,12 +42,21 @@ void layer_norm_rows(float* x, int64_t rows, int64_t width, const LayerNormParam
 }
 
 void embed_rows(const int32_t* ids, const int32_t* positions, const int32_t* types, int64_t rows, int64_t width,
-                const float* word, const float* position, const float* token_type, const LayerNormParams& norm,
-                float* out, const NarrowRowsOut& narrow) {
+                const std::byte* word, DType word_dtype, const float* position, const float* token_type,
+                const LayerNormParams& norm, float* out, const NarrowRowsOut& narrow) {
+  const size_t row_bytes = static_cast<size_t>(width) * dtype_size(word_dtype);
+  const bool floats_in_place = word_dtype == DType::kF32 && reinterpret_cast<uintptr_t>(word) % alignof(float) == 0;
 #pragma omp parallel for schedule(static)
   for (int64_t r = 0; r < rows; ++r) {
     float* y = out + r * width;
-    sum3_row(word + static_cast<int64_t>(ids[r]) * width, position + static_cast<int64_t>(positions[r]) * width,
+    const std::byte* row = word + static_cast<size_t>(ids[r]) * row_bytes;
+    const float* word_row = y;
+    if (floats_in_place) {
+      word_row = reinterpret_cast<const float*>(row);
+    } else {
+      widen_to_f32(word_dtype, row, std::span<float>(y, static_cast<size_t>(width)));  // summed in place below
+    }
+    sum3_row(word_row, position + static_cast<int64_t>(positions[r]) * width,
              token_type + (types != nullptr ? static_cast<int64_t>(types[r]) * width : 0), width, y);
     normalize_row(y, width, norm.gamma, norm.beta, norm.eps);
     narrow.write_row(y, r, width);

@@ -47,6 +47,9 @@ void WeightLoader::upload(const TensorView& view, void* dst, ElementType type) {
   check(cudaMemcpyAsync(&nonfinite, nonfinite_.get(), sizeof(int), cudaMemcpyDeviceToHost, stream_),
         "cudaMemcpyAsync (non-finite count)");
   check(cudaStreamSynchronize(stream_), "cudaStreamSynchronize (weights)");
+  // The device holds the tensor now: its host pages, which the copy (and the finiteness check
+  // before it) made resident, leave the process (a bias uploaded twice faults back in).
+  release_pages(view);
   if (nonfinite > 0) {
     throw Error(Error::Kind::kModelFormat, view.file.string() + ": tensor '" + view.name + "': " +
                                                std::to_string(nonfinite) + " values are out of " +
