@@ -1,5 +1,6 @@
 #pragma once
-// config.json of a Hugging Face sequence-classification checkpoint: XLM-RoBERTa / RoBERTa or BERT.
+// config.json of a Hugging Face reranker checkpoint: an encoder sequence classifier (XLM-RoBERTa /
+// RoBERTa, BERT) or a decoder LLM scored by its answer tokens' logits (Qwen3, Qwen2, Gemma).
 #include <cstdint>
 #include <filesystem>
 #include <string>
@@ -12,7 +13,14 @@ namespace rerankd {
 enum class ModelFamily {
   kRoberta,  // XLMRobertaForSequenceClassification, RobertaForSequenceClassification
   kBert,     // BertForSequenceClassification
+  kQwen3,    // Qwen3ForCausalLM: Qwen3-Reranker
+  kQwen2,    // Qwen2ForCausalLM: mxbai-rerank-v2
+  kGemma,    // GemmaForCausalLM: bge-reranker-v2-gemma
 };
+
+inline bool is_decoder(ModelFamily family) {
+  return family == ModelFamily::kQwen3 || family == ModelFamily::kQwen2 || family == ModelFamily::kGemma;
+}
 
 struct ModelConfig {
   ModelFamily family = ModelFamily::kRoberta;
@@ -28,11 +36,19 @@ struct ModelConfig {
   int64_t pad_token_id = 1;
   int64_t num_labels = 1;
   double layer_norm_eps = 1e-5;
-  std::string hidden_act;    // only "gelu" (exact erf) is supported
+  std::string hidden_act;    // encoders: only "gelu" (exact erf); decoders: their MLP's activation
   std::string torch_dtype;   // informational: the dtype the checkpoint was saved in
 
-  int64_t head_dim() const { return hidden_size / num_heads; }
-  // Position id of a sequence's first token: RoBERTa counts from pad_token_id + 1, BERT from 0.
+  // Decoders only.
+  int64_t num_kv_heads = 0;      // grouped-query attention's key/value heads
+  int64_t decoder_head_dim = 0;  // config's head_dim (Qwen3, Gemma), else hidden / heads
+  double rope_theta = 10000;
+  bool attention_bias = false;       // q/k/v projections with biases (Qwen2)
+  bool tie_word_embeddings = false;  // the output layer is the token table
+
+  bool decoder() const { return is_decoder(family); }
+  int64_t head_dim() const { return decoder() ? decoder_head_dim : hidden_size / num_heads; }
+  // Position id of a sequence's first token: RoBERTa counts from pad_token_id + 1, others from 0.
   int64_t first_position() const { return family == ModelFamily::kRoberta ? pad_token_id + 1 : 0; }
   PositionRule position_rule() const {
     return {.first = static_cast<int32_t>(first_position()),

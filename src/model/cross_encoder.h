@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "kernels/backend.h"
+#include "model/answer_tokens.h"
 #include "model/config.h"
 #include "tensor/batch_bounds.h"
 
@@ -27,8 +28,10 @@ class CrossEncoder {
 
 // Builds the graph `config` (model_dir's config.json, read by load_model_config, which refuses
 // unsupported architectures) names, loading the safetensors weights of `model_dir` into
-// `backend`, told `bounds` first. Throws Error(kModelFormat) naming the file and tensor at fault.
+// `backend`, told `bounds` first. A decoder also needs its tokenizer's `answer` tokens. Throws
+// Error(kModelFormat) naming the file and tensor at fault.
 std::unique_ptr<CrossEncoder> load_cross_encoder(const std::filesystem::path& model_dir, ModelConfig config,
-                                                 Backend& backend, const BatchBounds& bounds = {});
+                                                 Backend& backend, const BatchBounds& bounds = {},
+                                                 const AnswerTokens& answer = {});
 
 }  // namespace rerankd

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "common/error.h"
+
 namespace rerankd {
 
 std::vector<int32_t> PairTokenizer::encode(std::string_view text, size_t max_tokens, TruncationSide side) const {
@@ -21,8 +23,18 @@ std::optional<bool> PairTokenizer::query_is_longer(std::string_view query, size_
   return count(query) > count(document);
 }
 
+EncodedPair PairTokenizer::encode_prompt(std::string_view, std::string_view, std::string_view, size_t) const {
+  throw Error(Error::Kind::kInternal, "encode_prompt asked of a tokenizer that builds no prompts");
+}
+
+const std::string& PairTokenizer::default_instruction() const {
+  static const std::string kNone;
+  return kNone;
+}
+
 EncodedPair PairTokenizer::encode_pair(std::string_view query, std::string_view document, size_t max_length,
                                        TruncationSide side) const {
+  if (prompt_based()) return encode_prompt({}, query, document, max_length);
   const size_t specials = pair_special_tokens();
   const size_t keep = max_length > specials ? max_length - specials + 1 : 1;
   std::vector<int32_t> q = encode(query, keep, side), d = encode(document, keep, side);

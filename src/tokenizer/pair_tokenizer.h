@@ -1,10 +1,12 @@
 #pragma once
 // What the engine asks of a model's tokenizer: a text's ids, and a query/document pair assembled
-// with the model's special tokens, token types and truncation. One implementation per model family
-// (xlmr_tokenizer.h, bert_tokenizer.h); load_tokenizer.h picks one from config.json.
+// with the model's special tokens, token types and truncation. One implementation per kind of
+// model (xlmr_tokenizer.h, bert_tokenizer.h for encoders; prompt_tokenizer.h for decoder LLMs);
+// load_tokenizer.h picks one from config.json.
 #include <cstddef>
 #include <cstdint>
 #include <optional>
+#include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
@@ -66,13 +68,26 @@ class PairTokenizer {
   // Largest id this tokenizer emits; must be < the model's vocab_size.
   virtual int32_t max_id() const = 0;
 
+  // A decoder's prompt is tokenized as its authors' code does it, often as one text: such a
+  // tokenizer encodes whole pairs only (encode_prompt), with its own truncation, so documents
+  // cannot be cut into chunks nor a truncation rule chosen.
+  virtual bool prompt_based() const { return false; }
+  // The pair in the model's prompt, at most max_length tokens as the recipe counts them;
+  // `instruction` empty: the recipe's default (default_instruction()).
+  virtual EncodedPair encode_prompt(std::string_view instruction, std::string_view query, std::string_view document,
+                                    size_t max_length) const;
+  // The instruction a prompt uses when the request gives none; empty when the model takes none by
+  // default (or is no prompt-based model).
+  virtual const std::string& default_instruction() const;
+
   // The texts' ids were cut to `keep` = budget + 1 each (encode(text, keep, side)). longest_first
   // needs to know which text is longer only when both were cut and the budget is odd (the longer
   // keeps the odd token); then this counts them, else it says nothing (nullopt).
   std::optional<bool> query_is_longer(std::string_view query, size_t query_ids, std::string_view document,
                                       size_t document_ids, size_t max_length) const;
 
-  // The pair, each text encoded bounded (one token past the budget).
+  // The pair, each text encoded bounded (one token past the budget); a prompt-based tokenizer's
+  // prompt with the default instruction.
   EncodedPair encode_pair(std::string_view query, std::string_view document, size_t max_length,
                           TruncationSide side = TruncationSide::kRight) const;
   // Length of the pair before any truncation: used to refuse over-long input when truncation is off.
