@@ -10,12 +10,12 @@
 //
 // Rows past the batch's tokens up to round_rows (which the matmuls read) are computed like the
 // others; embed_tokens zeroes them each pass, so the residual adds into them stay bounded.
-#include <omp.h>
-
 #include <algorithm>
 #include <cstring>
+#include <memory>
 #include <span>
-#include <string>
+#include <utility>
+#include <vector>
 
 #include "common/error.h"
 #include "kernels/cpu/cpu_backend.h"
