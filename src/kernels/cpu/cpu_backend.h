@@ -2,6 +2,8 @@
 // The CPU backend: oneDNN for matmuls and attention, our own kernels for the rest, float32
 // activations. The encoder's linear layers run in float32, bfloat16 (dnnl_linear.h) or int8
 // (int8_linear.h); the embeddings, LayerNorms, attention and the classification head stay float32.
+// A decoder's ops too: RMSNorms, the gated activation, rotary q/k and causal attention in float32,
+// its linear layers as the encoder's.
 // In bf16 and int8 the activations a linear layer reads also have that layer's input form
 // (cpu_matrix.h), written by whichever kernel last had the rows in cache.
 // Single-threaded use: one compute thread owns it (oneDNN/OpenMP fan out inside).
@@ -10,10 +12,12 @@
 #include <memory>
 
 #include "kernels/backend.h"
+#include "kernels/cpu/causal_attention.h"
 #include "kernels/cpu/dnnl_attention.h"
 #include "kernels/cpu/dnnl_linear.h"
 #include "kernels/cpu/dtype_choice.h"
 #include "kernels/cpu/int8_linear.h"
+#include "kernels/cpu/rotary.h"
 
 namespace rerankd::cpu {
 
@@ -42,7 +46,7 @@ class CpuBackend final : public Backend {
   void gather_sequence_starts(const DeviceMatrix& in, DeviceMatrix& out) override;
   void read(const DeviceMatrix& in, std::span<float> out) override;
 
-  // A decoder's ops (Backend's "a decoder's ops").
+  // A decoder's ops (Backend's "a decoder's ops"), in cpu_decoder_ops.cpp.
   std::unique_ptr<NormWeights> load_rms_norm(const TensorView& gamma, double eps, float offset) override;
   std::unique_ptr<EmbeddingTables> load_token_embeddings(const TensorView& word, float scale) override;
   void embed_tokens(const EmbeddingTables& tables, DeviceMatrix& out) override;
@@ -65,6 +69,8 @@ class CpuBackend final : public Backend {
   DnnlLinearRunner bf16_linears_;  // the encoder in bfloat16
   Int8LinearRunner int8_linears_;
   DnnlAttention attention_;
+  CausalAttention causal_attention_;
+  RotaryTables rotary_;
   const PackedBatch* batch_ = nullptr;
 };
 

@@ -15,15 +15,19 @@ struct CpuLinear : LinearWeights {
   // dst = LayerNorm(dst + src W^T + b), float32 values and narrow form both.
   virtual void forward_residual_norm(const CpuMatrix& src, int64_t rows, const LayerNormParams& norm,
                                      CpuMatrix& dst) const = 0;
+  // dst += src W^T + b on dst's float32 values; its narrow form goes stale (a decoder's residual
+  // stream is read next by an RMSNorm, in float32, which writes the narrow form its linear reads).
+  virtual void forward_residual(const CpuMatrix& src, int64_t rows, CpuMatrix& dst) const = 0;
 };
 
 // Stacks the [out_i, in] blocks (torch layout) and their biases into one float32 [out, in] matrix.
+// No biases (a Linear without bias): `bias` stays empty, and the runners add none.
 struct StackedWeights {
   int64_t in = 0, out = 0;
   // [out, in] row-major. A temporary of up to 16 MB per layer (bge-m3's FFN) that the runner
   // packs and drops: in pages of its own, so that dropping it frees them (page_allocator.h).
   PageVector<float> weights;
-  std::vector<float> bias;     // [out]
+  std::vector<float> bias;     // [out], or empty
 };
 StackedWeights stack_weights(std::span<const TensorView* const> weights, std::span<const TensorView* const> biases);
 

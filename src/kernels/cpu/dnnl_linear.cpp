@@ -1,6 +1,7 @@
 #include "kernels/cpu/dnnl_linear.h"
 
 #include <cstring>
+#include <unordered_map>
 
 #include "common/error.h"
 
@@ -14,8 +15,8 @@ using dt = memory::data_type;
 }  // namespace
 
 dnnl::matmul::primitive_desc DnnlLinearRunner::make_pd(int64_t rows, int64_t in, int64_t out,
-                                                       const memory::desc& weights_md, Epilogue epilogue,
-                                                       bool accumulate, dt dst_type) const {
+                                                       const memory::desc& weights_md, bool has_bias,
+                                                       Epilogue epilogue, bool accumulate, dt dst_type) const {
   const memory::desc src_md({rows, in}, compute_type_, tag::ab);
   const memory::desc bias_md({1, out}, dt::f32, tag::ab);
   const memory::desc dst_md({rows, out}, dst_type, tag::ab);
@@ -25,7 +26,10 @@ dnnl::matmul::primitive_desc DnnlLinearRunner::make_pd(int64_t rows, int64_t in,
   if (epilogue == Epilogue::kTanh) ops.append_eltwise(1.f, dnnl::algorithm::eltwise_tanh, 0.f, 0.f);
   dnnl::primitive_attr attr;
   attr.set_post_ops(ops);
-  return dnnl::matmul::primitive_desc(dnnl::matmul::desc(src_md, weights_md, bias_md, dst_md), attr, engine_);
+  // Without bias the primitive adds none, rather than a bias of zeros.
+  const dnnl::matmul::desc desc =
+      has_bias ? dnnl::matmul::desc(src_md, weights_md, bias_md, dst_md) : dnnl::matmul::desc(src_md, weights_md, dst_md);
+  return dnnl::matmul::primitive_desc(desc, attr, engine_);
 }
 
 std::unique_ptr<DnnlLinear> DnnlLinearRunner::pack(const StackedWeights& stacked) {
@@ -37,7 +41,7 @@ std::unique_ptr<DnnlLinear> DnnlLinearRunner::pack(const StackedWeights& stacked
 
   // The [out, in] torch layout is W^T as [in, out] "ba".
   const memory::desc any_md({in, out}, compute_type_, tag::any);
-  memory::desc packed_md = make_pd(kPackingRows, in, out, any_md, Epilogue::kNone, false, dt::f32).weights_desc();
+  memory::desc packed_md = make_pd(kPackingRows, in, out, any_md, !stacked.bias.empty(), Epilogue::kNone, false, dt::f32).weights_desc();
   // Where the matmul asks for plain [in, out] rows ("ab": oneDNN 2.6's gemm:jit, its only float32
   // matmul on AVX2), it runs batches of up to 256 rows at half speed with them (63-75 GFLOP/s at
   // 128 or 256 rows against 118-140 at 512, measured on a 2-core AVX2 EPYC), and at full speed at
@@ -48,8 +52,10 @@ std::unique_ptr<DnnlLinear> DnnlLinearRunner::pack(const StackedWeights& stacked
   }
   // The reorder converts float32 to bf16 (round to nearest even) when the packed layout is bf16.
   linear->weights = pack_weights(engine_, stream_, {{in, out}, dt::f32, tag::ba}, stacked.weights.data(), packed_md);
-  linear->bias = memory({{1, out}, dt::f32, tag::ab}, engine_);
-  std::memcpy(linear->bias.get_data_handle(), stacked.bias.data(), stacked.bias.size() * sizeof(float));
+  if (!stacked.bias.empty()) {
+    linear->bias = memory({{1, out}, dt::f32, tag::ab}, engine_);
+    std::memcpy(linear->bias.get_data_handle(), stacked.bias.data(), stacked.bias.size() * sizeof(float));
+  }
   return linear;
 }
 
@@ -72,19 +78,25 @@ void DnnlLinear::forward_residual_norm(const CpuMatrix& src, int64_t rows, const
   layer_norm_rows(out.floats, rows, dst.width, norm, out.narrow);
 }
 
+void DnnlLinear::forward_residual(const CpuMatrix& src, int64_t rows, CpuMatrix& dst) const {
+  const void* input = runner->compute_type() == dt::bf16 ? static_cast<const void*>(src.bf16(rows)) : src.floats();
+  dst.floats();  // the sum post-op reads them: they must be current
+  runner->run(*this, input, rows, Epilogue::kNone, /*accumulate=*/true, dst.write_floats(), dt::f32);
+}
+
 void DnnlLinearRunner::run(const DnnlLinear& linear, const void* src, int64_t rows, Epilogue epilogue,
                            bool accumulate, void* dst, dt dst_type) {
   const int64_t in = linear.in_features, out = linear.out_features;
+  const bool has_bias = static_cast<bool>(linear.bias);
   const dnnl::matmul& matmul =
-      cache_.get({rows, in, out, static_cast<int>(epilogue), accumulate, static_cast<int>(dst_type)}, [&] {
-        return make_pd(rows, in, out, linear.weights.get_desc(), epilogue, accumulate, dst_type);
+      cache_.get({rows, in, out, has_bias, static_cast<int>(epilogue), accumulate, static_cast<int>(dst_type)}, [&] {
+        return make_pd(rows, in, out, linear.weights.get_desc(), has_bias, epilogue, accumulate, dst_type);
       });
   memory src_mem({{rows, in}, compute_type_, tag::ab}, engine_, const_cast<void*>(src));
   memory dst_mem({{rows, out}, dst_type, tag::ab}, engine_, dst);
-  matmul.execute(stream_, {{DNNL_ARG_SRC, src_mem},
-                           {DNNL_ARG_WEIGHTS, linear.weights},
-                           {DNNL_ARG_BIAS, linear.bias},
-                           {DNNL_ARG_DST, dst_mem}});
+  std::unordered_map<int, memory> args{{DNNL_ARG_SRC, src_mem}, {DNNL_ARG_WEIGHTS, linear.weights}, {DNNL_ARG_DST, dst_mem}};
+  if (has_bias) args.emplace(DNNL_ARG_BIAS, linear.bias);
+  matmul.execute(stream_, args);
   stream_.wait();
 }
 

@@ -23,10 +23,11 @@ struct DnnlLinear final : CpuLinear {
   void forward(const CpuMatrix& src, int64_t rows, Epilogue epilogue, CpuMatrix& dst) const override;
   void forward_residual_norm(const CpuMatrix& src, int64_t rows, const LayerNormParams& norm,
                              CpuMatrix& dst) const override;
+  void forward_residual(const CpuMatrix& src, int64_t rows, CpuMatrix& dst) const override;
 
   DnnlLinearRunner* runner = nullptr;
   dnnl::memory weights;  // [in, out] in the blocked layout the matmul chose
-  dnnl::memory bias;     // [1, out] float32
+  dnnl::memory bias;     // [1, out] float32; none (an empty memory) for a Linear without bias
 };
 
 class DnnlLinearRunner {
@@ -44,13 +45,14 @@ class DnnlLinearRunner {
 
  private:
   dnnl::matmul::primitive_desc make_pd(int64_t rows, int64_t in, int64_t out, const dnnl::memory::desc& weights_md,
-                                       Epilogue epilogue, bool accumulate, dnnl::memory::data_type dst_type) const;
+                                       bool has_bias, Epilogue epilogue, bool accumulate,
+                                       dnnl::memory::data_type dst_type) const;
 
   dnnl::engine& engine_;
   dnnl::stream& stream_;
   dnnl::memory::data_type compute_type_;
-  // rows, in, out, epilogue, accumulate, dst type
-  MatmulCache<std::tuple<int64_t, int64_t, int64_t, int, bool, int>> cache_;
+  // rows, in, out, has bias, epilogue, accumulate, dst type
+  MatmulCache<std::tuple<int64_t, int64_t, int64_t, bool, int, bool, int>> cache_;
 };
 
 }  // namespace rerankd::cpu

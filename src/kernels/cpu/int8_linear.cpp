@@ -83,6 +83,7 @@ std::unique_ptr<Int8Linear> Int8LinearRunner::pack(const StackedWeights& stacked
     linear->compensation[static_cast<size_t>(n)] = use_dnnl_ ? kQuantizedActivationZeroPoint * sum : 0;
   }
   linear->bias = stacked.bias;
+  linear->bias.resize(static_cast<size_t>(out), 0.f);
 
   if (!use_dnnl_) {
     linear->weight_rows = std::move(quantized);
@@ -162,6 +163,19 @@ void Int8Linear::forward_residual_norm(const CpuMatrix& src, int64_t rows, const
                    bias.data(), Epilogue::kNone, /*accumulate=*/true, y);
     layer_norm_row(y, out, norm);
     both.narrow.write_row(y, r, out);
+  }
+}
+
+void Int8Linear::forward_residual(const CpuMatrix& src, int64_t rows, CpuMatrix& dst) const {
+  const QuantizedRows input = src.quantized(rows);
+  const int32_t* acc = runner->multiply(*this, input.values, rows);
+  const int64_t out = out_features;
+  dst.floats();  // accumulated into: they must be current
+  float* y = dst.write_floats();
+#pragma omp parallel for schedule(static)
+  for (int64_t r = 0; r < rows; ++r) {
+    dequantize_row(acc + r * out, out, input.row_inverse_scale[r], inverse_scale.data(), compensation.data(),
+                   bias.data(), Epilogue::kNone, /*accumulate=*/true, y + r * out);
   }
 }
 

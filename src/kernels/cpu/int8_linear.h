@@ -27,6 +27,7 @@ struct Int8Linear final : CpuLinear {
   void forward(const CpuMatrix& src, int64_t rows, Epilogue epilogue, CpuMatrix& dst) const override;
   void forward_residual_norm(const CpuMatrix& src, int64_t rows, const LayerNormParams& norm,
                              CpuMatrix& dst) const override;
+  void forward_residual(const CpuMatrix& src, int64_t rows, CpuMatrix& dst) const override;
 
   Int8LinearRunner* runner = nullptr;
   // One of the two, by the runner's kernel: oneDNN's blocked s8 [in, out] layout, or [out, in] rows.
@@ -36,7 +37,7 @@ struct Int8Linear final : CpuLinear {
   // Per output channel, what the multiply leaves of the zero point's share: 128 * sum_k Wq[n, k]
   // after oneDNN's u8 matmul, 0 after our kernel (which subtracts the zero point itself).
   std::vector<int32_t> compensation;
-  std::vector<float> bias;
+  std::vector<float> bias;  // zeros for a Linear without bias: the fused pass adds it anyway
 };
 
 class Int8LinearRunner {
