@@ -28,7 +28,8 @@ Reranker::Reranker(const RerankerOptions& options) : options_(options) {
   if (!made.warning.empty()) spdlog::warn("dtype {}: {}", options.dtype, made.warning);
   backend_ = std::move(made.backend);
   precision_reason_ = std::move(made.precision_reason);
-  model_ = load_cross_encoder(options.model_dir, std::move(config), *backend_, options.batch);
+  model_ = load_cross_encoder(options.model_dir, std::move(config), *backend_, options.batch,
+                              tokenizer_->answer_tokens());
 
   const ModelConfig& c = model_->config();
   if (c.num_labels != 1) {

@@ -11,6 +11,8 @@
 #include <utility>
 #include <vector>
 
+#include "model/answer_tokens.h"
+
 namespace rerankd {
 
 // Which end of a text gives way when a pair is too long (TEI's truncation_direction).
@@ -79,6 +81,8 @@ class PairTokenizer {
   // The instruction a prompt uses when the request gives none; empty when the model takes none by
   // default (or is no prompt-based model).
   virtual const std::string& default_instruction() const;
+  // The tokens whose logits score a prompt (none for an encoder's tokenizer).
+  virtual AnswerTokens answer_tokens() const { return {}; }
 
   // The texts' ids were cut to `keep` = budget + 1 each (encode(text, keep, side)). longest_first
   // needs to know which text is longer only when both were cut and the budget is odd (the longer

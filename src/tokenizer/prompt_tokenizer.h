@@ -43,7 +43,7 @@ class PromptTokenizer final : public PairTokenizer {
                                   const std::vector<int32_t>& document) const override;
   int32_t max_id() const override { return text_->max_id(); }
 
-  const AnswerTokens& answer_tokens() const { return answer_; }
+  AnswerTokens answer_tokens() const override { return answer_; }
 
  private:
   EncodedPair qwen3(std::string_view instruction, std::string_view query, std::string_view document,

@@ -17,6 +17,9 @@ seconds. Writes under OUTDIR:
     models/bge-shaped               (--bge-shaped only) bge-reranker-v2-m3's shape, ~2.3 GB, random
                                     (~1.1 GB with --shaped-dtype float16)
     models/mid-shaped               (--mid-shaped only) the same layout, 6 layers, hidden 384, random
+    models/qwen3-*, mxbai-*, bge-gemma-*, expected/<those>.jsonl
+                                    decoder-LLM rerankers and their float64 scores (decoder_models.py)
+    models/qwen3-0.6b-shaped        (--qwen3-shaped only) Qwen3-Reranker-0.6B's shape, random
     bad/<case>/, bad/manifest.json  copies of tiny with one defect each, and what the error must name
     expected/<model>.jsonl          per pair of tests/data/pairs.jsonl: max_length, ids, logit
     expected/tokenizer.jsonl        token ids of single texts and of truncated pairs
@@ -45,6 +48,7 @@ DATA = os.path.join(HERE, "..", "data")
 sys.path.insert(0, HERE)
 import reference  # noqa: E402
 import cuda_memory  # noqa: E402
+import decoder_models  # noqa: E402
 
 SEED = 20240607
 
@@ -921,8 +925,11 @@ def main():
                         help="also write models/bge-shaped (bge-reranker-v2-m3's shape, ~2.3 GB; benchmarks only)")
     parser.add_argument("--mid-shaped", action="store_true",
                         help="also write models/mid-shaped (bge's layout, 6 layers, hidden 384, ~0.4 GB; benchmarks only)")
+    parser.add_argument("--qwen3-shaped", action="store_true",
+                        help="also write models/qwen3-0.6b-shaped (Qwen3-Reranker-0.6B's shape, random; benchmarks only)")
     parser.add_argument("--shaped-dtype", choices=("float32", "float16"), default="float32",
-                        help="how the shaped models store their weights (float16: half the bytes, written faster)")
+                        help="how the shaped models store their weights (float16: half the bytes, written faster; "
+                             "the Qwen3-shaped model then in BF16, as its checkpoints ship)")
     parser.add_argument("--shaped-only", action="store_true",
                         help="write only the shaped models, with OUTDIR/spm/sentencepiece.bpe.model as it is: numpy "
                              "alone, no spm_train (the GPU machine of scripts/gpu-check.sh has none)")
@@ -1067,6 +1074,9 @@ def main():
     check_bad_models_rejected(os.path.join(out, "bad"), manifest)
     print(f"bad        {len(manifest)} malformed model directories")
 
+    # The decoder-LLM rerankers (Qwen3, Qwen2/mxbai, Gemma): decoder_models.py.
+    decoder_models.build_all(out)
+
     write_shaped(out, spm_path, args)
     print(f"done in {time.time() - t0:.1f} s: {out}")
 
@@ -1077,6 +1087,10 @@ def write_shaped(out, spm_path, args):
         t1 = time.time()
         nbytes = write_bge_shaped(os.path.join(out, "models", "bge-shaped"), spm_path, SEED + 2, dtype=dtype)
         print(f"bge-shaped {nbytes / 1e9:.2f} GB of {dtype} weights in {time.time() - t1:.1f} s")
+    if args.qwen3_shaped:
+        t1 = time.time()
+        decoder_models.build_shaped(out, dtype={"float32": "F32", "float16": "BF16"}[args.shaped_dtype])
+        print(f"qwen3-0.6b-shaped in {time.time() - t1:.1f} s")
     if args.mid_shaped:
         nbytes = write_bge_shaped(os.path.join(out, "models", "mid-shaped"), spm_path, SEED + 3, MID_SHAPE, dtype)
         print(f"mid-shaped {nbytes / 1e9:.2f} GB of {dtype} weights")
