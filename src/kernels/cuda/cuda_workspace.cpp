@@ -66,7 +66,7 @@ std::unique_ptr<CudaMatrix> Workspace::new_matrix_over(int64_t capacity, int64_t
     run += under[i]->bytes;
   }
   if (under.empty()) return new_matrix(capacity, width, use);
-  const int64_t bytes = align_up(matrix_bytes(allocated_rows(capacity), width, role_of(use), precision_), kScratchAlign);
+  const int64_t bytes = matrix_bytes(allocated_rows(capacity), width, role_of(use), precision_);  // aligned
   char* start = under.front()->base;
   Overlay& overlay = overlays_[start];
   overlay.extent = std::max(overlay.extent, run);
