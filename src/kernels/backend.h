@@ -92,6 +92,9 @@ class ReadyRead final : public PendingRead {
 // weight is loaded.
 struct ModelShape {
   int64_t hidden = 0, intermediate = 0, heads = 0, layers = 0, labels = 1;
+  // A decoder's attention (DecoderAttentionShape): `heads` query heads, kv_heads key/value heads,
+  // each head_dim wide. head_dim 0: an encoder, whose heads are hidden / heads wide.
+  int64_t kv_heads = 0, head_dim = 0;
   int64_t vocab = 0, positions = 0, token_types = 0;  // the embedding tables' rows
   BatchBounds batch;
 };

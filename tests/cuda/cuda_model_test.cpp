@@ -92,7 +92,7 @@ TEST_P(CudaPrecisionTest, WithinBudgetOfTheCpuFloat32PathBatchedAndAlone) {
   for (size_t i = 0; i < encoded.size(); ++i) {
     worst_batched = std::max(worst_batched, std::abs(sigmoid64(batched[i]) - sigmoid64(want[i])));
     if (i % 4 == 0) {  // a quarter of the pairs alone: each its own pass
-      PackedBatch one(reranker.config().position_rule());
+      PackedBatch one(gpu.config().position_rule());
       one.add(encoded[i].ids, encoded[i].type_ids);
       worst_alone = std::max(worst_alone, std::abs(sigmoid64(gpu.model().forward(one).at(0)) - sigmoid64(want[i])));
     }

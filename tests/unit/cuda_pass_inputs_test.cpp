@@ -60,6 +60,29 @@ TEST(CudaPassInputs, PacksTheBatchsIdsPositionsAndBounds) {
   EXPECT_EQ(p.pass.regions[4].bytes, 4 * static_cast<int64_t>(sizeof(AttentionItem)));
 }
 
+// A decoder's pass (heads 0): no attention items (causal_attention reads seq_starts alone), the
+// longest sequence for its grid, and positions counted from 0 with no table to bound them.
+TEST(CudaPassInputs, ADecodersPassHasNoItemsAndItsLongestSequence) {
+  const WorkspacePlan plan =
+      plan_workspace({.hidden = 8, .intermediate = 16, .heads = 4, .labels = 1, .kv_heads = 2, .head_dim = 4},
+                     {.max_tokens = 64, .max_sequences = 4, .max_sequence_length = 32}, CudaPrecision::kFloat16);
+  EXPECT_EQ(plan.max_items, 0);
+  PackedBatch batch;
+  batch.add(std::vector<int32_t>{3, 4, 5});
+  batch.add(std::vector<int32_t>{6, 7, 8, 9, 10});
+  batch.add(std::vector<int32_t>{11});
+  const PassInputLayout layout = pass_input_layout(plan.token_rows, plan.sequence_rows, plan.max_items);
+  std::vector<char> host(static_cast<size_t>(layout.bytes));
+  const PackedPass pass = pack_pass(batch, {.vocab = 100, .positions = int64_t{1} << 31, .types = 1}, plan, layout,
+                                    {.heads = 0, .head_dim = 4, .element_bytes = 2}, host.data());
+  EXPECT_EQ(pass.longest, 5);
+  EXPECT_TRUE(pass.attention.items.empty());
+  EXPECT_EQ(pass.regions[4].bytes, 0);
+  std::vector<int32_t> positions(9);
+  std::memcpy(positions.data(), host.data() + layout.positions, positions.size() * sizeof(int32_t));
+  EXPECT_EQ(positions, (std::vector<int32_t>{0, 1, 2, 0, 1, 2, 3, 4, 0}));
+}
+
 TEST(CudaPassInputs, PacksTheBatchsTokenTypes) {
   PackedBatch batch;
   batch.add(std::vector<int32_t>{101, 7, 102, 9, 102}, std::vector<int32_t>{0, 0, 0, 1, 1});

@@ -3,8 +3,10 @@
 // options and the matmul search's error.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "common/error.h"
@@ -129,6 +131,61 @@ TEST(CudaPlan, PlannedMemoryOfBgeRerankerV2M3At16kTokens) {
   // bfloat16 has float16's element size: the same plan.
   EXPECT_EQ(plan_memory(bge, 16, limits, CudaPrecision::kBFloat16).total_bytes,
             plan_memory(bge, 16, limits, CudaPrecision::kFloat16).total_bytes);
+}
+
+// A Qwen3-0.6B-shaped decoder (hidden 1024, 16 query and 8 key/value heads of 128, intermediate
+// 3072): q is wider than hidden, qkv is (16 + 2 * 8) * 128 wide, and the FFN pair (gate_up and the
+// gated output) outweighs qkv + context, so it is what the plan holds; no attention scratch.
+TEST(CudaPlan, WorkspaceForAQwen3ShapedDecoder) {
+  const ModelDims qwen{.hidden = 1024, .intermediate = 3072, .heads = 16, .labels = 1, .kv_heads = 8, .head_dim = 128};
+  const BatchBounds limits{.max_tokens = 8192, .max_sequences = 64, .max_sequence_length = 4096};
+  const CudaPrecision f16 = CudaPrecision::kFloat16;
+  const WorkspacePlan p = plan_workspace(qwen, limits, f16);
+  const int64_t T = p.token_rows, S = p.sequence_rows;
+  EXPECT_EQ(T, 8192 + kQueryChunk);
+  const int64_t attention =
+      matrix_bytes(T, 32 * 128, Role::kNarrowOnly, f16) + matrix_bytes(T, 16 * 128, Role::kNarrowOnly, f16);
+  const int64_t ffn = matrix_bytes(T, 2 * 3072, Role::kNarrowOnly, f16) + matrix_bytes(T, 3072, Role::kNarrowOnly, f16);
+  EXPECT_GT(ffn, attention);
+  EXPECT_EQ(p.activation_bytes, matrix_bytes(T, 1024, Role::kGeneral, f16) +
+                                    matrix_bytes(T, 1024, Role::kNarrowOnly, f16) + ffn +
+                                    2 * matrix_bytes(S, 1024, Role::kGeneral, f16) +
+                                    matrix_bytes(S, 1, Role::kGeneral, f16));
+  EXPECT_EQ(p.attention_scratch_bytes, 0);
+  EXPECT_EQ(p.max_items, 0);
+  EXPECT_EQ(p.total_bytes, p.activation_bytes + kCublasWorkspaceBytes +
+                               kPassSlots * (p.pass_input_bytes + p.slot_logits_bytes));
+  // Query heads that are no multiple of the key/value heads are a shape no decoder has.
+  EXPECT_THROW(plan_workspace({.hidden = 1024, .intermediate = 3072, .heads = 16, .labels = 1, .kv_heads = 6,
+                               .head_dim = 128},
+                              limits, f16),
+               Error);
+  // Its weights: the matrices in float16, no biases, float32 norms and head.
+  const WeightDims w{.hidden = 1024, .intermediate = 3072, .layers = 28, .labels = 1, .vocab = 151669,
+                     .positions = 0, .token_types = 0, .heads = 16, .kv_heads = 8, .head_dim = 128};
+  const int64_t layer = (4096 * 1024 + 1024 * 2048 + 2 * 3072 * 1024 + 1024 * 3072) * 2 + (2 * 1024 + 2 * 128) * 4;
+  EXPECT_EQ(planned_weight_bytes(w, f16), 151669 * 1024 * 2 + 28 * layer + 1024 * 4 + (1024 + 1) * 4);
+  EXPECT_EQ(plan_memory(w, 16, limits, f16).workspace_bytes, p.total_bytes);
+}
+
+// inv_freq as Hugging Face computes it: 1 / theta^(float(2i) / float(d)), in float32.
+TEST(CudaPlan, RotaryFrequenciesFollowHuggingFace) {
+  for (const auto& [dim, theta] : {std::pair<int64_t, double>{128, 1e6}, {64, 1e4}, {256, 1e4}}) {
+    const RotaryFrequencies f = rotary_frequencies(dim, theta);
+    EXPECT_EQ(f.inv_freq[0], 1.f);
+    for (int64_t i = 0; i < dim / 2; ++i) {
+      const double want = std::pow(theta, -2.0 * static_cast<double>(i) / static_cast<double>(dim));
+      EXPECT_NEAR(f.inv_freq[i], want, want * 1e-6) << dim << " " << i;
+      if (i > 0) {
+        EXPECT_LT(f.inv_freq[i], f.inv_freq[i - 1]);
+      }
+    }
+    for (int64_t i = dim / 2; i < kMaxHeadDim / 2; ++i) EXPECT_EQ(f.inv_freq[i], 0.f);
+  }
+  EXPECT_THROW(rotary_frequencies(63, 1e4), Error);
+  EXPECT_THROW(rotary_frequencies(kMaxHeadDim + 2, 1e4), Error);
+  EXPECT_THROW(rotary_frequencies(0, 1e4), Error);
+  EXPECT_THROW(rotary_frequencies(128, 0), Error);
 }
 
 TEST(CudaPlan, MatrixFormsFollowRoleAndPrecision) {

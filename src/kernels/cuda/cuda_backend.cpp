@@ -89,8 +89,11 @@ std::string CudaBackend::describe() const {
                   version(runtime) + ", driver " + version(driver) + "; cuBLASLt matmuls in " +
                   precision_name(precision_) + " with float32 accumulation, fused bias" +
                   (exact_gelu_ ? " (erf GELU by our kernel)" : "/GELU (tanh form)") +
-                  " epilogues; attention: batched cuBLAS per length bucket + masked softmax; float32 residual "
-                  "stream, LayerNorm and head";
+                  " epilogues; attention: " +
+                  (decoder() ? std::string("causal, our kernel (online softmax, grouped-query); float32 residual "
+                                           "stream, RMSNorm and head")
+                             : std::string("batched cuBLAS per length bucket + masked softmax; float32 residual "
+                                           "stream, LayerNorm and head"));
   d += "; weights " + mib(weights_->bytes()) + ", workspace " + mib(workspace_->bytes()) + " for " +
        std::to_string(plan_.max_tokens) + " tokens / " + std::to_string(plan_.max_sequences) + " pairs (planned " +
        mib(planned_.total_bytes) + ": weights " + mib(planned_.weight_bytes) + " + workspace " +
@@ -107,10 +110,17 @@ bool CudaBackend::prepare(const ModelShape& shape) {
   check(cudaSetDevice(device_), "cudaSetDevice");
   shape_ = shape;
   const BatchBounds& limits = shape.batch;
-  plan_ = plan_workspace({shape.hidden, shape.intermediate, shape.heads, shape.labels}, limits, precision_);
+  if (decoder() && shape.head_dim > kMaxHeadDim) {
+    throw Error(Error::Kind::kModelFormat, "head_dim " + std::to_string(shape.head_dim) +
+                                               ": the CUDA backend's attention takes at most " +
+                                               std::to_string(kMaxHeadDim));
+  }
+  plan_ = plan_workspace({shape.hidden, shape.intermediate, shape.heads, shape.labels, shape.kv_heads, shape.head_dim},
+                         limits, precision_);
   planned_ = plan_memory({.hidden = shape.hidden, .intermediate = shape.intermediate, .layers = shape.layers,
                           .labels = shape.labels, .vocab = shape.vocab, .positions = shape.positions,
-                          .token_types = shape.token_types},
+                          .token_types = shape.token_types, .heads = shape.heads, .kv_heads = shape.kv_heads,
+                          .head_dim = shape.head_dim},
                          shape.heads, limits, precision_);
   spdlog::info("CUDA memory plan: weights {} + workspace {} = {} for {} tokens / {} pairs a pass",
                mib(planned_.weight_bytes), mib(planned_.workspace_bytes), mib(planned_.total_bytes), limits.max_tokens,
@@ -123,7 +133,7 @@ bool CudaBackend::prepare(const ModelShape& shape) {
         "cublasSetWorkspace");
   matmul_ = std::make_unique<LtMatmul>(cublas_workspace, kCublasWorkspaceBytes);
   slots_ = std::make_unique<PassSlotRing>(plan_, layout_, shape.labels, *workspace_, streams_);
-  return known;
+  return true;  // the bounds are always known (BatchBounds): the workspace is sized once, now
 }
 
 std::unique_ptr<LinearWeights> CudaBackend::load_linear(std::span<const TensorView* const> weights,
@@ -159,7 +169,10 @@ void CudaBackend::set_batch(const PackedBatch& batch) {
   check(cudaSetDevice(device_), "cudaSetDevice");  // the worker thread, not the one that loaded
   if (slots_ == nullptr) throw Error(Error::Kind::kInternal, "CUDA backend: a pass before prepare()");
   weights_->release_staging();
-  slots_->begin(batch, tables_, {shape_.heads, shape_.hidden / shape_.heads, element_size(narrow_)});
+  // A decoder's attention reads seq_starts alone: no plan of items (heads 0).
+  slots_->begin(batch, tables_,
+                {decoder() ? 0 : shape_.heads, decoder() ? shape_.head_dim : shape_.hidden / shape_.heads,
+                 element_size(narrow_)});
   pointers_ready_ = false;
 }
 
@@ -324,33 +337,5 @@ std::unique_ptr<PendingRead> CudaBackend::read_async(const DeviceMatrix& in_base
   if (slots_ == nullptr) throw Error(Error::Kind::kInternal, "CUDA backend: a read before any batch");
   return slots_->read(in.f32, std::min(count, static_cast<size_t>(in.rows * in.width)));
 }
-
-
-// --- a decoder's ops: not yet implemented on this backend ---------------------------------------
-namespace {
-[[noreturn]] void no_decoder_ops(const char* op) {
-  throw Error(Error::Kind::kModelFormat, std::string("this backend cannot run decoder models yet (") + op + ")");
-}
-}  // namespace
-
-std::unique_ptr<NormWeights> CudaBackend::load_rms_norm(const TensorView&, double, float) { no_decoder_ops("rms_norm"); }
-std::unique_ptr<EmbeddingTables> CudaBackend::load_token_embeddings(const TensorView&, float) {
-  no_decoder_ops("embed_tokens");
-}
-void CudaBackend::embed_tokens(const EmbeddingTables&, DeviceMatrix&) { no_decoder_ops("embed_tokens"); }
-void CudaBackend::rms_norm(const DeviceMatrix&, const NormWeights&, DeviceMatrix&) { no_decoder_ops("rms_norm"); }
-void CudaBackend::linear_residual(const DeviceMatrix&, const LinearWeights&, DeviceMatrix&) {
-  no_decoder_ops("linear_residual");
-}
-void CudaBackend::gated_activation(const DeviceMatrix&, GatedActivation, DeviceMatrix&) {
-  no_decoder_ops("gated_activation");
-}
-void CudaBackend::rotate_queries_keys(DeviceMatrix&, const DecoderAttentionShape&, const NormWeights*, const NormWeights*) {
-  no_decoder_ops("rotate_queries_keys");
-}
-void CudaBackend::causal_attention(const DeviceMatrix&, const DecoderAttentionShape&, DeviceMatrix&) {
-  no_decoder_ops("causal_attention");
-}
-void CudaBackend::gather_sequence_ends(const DeviceMatrix&, DeviceMatrix&) { no_decoder_ops("gather_sequence_ends"); }
 
 }  // namespace rerankd::cuda

@@ -2,7 +2,7 @@
 // The CUDA backend: the Backend interface's ops on one device, in the compute precision (float16,
 // bfloat16 or float32): cuBLASLt matmuls with fused bias / GELU epilogues (cuda_matmul.h), our
 // kernels for embeddings, LayerNorm, softmax and the head (cuda_kernels.h), and attention by
-// length bucket (cuda_plan.h). The residual stream, LayerNorms, softmax and the classification
+// length bucket (cuda_plan.h); a decoder's ops (cuda_decoder_ops.cpp) by cuda_decoder_kernels.h. The residual stream, LayerNorms, softmax and the classification
 // head are float32 in every precision. What the ops work on comes from the other parts: the
 // weights (cuda_weights.h), the one workspace and its matrices (cuda_workspace.h), and each pass's
 // inputs and logits (cuda_pass_slots.h).
@@ -79,6 +79,10 @@ class CudaBackend final : public Backend {
 
  private:
   void check_launch(const char* what);
+  bool decoder() const { return shape_.head_dim > 0; }  // ModelShape's decoder fields were given
+  // The narrow form of a matrix whose float32 form an op wrote, where the two differ.
+  void refresh_narrow(CudaMatrix& m);
+  const RotaryFrequencies& rotary(const DecoderAttentionShape& shape);
   void upload_attention_pointers(const CudaMatrix& qkv);
 
   int device_;
@@ -102,6 +106,10 @@ class CudaBackend final : public Backend {
   TableBounds tables_;           // the embedding tables' bounds, for packing a pass
   bool pointers_ready_ = false;  // this pass's attention pointer arrays are uploaded
   DeviceBuffer nonfinite_;       // the convert kernel's counter in the ops (not read)
+  // The decoder's rotary frequencies, computed once for a (head_dim, rope_theta).
+  RotaryFrequencies rotary_;
+  int64_t rotary_dim_ = 0;
+  double rotary_theta_ = 0;
 };
 
 }  // namespace rerankd::cuda

@@ -68,7 +68,7 @@ LtMatmul::~LtMatmul() {
 
 LtMatmul::Plan& LtMatmul::plan_for(const MatmulArgs& x) {
   const Key key{x.tokens, x.in_features, x.out_features, static_cast<int>(x.in_type), static_cast<int>(x.out_type),
-                x.gelu, x.accumulate};
+                x.gelu, x.accumulate, x.bias != nullptr};
   if (auto it = plans_.find(key); it != plans_.end()) return *it->second;
   if (plans_.size() >= kMaxPlans) plans_.clear();
 
@@ -81,8 +81,11 @@ LtMatmul::Plan& LtMatmul::plan_for(const MatmulArgs& x) {
     const cublasOperation_t transpose = CUBLAS_OP_T, none = CUBLAS_OP_N;
     check(cublasLtMatmulDescSetAttribute(p->desc, CUBLASLT_MATMUL_DESC_TRANSA, &transpose, sizeof transpose), "TRANSA");
     check(cublasLtMatmulDescSetAttribute(p->desc, CUBLASLT_MATMUL_DESC_TRANSB, &none, sizeof none), "TRANSB");
-    const cublasLtEpilogue_t epilogue =
-        !fused ? CUBLASLT_EPILOGUE_DEFAULT : x.gelu ? CUBLASLT_EPILOGUE_GELU_BIAS : CUBLASLT_EPILOGUE_BIAS;
+    // A Linear without bias (the decoders') fuses GELU alone, or needs no epilogue at all.
+    const bool bias = x.bias != nullptr;
+    const cublasLtEpilogue_t epilogue = !fused  ? CUBLASLT_EPILOGUE_DEFAULT
+                                        : x.gelu ? (bias ? CUBLASLT_EPILOGUE_GELU_BIAS : CUBLASLT_EPILOGUE_GELU)
+                                                 : (bias ? CUBLASLT_EPILOGUE_BIAS : CUBLASLT_EPILOGUE_DEFAULT);
     check(cublasLtMatmulDescSetAttribute(p->desc, CUBLASLT_MATMUL_DESC_EPILOGUE, &epilogue, sizeof epilogue),
           "EPILOGUE");
     const cudaDataType_t in = cuda_type(x.in_type), out = cuda_type(x.out_type);
@@ -113,10 +116,12 @@ LtMatmul::Plan& LtMatmul::plan_for(const MatmulArgs& x) {
                                                                  preference.get(), 1, &result, &found);
     if (status == CUBLAS_STATUS_SUCCESS && found > 0) {
       p->algo = result.algo;
-      if (!fused) ++fallbacks_;
+      if (!fused && (bias || x.gelu)) ++fallbacks_;  // a plain matmul has no epilogue to lose
       return *plans_.emplace(key, std::move(p)).first->second;
     }
-    attempts.push_back({.epilogue = !fused ? "none" : x.gelu ? "bias + GELU" : "bias",
+    attempts.push_back({.epilogue = !fused   ? "none"
+                                    : x.gelu ? (bias ? "bias + GELU" : "GELU")
+                                             : (bias ? "bias" : "none"),
                         .status = cublasGetStatusName(status), .found = found});
   }
   throw Error(Error::Kind::kInternal, no_algorithm_message(x.tokens, x.in_features, x.out_features,
@@ -126,7 +131,7 @@ LtMatmul::Plan& LtMatmul::plan_for(const MatmulArgs& x) {
 void LtMatmul::run(const MatmulArgs& x, cudaStream_t stream) {
   if (x.tokens <= 0) return;
   Plan& p = plan_for(x);
-  if (p.fused) {
+  if (p.fused && x.bias != nullptr) {
     check(cublasLtMatmulDescSetAttribute(p.desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &x.bias, sizeof x.bias),
           "BIAS_POINTER");
   }
@@ -135,7 +140,7 @@ void LtMatmul::run(const MatmulArgs& x, cudaStream_t stream) {
   check(cublasLtMatmul(handle_, p.desc, &alpha, x.weight, p.a, x.input, p.b, &beta, x.output, p.d, x.output, p.d,
                        &p.algo, workspace_, static_cast<size_t>(workspace_bytes_), stream),
         "cublasLtMatmul");
-  if (!p.fused) {
+  if (!p.fused && (x.bias != nullptr || x.gelu)) {
     launch_bias_activation(x.output, x.out_type, x.tokens, x.out_features, x.bias,
                            x.gelu ? Activation::kGeluErf : Activation::kNone, stream);
     check(cudaGetLastError(), "bias/activation kernel");

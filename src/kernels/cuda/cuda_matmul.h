@@ -24,7 +24,7 @@ struct MatmulArgs {
   const void* weight = nullptr;  // [N, K] row-major, `in_type`
   const void* input = nullptr;   // [T, K] row-major, `in_type`
   void* output = nullptr;        // [T, N] row-major, `out_type`; with accumulate, also C (in place)
-  const void* bias = nullptr;    // [N], `out_type` (cuBLASLt's bias is D's type)
+  const void* bias = nullptr;    // [N], `out_type` (cuBLASLt's bias is D's type); null: no bias
   int64_t tokens = 0, in_features = 0, out_features = 0;
   ElementType in_type = ElementType::kFloat32, out_type = ElementType::kFloat32;
   bool gelu = false;        // fused bias + GELU (cuBLASLt's GELU, the tanh form)
@@ -44,7 +44,7 @@ class LtMatmul {
 
  private:
   struct Plan;
-  using Key = std::tuple<int64_t, int64_t, int64_t, int, int, bool, bool>;
+  using Key = std::tuple<int64_t, int64_t, int64_t, int, int, bool, bool, bool>;  // ..., gelu, accumulate, bias
   Plan& plan_for(const MatmulArgs& args);
 
   cublasLtHandle_t handle_ = nullptr;

@@ -43,8 +43,11 @@ PackedPass pack_pass(const PackedBatch& batch, const TableBounds& tables, const 
     }
   }
 
-  pass.attention = plan_attention(batch.seq_starts, shape.heads, shape.head_dim, shape.element_bytes,
-                                  plan.attention_scratch_bytes);
+  for (size_t s = 0; s < batch.num_sequences(); ++s) pass.longest = std::max<int64_t>(pass.longest, batch.length(s));
+  if (shape.heads > 0) {
+    pass.attention = plan_attention(batch.seq_starts, shape.heads, shape.head_dim, shape.element_bytes,
+                                    plan.attention_scratch_bytes);
+  }
   const auto items = static_cast<int64_t>(pass.attention.items.size());
   if (items > plan.max_items) throw Error(Error::Kind::kInternal, "attention plan: more items than planned");
   std::memcpy(host + layout.items, pass.attention.items.data(), static_cast<size_t>(items) * sizeof(AttentionItem));

@@ -16,6 +16,8 @@ struct TableBounds {
   int64_t vocab = 0, positions = 0, types = 0;
 };
 
+// The encoder attention's shape, for its plan; heads 0: a decoder's pass, whose attention needs
+// no plan (causal_attention reads the batch's seq_starts).
 struct PassShape {
   int64_t heads = 0, head_dim = 0;
   int element_bytes = 4;  // of the attention's operands (the compute precision)
@@ -25,6 +27,7 @@ struct PassShape {
 // attention plan (its items are in the buffer too).
 struct PackedPass {
   int64_t tokens = 0, sequences = 0;
+  int64_t longest = 0;  // the longest sequence's tokens: the decoder attention's grid
   AttentionPlan attention;
   struct Region {
     int64_t offset = 0, bytes = 0;

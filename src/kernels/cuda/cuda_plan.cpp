@@ -1,6 +1,7 @@
 #include "kernels/cuda/cuda_plan.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <map>
 
@@ -137,9 +138,29 @@ PassInputLayout pass_input_layout(int64_t tokens, int64_t sequences, int64_t ite
   return l;
 }
 
+namespace {
+
+// A decoder's activations per model/decoder_model.cpp (plan_workspace's comment); its attention
+// kernel reads qkv in place, so there is no scratch and no item table.
+void plan_decoder(const ModelDims& d, CudaPrecision precision, WorkspacePlan& p) {
+  const int64_t T = p.token_rows, S = p.sequence_rows, H = d.hidden, D = d.head_dim;
+  const int64_t attention = matrix_bytes(T, (d.heads + 2 * d.kv_heads) * D, Role::kNarrowOnly, precision) +
+                            matrix_bytes(T, d.heads * D, Role::kNarrowOnly, precision);
+  const int64_t ffn = matrix_bytes(T, 2 * d.intermediate, Role::kNarrowOnly, precision) +
+                      matrix_bytes(T, d.intermediate, Role::kNarrowOnly, precision);
+  p.activation_bytes = matrix_bytes(T, H, Role::kGeneral, precision) + matrix_bytes(T, H, Role::kNarrowOnly, precision) +
+                       std::max(attention, ffn) + 2 * matrix_bytes(S, H, Role::kGeneral, precision) +
+                       matrix_bytes(S, d.labels, Role::kGeneral, precision);
+  p.attention_scratch_bytes = 0;
+  p.max_items = 0;
+}
+
+}  // namespace
+
 WorkspacePlan plan_workspace(const ModelDims& d, const BatchBounds& limits, CudaPrecision precision) {
-  if (d.hidden <= 0 || d.heads <= 0 || d.hidden % d.heads != 0 || limits.max_tokens <= 0 ||
-      limits.max_sequences <= 0 || limits.max_sequence_length <= 0) {
+  if (d.hidden <= 0 || d.heads <= 0 || limits.max_tokens <= 0 || limits.max_sequences <= 0 ||
+      limits.max_sequence_length <= 0 || (!d.decoder() && d.hidden % d.heads != 0) ||
+      (d.decoder() && (d.kv_heads <= 0 || d.heads % d.kv_heads != 0 || d.intermediate <= 0))) {
     throw Error(Error::Kind::kInternal, "workspace plan: a dimension or limit is not positive");
   }
   WorkspacePlan p;
@@ -148,6 +169,13 @@ WorkspacePlan plan_workspace(const ModelDims& d, const BatchBounds& limits, Cuda
   p.max_sequences = std::min(limits.max_sequences, max_tokens);
   p.token_rows = allocated_rows(p.max_tokens);
   p.sequence_rows = allocated_rows(p.max_sequences);
+  if (d.decoder()) {
+    plan_decoder(d, precision, p);
+    p.pass_input_bytes = pass_input_layout(p.token_rows, p.sequence_rows, p.max_items).bytes;
+    p.slot_logits_bytes = align_up(p.sequence_rows * std::max<int64_t>(d.labels, 1) * 4, kScratchAlign);
+    p.total_bytes = p.activation_bytes + kCublasWorkspaceBytes + kPassSlots * (p.pass_input_bytes + p.slot_logits_bytes);
+    return p;
+  }
   const int64_t T = p.token_rows, S = p.sequence_rows, H = d.hidden;
   // The graph's matrices (model/encoder_stack.cpp): hidden, qkv, context, intermediate per token;
   // first tokens, pooled and logits per sequence. The intermediate lies over qkv + context.
@@ -173,8 +201,32 @@ WorkspacePlan plan_workspace(const ModelDims& d, const BatchBounds& limits, Cuda
   return p;
 }
 
+RotaryFrequencies rotary_frequencies(int64_t head_dim, double rope_theta) {
+  if (head_dim <= 0 || head_dim % 2 != 0 || head_dim > kMaxHeadDim) {
+    throw Error(Error::Kind::kModelFormat, "head_dim " + std::to_string(head_dim) +
+                                               ": the CUDA backend takes an even head_dim of at most " +
+                                               std::to_string(kMaxHeadDim));
+  }
+  if (!(rope_theta > 0)) throw Error(Error::Kind::kModelFormat, "rope_theta must be positive");
+  RotaryFrequencies f;
+  const float theta = static_cast<float>(rope_theta);
+  for (int64_t i = 0; i < head_dim / 2; ++i) {
+    const float exponent = static_cast<float>(2 * i) / static_cast<float>(head_dim);
+    const auto power = static_cast<float>(std::pow(static_cast<double>(theta), static_cast<double>(exponent)));
+    f.inv_freq[i] = 1.f / power;
+  }
+  return f;
+}
+
 int64_t planned_weight_bytes(const WeightDims& d, CudaPrecision precision) {
   const int64_t narrow = element_bytes(precision), H = d.hidden, I = d.intermediate;
+  if (d.head_dim > 0) {
+    // A decoder: fused q|k|v, o, fused gate|up and down without biases, two RMSNorms a layer (and
+    // Qwen3's per-head q/k norms), the token table, the final norm and a float32 head.
+    const int64_t q = d.heads * d.head_dim, kv = d.kv_heads * d.head_dim;
+    const int64_t layer = ((q + 2 * kv) * H + H * q + 2 * I * H + H * I) * narrow + (2 * H + 2 * d.head_dim) * 4;
+    return d.vocab * H * narrow + d.layers * layer + H * 4 + (d.labels * H + d.labels) * 4;
+  }
   // An encoder linear: [out, in] narrow, its bias float32 and (narrow precisions) narrow too.
   const int64_t bias_bytes = precision == CudaPrecision::kFloat32 ? 4 : 4 + narrow;
   auto encoder_linear = [&](int64_t out, int64_t in) { return out * in * narrow + out * bias_bytes; };
@@ -189,7 +241,8 @@ int64_t planned_weight_bytes(const WeightDims& d, CudaPrecision precision) {
 MemoryPlan plan_memory(const WeightDims& w, int64_t heads, const BatchBounds& limits, CudaPrecision precision) {
   MemoryPlan m;
   m.weight_bytes = planned_weight_bytes(w, precision);
-  m.workspace_bytes = plan_workspace({w.hidden, w.intermediate, heads, w.labels}, limits, precision).total_bytes;
+  m.workspace_bytes =
+      plan_workspace({w.hidden, w.intermediate, heads, w.labels, w.kv_heads, w.head_dim}, limits, precision).total_bytes;
   m.total_bytes = m.weight_bytes + m.workspace_bytes;
   return m;
 }

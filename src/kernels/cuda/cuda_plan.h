@@ -83,8 +83,11 @@ AttentionPlan plan_attention(std::span<const int32_t> seq_starts, int64_t heads,
 // batch limits. The feed-forward's intermediate matrix lies over the attention's qkv and context
 // (the graph never holds them live together: Backend::new_matrix_over).
 
+// kv_heads and head_dim: a decoder's (head_dim 0: an encoder, heads of hidden / heads).
 struct ModelDims {
   int64_t hidden = 0, intermediate = 0, heads = 0, labels = 1;
+  int64_t kv_heads = 0, head_dim = 0;
+  bool decoder() const { return head_dim > 0; }
 };
 
 // Where the graph's activation of `rows` x `width` keeps its forms: a float32 copy where ops read
@@ -115,7 +118,18 @@ struct WorkspacePlan {
   int64_t total_bytes = 0;     // activations + scratch + cuBLAS(Lt) workspace + kPassSlots slots
 };
 
+// An encoder's activations are model/encoder_stack.cpp's. A decoder's (model/decoder_model.cpp)
+// are planned as: hidden [T, H] kGeneral; the normed rows [T, H] kLinearInput; qkv
+// [T, (heads + 2 kv_heads) D] and context [T, heads D] kAttention; gate_up [T, 2 I] and the
+// gated output [T, I] kLinearInput, both over qkv + context (new_matrix_over: the larger of the
+// two pairs is planned, not both); per sequence the last rows and their norm [S, H] kGeneral and
+// the logits. Its attention needs no scratch and no item table (causal_attention's kernel).
 WorkspacePlan plan_workspace(const ModelDims& dims, const BatchBounds& limits, CudaPrecision precision);
+
+// rope_theta^(-2i / head_dim) for i < head_dim / 2, as Hugging Face computes inv_freq: the
+// exponent 2i / head_dim and the power in float32 (here the power rounded once from double).
+// Throws Error(kModelFormat) for a head_dim that is odd, not positive or past kMaxHeadDim.
+RotaryFrequencies rotary_frequencies(int64_t head_dim, double rope_theta);
 
 // Bytes of one pass's inputs for `tokens`, `sequences` and `items` (the same layout the backend
 // fills): ids, positions and token types (int32 per token), seq_starts (sequences + 1), the item table and the
@@ -133,9 +147,13 @@ constexpr int kPointerArrays = 6;
 // precision for the encoder's fused epilogues; LayerNorms, the position and token-type tables and
 // the classification head float32) plus the workspace. The CUDA context and cuBLAS's own memory
 // come on top and are not ours to plan.
+// heads, kv_heads and head_dim: a decoder's (head_dim 0: an encoder; its weights then come from
+// hidden and intermediate alone). A decoder's weights are planned without biases (Qwen2's q/k/v
+// biases are a few KB a layer), its token table in the compute precision, its head float32.
 struct WeightDims {
   int64_t hidden = 0, intermediate = 0, layers = 0, labels = 1;
   int64_t vocab = 0, positions = 0, token_types = 1;
+  int64_t heads = 0, kv_heads = 0, head_dim = 0;
 };
 int64_t planned_weight_bytes(const WeightDims& dims, CudaPrecision precision);
 

@@ -7,6 +7,15 @@ namespace rerankd::cuda {
 
 enum class CudaPrecision { kFloat32, kFloat16, kBFloat16 };
 
+// The widest attention head the decoder kernels take (Gemma's 256): rotary frequencies go to the
+// kernels as a by-value argument and each lane of a warp holds head_dim / 32 accumulators.
+constexpr int kMaxHeadDim = 256;
+
+// A decoder's rotary frequencies, rope_theta^(-2i / head_dim) for i < head_dim / 2, passed by value.
+struct RotaryFrequencies {
+  float inv_freq[kMaxHeadDim / 2] = {};
+};
+
 // One item's scratch: float32 scores [queries x keys], the probabilities in the compute precision,
 // and its context [queries x head_dim] in the compute precision; each region aligned.
 struct ItemScratch {

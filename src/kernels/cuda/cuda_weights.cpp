@@ -66,6 +66,11 @@ DeviceBuffer WeightLoader::upload_new(const TensorView& view, ElementType type) 
 
 std::unique_ptr<CudaLinear> WeightLoader::load_linear(std::span<const TensorView* const> weights,
                                                       std::span<const TensorView* const> biases, LinearUse use) {
+  if (weights.empty() || (!biases.empty() && biases.size() != weights.size())) {
+    throw Error(Error::Kind::kInternal, "load_linear: " + std::to_string(weights.size()) + " weights with " +
+                                            std::to_string(biases.size()) + " biases");
+  }
+  const bool biased = !biases.empty();
   auto linear = std::make_unique<CudaLinear>();
   linear->head = use == LinearUse::kHead;
   int64_t out = 0;
@@ -75,11 +80,20 @@ std::unique_ptr<CudaLinear> WeightLoader::load_linear(std::span<const TensorView
   linear->out_features = out;
   const ElementType weight_type = linear->head ? ElementType::kFloat32 : narrow_;
   linear->weight = DeviceBuffer(out * in * element_size(weight_type));
-  linear->bias_f32 = DeviceBuffer(out * 4);
+  if (biased) linear->bias_f32 = DeviceBuffer(out * 4);
   bytes_ += linear->weight.bytes() + linear->bias_f32.bytes();
   int64_t row = 0;
   for (size_t i = 0; i < weights.size(); ++i) {
+    if (weights[i]->shape.size() != 2 || weights[i]->shape[1] != in) {
+      throw Error(Error::Kind::kModelFormat, weights[i]->file.string() + ": tensor '" + weights[i]->name +
+                                                 "': not a [out, " + std::to_string(in) + "] matrix like the " +
+                                                 "weights it is fused with");
+    }
     upload(*weights[i], static_cast<char*>(linear->weight.get()) + row * in * element_size(weight_type), weight_type);
+    if (!biased) {
+      row += weights[i]->shape.at(0);
+      continue;
+    }
     upload(*biases[i], static_cast<char*>(linear->bias_f32.get()) + row * 4, ElementType::kFloat32);
     if (!linear->head && narrow_ != ElementType::kFloat32) {
       if (linear->bias_narrow.get() == nullptr) {
@@ -111,6 +125,27 @@ std::unique_ptr<CudaEmbeddings> WeightLoader::load_embeddings(const TensorView& 
   tables->position = upload_new(position, ElementType::kFloat32);
   tables->token_type = upload_new(token_type, ElementType::kFloat32);
   tables->bounds = {.vocab = word.shape.at(0), .positions = position.shape.at(0), .types = token_type.shape.at(0)};
+  return tables;
+}
+
+std::unique_ptr<CudaNorm> WeightLoader::load_rms_norm(const TensorView& gamma, double eps, float offset) {
+  auto norm = std::make_unique<CudaNorm>();
+  norm->gamma = upload_new(gamma, ElementType::kFloat32);
+  norm->eps = static_cast<float>(eps);
+  norm->rms = true;
+  norm->offset = offset;
+  norm->width = gamma.numel();
+  return norm;
+}
+
+std::unique_ptr<CudaEmbeddings> WeightLoader::load_token_embeddings(const TensorView& word, float scale) {
+  auto tables = std::make_unique<CudaEmbeddings>();
+  // In the compute precision, like the encoder's word table (the largest tensor of most rerankers).
+  tables->word_type = narrow_;
+  tables->word = upload_new(word, narrow_);
+  tables->scale = scale;
+  // Rotary positions index no table, and a decoder has no token types: any position, type 0.
+  tables->bounds = {.vocab = word.shape.at(0), .positions = int64_t{1} << 31, .types = 1};
   return tables;
 }
 

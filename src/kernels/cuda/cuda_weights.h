@@ -11,6 +11,7 @@
 
 #include "kernels/backend.h"
 #include "kernels/cuda/cuda_buffer.h"
+#include "kernels/cuda/cuda_decoder_kernels.h"
 #include "kernels/cuda/cuda_kernels.h"
 #include "kernels/cuda/cuda_pass_inputs.h"
 
@@ -18,23 +19,31 @@ namespace rerankd::cuda {
 
 struct CudaLinear final : LinearWeights {
   DeviceBuffer weight;       // [out, in] row-major: compute precision (encoder) or float32 (head)
-  DeviceBuffer bias_f32;     // [out] float32
-  DeviceBuffer bias_narrow;  // [out] in the compute precision (encoder, narrow precisions)
+  DeviceBuffer bias_f32;     // [out] float32; empty for a Linear without bias
+  DeviceBuffer bias_narrow;  // [out] in the compute precision (encoder, narrow precisions); likewise
   bool head = false;
 };
 
+// A LayerNorm (gamma, beta) or an RMSNorm (gamma alone, scaled by offset + gamma).
 struct CudaNorm final : NormWeights {
   DeviceBuffer gamma, beta;
   float eps = 0;
+  bool rms = false;
+  float offset = 0;  // RMSNorm: 1 for Gemma's (1 + w)
+  int64_t width = 0;
   NormParams params() const {
     return {static_cast<const float*>(gamma.get()), static_cast<const float*>(beta.get()), eps};
   }
+  RmsNormParams rms_params() const { return {static_cast<const float*>(gamma.get()), eps, offset}; }
 };
 
+// An encoder's three tables, or a decoder's token table alone (position and token_type empty),
+// each row looked up scaled by `scale`.
 struct CudaEmbeddings final : EmbeddingTables {
   DeviceBuffer word, position, token_type;
   ElementType word_type = ElementType::kFloat32;
   TableBounds bounds;
+  float scale = 1;
 };
 
 class WeightLoader {
@@ -47,6 +56,8 @@ class WeightLoader {
   std::unique_ptr<CudaNorm> load_norm(const TensorView& gamma, const TensorView& beta, double eps);
   std::unique_ptr<CudaEmbeddings> load_embeddings(const TensorView& word, const TensorView& position,
                                                   const TensorView& token_type);
+  std::unique_ptr<CudaNorm> load_rms_norm(const TensorView& gamma, double eps, float offset);
+  std::unique_ptr<CudaEmbeddings> load_token_embeddings(const TensorView& word, float scale);
 
   int64_t bytes() const { return bytes_; }  // device memory the weights hold
   // The staging buffer is needed only while loading: the first pass frees it.

@@ -23,6 +23,7 @@ void Workspace::zero(void* p, int64_t bytes) {
 void Workspace::allocate(int64_t bytes) {
   arena_ = DeviceBuffer(bytes);
   used_ = 0;
+  overlays_.clear();
   zero(arena_.get(), bytes);
   bytes_ += bytes;
 }
@@ -64,10 +65,22 @@ std::unique_ptr<CudaMatrix> Workspace::new_matrix_over(int64_t capacity, int64_t
     if (i > 0 && under[i - 1]->base + under[i - 1]->bytes != under[i]->base) return new_matrix(capacity, width, use);
     run += under[i]->bytes;
   }
-  if (under.empty() || run < matrix_bytes(allocated_rows(capacity), width, role_of(use), precision_)) {
-    return new_matrix(capacity, width, use);
+  if (under.empty()) return new_matrix(capacity, width, use);
+  const int64_t bytes = matrix_bytes(allocated_rows(capacity), width, role_of(use), precision_);  // aligned
+  char* start = under.front()->base;
+  Overlay& overlay = overlays_[start];
+  overlay.extent = std::max(overlay.extent, run);
+  if (overlay.used + bytes > overlay.extent) {
+    // A run at the arena's top grows into the free arena; any other falls back to its own memory.
+    char* top = static_cast<char*>(arena_.get()) + used_;
+    if (start + overlay.extent != top || take(overlay.used + bytes - overlay.extent) == nullptr) {
+      return new_matrix(capacity, width, use);
+    }
+    overlay.extent = overlay.used + bytes;
   }
-  return matrix_at(under.front()->base, capacity, width, use);
+  char* base = start + overlay.used;
+  overlay.used += bytes;
+  return matrix_at(base, capacity, width, use);
 }
 
 std::unique_ptr<CudaMatrix> Workspace::matrix_at(char* base, int64_t capacity, int64_t width, MatrixUse use) const {

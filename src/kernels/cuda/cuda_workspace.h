@@ -6,6 +6,7 @@
 // other (Backend::new_matrix_over).
 #include <cuda_runtime_api.h>
 
+#include <map>
 #include <memory>
 #include <span>
 #include <vector>
@@ -51,6 +52,13 @@ class Workspace {
   DeviceBuffer arena_;
   int64_t used_ = 0;
   std::vector<DeviceBuffer> extra_;  // matrices the plan did not foresee (warned about)
+  // Matrices laid over dead ones, by the dead run's start: the bytes the run spans (grown where it
+  // ended at the arena's top) and how many of them earlier overlays took. Two matrices laid over
+  // the same dead ones may be live together (gate_up and the gated output), so they never overlap.
+  struct Overlay {
+    int64_t extent = 0, used = 0;
+  };
+  std::map<const char*, Overlay> overlays_;
   int64_t bytes_ = 0;
 };
 
