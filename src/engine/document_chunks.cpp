@@ -40,6 +40,14 @@ std::vector<TokenRange> chunk_windows(size_t tokens, size_t window, size_t overl
 
 QueryPairs::QueryPairs(const PairTokenizer& tokenizer, std::string_view query, const PairPlan& plan)
     : tokenizer_(tokenizer), plan_(plan), query_text_(query) {
+  if (tokenizer_.prompt_based()) {
+    check_prompt_plan();
+    return;
+  }
+  if (!plan_.instruction.empty()) {
+    throw Error(Error::Kind::kUnprocessable,
+                "field \"instruction\": this model is a cross-encoder, which takes no instruction; leave it out");
+  }
   const size_t specials = tokenizer_.pair_special_tokens();
   const size_t budget = budget_of(plan_.max_length, specials);
   query_ = tokenizer_.encode(query, budget + 1, plan_.side);
@@ -85,7 +93,28 @@ QueryPairs::QueryPairs(const PairTokenizer& tokenizer, std::string_view query, c
   tokens_to_read_ = needed == std::numeric_limits<size_t>::max() ? needed : needed + 1;
 }
 
+void QueryPairs::check_prompt_plan() const {
+  if (plan_.max_chunks > 1 || plan_.return_chunks) {
+    throw Error(Error::Kind::kUnprocessable,
+                "chunks (max_chunks_per_doc, max_tokens_per_doc, return_chunks) are not available for this model: "
+                "a decoder reranker's prompt is tokenized as a whole and truncated by its authors' rule");
+  }
+  if (plan_.side == TruncationSide::kLeft) {
+    throw Error(Error::Kind::kUnprocessable,
+                "truncation_direction \"Left\" is not available for this model: its prompt is truncated by its "
+                "authors' rule, at the end of the document");
+  }
+}
+
 DocumentPairs QueryPairs::document(std::string_view text) const {
+  if (tokenizer_.prompt_based()) {
+    DocumentPairs out;
+    DocumentPair pair{tokenizer_.encode_prompt(plan_.instruction, query_text_, text, plan_.max_length), 0,
+                      static_cast<uint32_t>(text.size())};
+    out.truncated = pair.pair.truncated;
+    out.pairs.push_back(std::move(pair));
+    return out;
+  }
   DocumentPairs out;
   // Bounded: only tokens_to_read_ tokens of the kept end are tokenized, whatever the text's size.
   std::optional<TokenizedText> spanned = tokenizer_.encode_with_spans(text, tokens_to_read_, plan_.side);

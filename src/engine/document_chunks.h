@@ -33,6 +33,7 @@ struct PairPlan {
   size_t overlap = 0;
   bool overlap_from_request = false;  // an overlap the window cannot hold is the client's error, else clamped
   bool return_chunks = false;  // each document's winning bytes are wanted: the tokenizer must give spans
+  std::string_view instruction;  // a decoder's task instruction; empty: its default
 };
 
 // Request fields over server defaults: a field the request gives wins; max_document_tokens alone
@@ -53,8 +54,10 @@ struct DocumentPairs {
 class QueryPairs {
  public:
   // Throws Error(kUnprocessable) when the plan cannot work for this query: chunks with
-  // truncation_direction Left, a requested overlap not smaller than the window, or return_chunks
-  // with a tokenizer that gives no byte spans (BERT's). `query` must outlive this.
+  // truncation_direction Left, a requested overlap not smaller than the window, return_chunks
+  // with a tokenizer that gives no byte spans (BERT's); for a decoder's prompt (which its recipe
+  // truncates), chunks or truncation_direction Left at all; an instruction for an encoder. `query`
+  // must outlive this.
   QueryPairs(const PairTokenizer& tokenizer, std::string_view query, const PairPlan& plan);
 
   size_t window() const { return window_; }  // document tokens per window
@@ -65,6 +68,7 @@ class QueryPairs {
   DocumentPairs document(std::string_view text) const;
 
  private:
+  void check_prompt_plan() const;
   const PairTokenizer& tokenizer_;
   PairPlan plan_;
   std::string_view query_text_;

@@ -32,6 +32,7 @@ EncodedRequest RequestEncoder::encode(RerankInput& in, const Progress& progress)
   PairPlan plan = resolve_plan(in.chunks, settings_.chunk_defaults, in.truncation.value_or(settings_.truncation),
                                in.truncation_side, settings_.max_length);
   plan.return_chunks = in.return_chunks;
+  plan.instruction = in.instruction;
   // Each text is tokenized only as far as the plan can use (the query to the pair's budget + 1), so
   // a request costs what it can use, however long its texts are.
   const QueryPairs query(tokenizer_, in.query, plan);

@@ -23,6 +23,9 @@ struct RerankInput {
   std::optional<TruncationRule> truncation;  // nullopt: the server's
   ChunkRequest chunks;                       // fields not given: the server's
   bool return_chunks = false;                // the winning window's bytes are wanted (needs token spans)
+  // A decoder reranker's task instruction (Qwen3-Reranker's <Instruct>, mxbai's instruction, the
+  // bge-gemma prompt); empty: the model's default. Encoders take none.
+  std::string instruction;
   Clock::time_point deadline = Clock::time_point::max();
   // Who sent it (an API key's id, or a client address): the model's time is shared fairly between
   // tenants. Empty: the one default tenant.

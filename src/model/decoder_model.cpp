@@ -28,6 +28,7 @@ DecoderModel::DecoderModel(const std::filesystem::path& model_dir, ModelConfig c
   const BatchBounds largest = bounds.largest_pass(c.max_sequence_length());
   const bool allocate_now = backend_.prepare({.hidden = c.hidden_size, .intermediate = c.intermediate_size,
                                               .heads = c.num_heads, .layers = c.num_layers, .labels = 1,
+                                              .kv_heads = c.num_kv_heads, .head_dim = c.head_dim(),
                                               .vocab = c.vocab_size, .positions = 0, .token_types = 0,
                                               .batch = largest});
   // Gemma scales the embeddings by sqrt(hidden), a constant transformers casts to the

@@ -146,6 +146,9 @@ void shared_options(const dom::object& object, RerankRequest& r) {
   r.input.chunks.overlap = optional_count(object, "chunk_overlap_tokens", 0);
   r.return_chunks = optional_bool(object, "return_chunks", false);
   r.input.return_chunks = r.return_chunks;
+  if (const auto instruction = field(object, "instruction")) {
+    r.input.instruction = text_of(*instruction, [] { return std::string("field \"instruction\""); });
+  }
 }
 
 void write_chunk(JsonWriter& w, const std::vector<ChunkChoice>& chunks, size_t i) {
