@@ -24,6 +24,7 @@
 #include "kernels/backend_factory.h"
 #include "kernels/cpu/cpu_topology.h"
 #include "model/cross_encoder.h"
+#include "tokenizer/load_tokenizer.h"
 #include "profiling_backend.h"
 
 namespace rerankd::bench {
@@ -48,12 +49,24 @@ double median_seconds(F&& run, int min_reps, double min_seconds) {
   return times[times.size() / 2];
 }
 
-// FLOPs of one forward pass: the encoder's matmuls per token plus attention (QK^T and PV) per
-// sequence. Embeddings, LayerNorm, softmax and the head are a rounding error and not counted.
+// One layer's matmuls as (K, N) at M tokens: an encoder's qkv, attention output, FFN up and down;
+// a decoder's qkv (q may be wider than hidden, k and v narrower), o_proj, gate|up and down.
+std::vector<std::pair<int64_t, int64_t>> layer_matmuls(const ModelConfig& c) {
+  const int64_t H = c.hidden_size, I = c.intermediate_size;
+  if (!c.decoder()) return {{H, 3 * H}, {H, H}, {H, I}, {I, H}};
+  const int64_t Q = c.num_heads * c.head_dim(), KV = c.num_kv_heads * c.head_dim();
+  return {{H, Q + 2 * KV}, {Q, H}, {H, 2 * I}, {I, H}};
+}
+
+// FLOPs of one forward pass: the layers' matmuls per token plus attention (QK^T and PV) per
+// sequence, half of it where attention is causal. Embeddings, norms, softmax and the head are a
+// rounding error and not counted.
 double forward_flops(const ModelConfig& c, int64_t length, int64_t pairs) {
-  const double H = static_cast<double>(c.hidden_size), I = static_cast<double>(c.intermediate_size);
-  const double tokens = static_cast<double>(length * pairs);
-  const double per_layer = tokens * 2.0 * (4 * H * H + 2 * H * I) + static_cast<double>(pairs) * 4.0 * length * length * H;
+  double per_token = 0;
+  for (auto [K, N] : layer_matmuls(c)) per_token += 2.0 * static_cast<double>(K * N);
+  const double q_width = static_cast<double>(c.num_heads * c.head_dim());
+  const double attention = (c.decoder() ? 2.0 : 4.0) * static_cast<double>(length * length) * q_width;
+  const double per_layer = static_cast<double>(length * pairs) * per_token + static_cast<double>(pairs) * attention;
   return per_layer * static_cast<double>(c.num_layers);
 }
 
@@ -68,10 +81,8 @@ double matmul_ceiling_gflops(const ModelConfig& c, const std::string& dtype, int
   dt src_t = dt::f32, wei_t = dt::f32, dst_t = dt::f32;
   if (dtype == "int8") src_t = dt::u8, wei_t = dt::s8, dst_t = dt::s32;
   if (dtype == "bfloat16") src_t = dt::bf16, wei_t = dt::bf16;
-  const int64_t H = c.hidden_size, I = c.intermediate_size;
-  const std::vector<std::pair<int64_t, int64_t>> shapes{{H, 3 * H}, {H, H}, {H, I}, {I, H}};
   double flops = 0, seconds = 0;
-  for (auto [K, N] : shapes) {
+  for (auto [K, N] : layer_matmuls(c)) {
     dnnl::matmul::primitive_desc pd(
         dnnl::matmul::desc({{M, K}, src_t, tag::ab}, {{K, N}, wei_t, tag::any}, {{M, N}, dst_t, tag::ab}), engine);
     dnnl::memory src(pd.src_desc(), engine), wei(pd.weights_desc(), engine), dst(pd.dst_desc(), engine);
@@ -152,9 +163,15 @@ int main(int argc, char** argv) try {
     Backend& backend = profile ? static_cast<Backend&>(profiler) : made_backend;
     const int64_t longest = *std::max_element(lengths.begin(), lengths.end());
     const int64_t most = *std::max_element(batches.begin(), batches.end());
+    ModelConfig config = load_model_config(std::filesystem::path(model) / "config.json");
+    // A decoder's head reads the answer tokens its tokenizer's recipe names.
+    const AnswerTokens answer =
+        config.decoder() ? load_tokenizer(model, config.family, read_tokenizer_files(model))->answer_tokens()
+                         : AnswerTokens{};
     const std::unique_ptr<CrossEncoder> model_graph =
-        load_cross_encoder(model, load_model_config(std::filesystem::path(model) / "config.json"), backend,
-                           {.max_tokens = longest * most, .max_sequences = most, .max_sequence_length = longest});
+        load_cross_encoder(model, std::move(config), backend,
+                           {.max_tokens = longest * most, .max_sequences = most, .max_sequence_length = longest},
+                           answer);
     const int64_t rss = resident_memory_bytes();
     const ModelConfig& c = model_graph->config();
     const std::string precision = backend.precision();  // `auto` resolved
