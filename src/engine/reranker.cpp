@@ -3,11 +3,13 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <limits>
 
 #include "common/error.h"
 #include "common/process_stats.h"
 #include "kernels/backend_factory.h"
+#include "model/memory_estimate.h"
 #include "tokenizer/load_tokenizer.h"
 
 namespace rerankd {
@@ -15,6 +17,35 @@ namespace rerankd {
 namespace {
 // Offline, only throughput matters: the latency cap is there to keep one pass from growing huge.
 constexpr double kOfflinePassSeconds = 60;
+
+std::string gib(int64_t bytes) {
+  char text[32];
+  std::snprintf(text, sizeof text, "%.2f GiB", static_cast<double>(bytes) / (1 << 30));
+  return text;
+}
+
+// Says what the model will hold and refuses, before any weight is read, one whose weights cannot
+// fit in the memory left (the workspace grows with the passes the policy chooses, so it only
+// warns).
+void check_memory(const RerankerOptions& options, const ModelConfig& config, const Backend& backend) {
+  const MemoryEstimate need =
+      estimate_memory(config, backend.precision(), options.batch, /*copies_tables=*/backend.name() != "cpu");
+  const int64_t available = available_memory_bytes();
+  spdlog::info("memory: {} of weights in {}, activations up to {} at {} tokens a pass; {} available",
+               gib(need.weight_bytes), backend.precision(), gib(need.workspace_bytes),
+               options.batch.largest_pass(config.max_sequence_length()).max_tokens,
+               available < 0 ? std::string("unknown") : gib(available));
+  if (available >= 0 && need.weight_bytes > available) {
+    throw Error(Error::Kind::kInvalidInput,
+                (options.model_dir / "config.json").string() + ": the model needs " + gib(need.weight_bytes) +
+                    " for its weights in " + backend.precision() + " and only " + gib(available) +
+                    " is available; use a narrower --dtype (int8 on a CPU) or a machine with more memory");
+  }
+  if (available >= 0 && need.weight_bytes + need.workspace_bytes > available) {
+    spdlog::warn("memory: the weights and a full {}-token pass would not fit; lower --max-batch-tokens",
+                 options.batch.max_tokens);
+  }
+}
 }  // namespace
 
 Reranker::Reranker(const RerankerOptions& options) : options_(options) {
@@ -28,6 +59,7 @@ Reranker::Reranker(const RerankerOptions& options) : options_(options) {
   if (!made.warning.empty()) spdlog::warn("dtype {}: {}", options.dtype, made.warning);
   backend_ = std::move(made.backend);
   precision_reason_ = std::move(made.precision_reason);
+  check_memory(options, config, *backend_);
   model_ = load_cross_encoder(options.model_dir, std::move(config), *backend_, options.batch,
                               tokenizer_->answer_tokens());
 

@@ -12,6 +12,7 @@
 #include "common/error.h"
 #include "common/error_class.h"
 #include "engine/reranker.h"
+#include "model/memory_estimate.h"
 #include "model/safetensors.h"
 #include "test_data.h"
 
@@ -248,6 +249,47 @@ TEST(Loader, TokenizerFilesCapMaxLength) {
   rewrite("tokenizer_config.json", "\"model_max_length\": 64", "\"model_max_length\": 1000000000000000019884624838656");
   options.batch.max_sequence_length = 30;
   EXPECT_EQ(Reranker(options).max_length(), 30u);  // "no limit" leaves the option in force
+  std::filesystem::remove_all(dir);
+}
+
+// The weights' size comes from config.json alone: Qwen3-Reranker-0.6B's layers are 440.4M
+// parameters (q 1024x2048, k and v 1024x1024, o 2048x1024, gate/up/down 3 x 1024x3072, 28 times),
+// and a CPU reads the 151669-row token table in place from the file.
+TEST(Loader, MemoryEstimateCountsTheLayersInTheComputePrecision) {
+  ModelConfig c = load_model_config(testing::model_dir("qwen3-tiny") / "config.json");
+  c.hidden_size = 1024, c.num_layers = 28, c.num_heads = 16, c.num_kv_heads = 8, c.decoder_head_dim = 128;
+  c.intermediate_size = 3072, c.vocab_size = 151669;
+  const int64_t layers = 28 * int64_t{15728640};
+  EXPECT_EQ(estimate_memory(c, "float32", {}, false).weight_bytes, layers * 4);
+  EXPECT_EQ(estimate_memory(c, "bfloat16", {}, false).weight_bytes, layers * 2);
+  EXPECT_EQ(estimate_memory(c, "int8", {}, false).weight_bytes, layers);
+  EXPECT_EQ(estimate_memory(c, "float16", {}, true).weight_bytes, (layers + 151669 * 1024) * 2);
+}
+
+// A model whose weights cannot fit is refused before any is read: this directory's config claims
+// far more layers than its checkpoint (and any machine) holds, and the error is about memory.
+TEST(Loader, AModelThatCannotFitIsRefusedBeforeLoading) {
+  const auto dir = std::filesystem::temp_directory_path() / ("rerankd-huge-" + std::to_string(::getpid()));
+  std::filesystem::remove_all(dir);
+  std::filesystem::copy(testing::model_dir("qwen3-tiny"), dir);
+  std::ifstream in(dir / "config.json");
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const std::string layers = "\"num_hidden_layers\": 3";
+  const auto at = text.find(layers);
+  ASSERT_NE(at, std::string::npos);
+  text.replace(at, layers.size(), "\"num_hidden_layers\": 300000000");
+  std::ofstream(dir / "config.json", std::ios::trunc) << text;
+  RerankerOptions options;
+  options.model_dir = dir;
+  options.dtype = "float32";
+  try {
+    Reranker reranker(options);
+    ADD_FAILURE() << "loaded";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), Error::Kind::kInvalidInput);
+    EXPECT_NE(std::string(e.what()).find("GiB for its weights in float32"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("config.json"), std::string::npos) << e.what();
+  }
   std::filesystem::remove_all(dir);
 }
 
