@@ -58,7 +58,10 @@ done
 
 torch_dtypes=float32
 (has avx512_bf16 || has amx_bf16) && torch_dtypes=float32,bfloat16
-/usr/bin/python3 "$here/torch_baseline.py" --model "$model" --dtypes "$torch_dtypes" --lengths "$lengths" \
+# A decoder reranker (Qwen3ForCausalLM) has its own torch forward.
+baseline=torch_baseline.py
+grep -q '"Qwen3ForCausalLM"' "$model/config.json" && baseline=torch_decoder_baseline.py
+/usr/bin/python3 "$here/$baseline" --model "$model" --dtypes "$torch_dtypes" --lengths "$lengths" \
   --batches "$batches" --min-seconds "$min_seconds" --json "$out/torch.json"
 
 /usr/bin/python3 - "$out" "$LEVELS" <<'PY'

@@ -32,6 +32,17 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 import reference  # noqa: E402  (safetensors header reader, config reader)
 
 
+def median_seconds(run, min_seconds):
+    """The median time of `run()` after one warm-up call: at least 3 calls and `min_seconds`."""
+    run()
+    times, start = [], time.monotonic()
+    while len(times) < 3 or time.monotonic() - start < min_seconds:
+        t = time.monotonic()
+        run()
+        times.append(time.monotonic() - t)
+    return statistics.median(times)
+
+
 def load_weights(model_dir):
     """name -> float32 tensor, from model.safetensors or its shards, memory-mapped."""
     single = os.path.join(model_dir, "model.safetensors")
@@ -149,13 +160,7 @@ def main():
                 ids = torch.randint(4, config["vocab_size"] - 1, (batch, length))
                 ids[:, 0] = 0
                 mask = torch.ones_like(ids)
-                model.logits(ids, mask)  # warm-up
-                times, start = [], time.monotonic()
-                while len(times) < 3 or time.monotonic() - start < args.min_seconds:
-                    t = time.monotonic()
-                    model.logits(ids, mask)
-                    times.append(time.monotonic() - t)
-                median = statistics.median(times)
+                median = median_seconds(lambda: model.logits(ids, mask), args.min_seconds)
                 # Same FLOP count as rerankd_bench: the encoder's matmuls plus attention.
                 flops = layers * (batch * length * 2.0 * (4 * hidden * hidden + 2 * hidden * inter)
                                   + batch * 4.0 * length * length * hidden)

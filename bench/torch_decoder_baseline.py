@@ -20,16 +20,14 @@ import argparse
 import json
 import math
 import os
-import statistics
 import sys
-import time
 
 import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "reference"))
-from torch_baseline import load_weights  # noqa: E402
+from torch_baseline import load_weights, median_seconds  # noqa: E402
 import reference  # noqa: E402
 
 
@@ -126,13 +124,7 @@ def main():
         for length in map(int, args.lengths.split(",")):
             for batch in map(int, args.batches.split(",")):
                 ids = torch.randint(4, min(c["vocab_size"], 150000), (batch, length))
-                model.logits(ids)  # warm-up
-                times, start = [], time.monotonic()
-                while len(times) < 3 or time.monotonic() - start < args.min_seconds:
-                    t = time.monotonic()
-                    model.logits(ids)
-                    times.append(time.monotonic() - t)
-                median = statistics.median(times)
+                median = median_seconds(lambda: model.logits(ids), args.min_seconds)
                 # rerankd_bench's count: the layers' matmuls plus causal attention.
                 flops = L * (batch * length * 2.0 * (H * (Q + 2 * KV) + Q * H + 3 * H * I)
                              + batch * 2.0 * length * length * Q)

@@ -39,27 +39,13 @@ const CausalAttention::Primitives& CausalAttention::primitives(int64_t queries, 
   if (it != cache_.end()) return it->second;
 
   const int64_t d = shape.head_dim, row = shape.q_width() + 2 * shape.kv_width(), out = shape.q_width();
-  Primitives p;
-  p.q_md = memory::desc({heads, queries, d}, dt::f32, memory::dims{d, row, 1});
   // K^T and V: one head, broadcast over the unit's query heads.
-  p.k_md = memory::desc({1, d, keys}, dt::f32, memory::dims{d, 1, row});
-  p.scores_md = memory::desc({heads, queries, keys}, dt::f32, memory::format_tag::abc);
-  p.v_md = memory::desc({1, keys, d}, dt::f32, memory::dims{d, row, 1});
-  p.ctx_md = memory::desc({heads, queries, d}, dt::f32, memory::dims{d, out, 1});
-
-  // Each thread passes its own scratchpad (see dnnl_attention.cpp: shared ones corrupt results).
-  dnnl::primitive_attr own_scratchpad;
-  own_scratchpad.set_scratchpad_mode(dnnl::scratchpad_mode::user);
-  const dnnl::matmul::primitive_desc scores_pd(dnnl::matmul::desc(p.q_md, p.k_md, p.scores_md), own_scratchpad,
-                                               engine_);
-  const dnnl::matmul::primitive_desc context_pd(dnnl::matmul::desc(p.scores_md, p.v_md, p.ctx_md), own_scratchpad,
-                                                engine_);
-  p.scores = dnnl::matmul(scores_pd);
-  p.context = dnnl::matmul(context_pd);
-  p.scratchpad_bytes = std::max(scores_pd.scratchpad_desc().get_size(), context_pd.scratchpad_desc().get_size());
-  p.scores_scratchpad_md = scores_pd.scratchpad_desc();
-  p.context_scratchpad_md = context_pd.scratchpad_desc();
-  return cache_.emplace(key, std::move(p)).first->second;
+  return cache_
+      .try_emplace(key, engine_, memory::desc({heads, queries, d}, dt::f32, memory::dims{d, row, 1}),
+                   memory::desc({1, d, keys}, dt::f32, memory::dims{d, 1, row}),
+                   memory::desc({1, keys, d}, dt::f32, memory::dims{d, row, 1}),
+                   memory::desc({heads, queries, d}, dt::f32, memory::dims{d, out, 1}))
+      .first->second;
 }
 
 void CausalAttention::run(const float* qkv, const std::vector<int32_t>& seq_starts, const DecoderAttentionShape& shape,
@@ -106,45 +92,25 @@ void CausalAttention::run(const float* qkv, const std::vector<int32_t>& seq_star
 
 void CausalAttention::run_unit(const Unit& unit, const float* qkv, const DecoderAttentionShape& shape, float* context,
                                dnnl::stream& stream, ThreadScratch& scratch) const {
-  const Primitives& p = *unit.primitives;
   const int64_t d = shape.head_dim, row = shape.q_width() + 2 * shape.kv_width();
   const int64_t queries = unit.queries, keys = unit.first_query + unit.queries;
-  const auto scores_size = static_cast<size_t>(unit.heads * queries * keys);
-  if (scratch.scores.size() < scores_size) scratch.scores.resize(scores_size);
-  if (scratch.dnnl_scratchpad.size() < p.scratchpad_bytes) scratch.dnnl_scratchpad.resize(p.scratchpad_bytes);
-  void* scratchpad = scratch.dnnl_scratchpad.data();
-
   const int64_t kv_head = unit.first_head / (shape.q_heads / shape.kv_heads);
   auto* sequence = const_cast<float*>(qkv) + unit.begin * row;
   float* k = sequence + shape.q_width() + kv_head * d;
-  memory q_mem(p.q_md, engine_, sequence + unit.first_query * row + unit.first_head * d);
-  memory k_mem(p.k_md, engine_, k);
-  memory v_mem(p.v_md, engine_, k + shape.kv_width());
-  memory scores_mem(p.scores_md, engine_, scratch.scores.data());
-  memory ctx_mem(p.ctx_md, engine_,
-                 context + (unit.begin + unit.first_query) * shape.q_width() + unit.first_head * d);
-  memory scores_scratchpad(p.scores_scratchpad_md, engine_, scratchpad);
-  memory context_scratchpad(p.context_scratchpad_md, engine_, scratchpad);
-
-  p.scores.execute(stream, {{DNNL_ARG_SRC, q_mem},
-                            {DNNL_ARG_WEIGHTS, k_mem},
-                            {DNNL_ARG_DST, scores_mem},
-                            {DNNL_ARG_SCRATCHPAD, scores_scratchpad}});
-  stream.wait();
   const float scale = 1.f / std::sqrt(static_cast<float>(d));
-  for (int64_t h = 0; h < unit.heads; ++h) {
-    for (int64_t i = 0; i < queries; ++i) {
-      float* scores = scratch.scores.data() + (h * queries + i) * keys;
-      const int64_t visible = unit.first_query + i + 1;  // keys 0..its own position
-      softmax_row(scores, visible, scale);
-      std::memset(scores + visible, 0, static_cast<size_t>(keys - visible) * sizeof(float));
-    }
-  }
-  p.context.execute(stream, {{DNNL_ARG_SRC, scores_mem},
-                             {DNNL_ARG_WEIGHTS, v_mem},
-                             {DNNL_ARG_DST, ctx_mem},
-                             {DNNL_ARG_SCRATCHPAD, context_scratchpad}});
-  stream.wait();
+  unit.primitives->run(stream, scratch, sequence + unit.first_query * row + unit.first_head * d, k,
+                       k + shape.kv_width(),
+                       context + (unit.begin + unit.first_query) * shape.q_width() + unit.first_head * d,
+                       [&](float* all) {
+                         for (int64_t h = 0; h < unit.heads; ++h) {
+                           for (int64_t i = 0; i < queries; ++i) {
+                             float* scores = all + (h * queries + i) * keys;
+                             const int64_t visible = unit.first_query + i + 1;  // keys 0..its own position
+                             softmax_row(scores, visible, scale);
+                             std::memset(scores + visible, 0, static_cast<size_t>(keys - visible) * sizeof(float));
+                           }
+                         }
+                       });
 }
 
 }  // namespace rerankd::cpu

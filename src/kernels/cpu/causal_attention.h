@@ -18,6 +18,8 @@
 
 #include "kernels/backend.h"
 
+#include "kernels/cpu/attention_matmuls.h"
+
 namespace rerankd::cpu {
 
 class CausalAttention {
@@ -29,21 +31,13 @@ class CausalAttention {
            float* context);
 
  private:
-  struct Primitives {
-    dnnl::memory::desc q_md, k_md, scores_md, v_md, ctx_md, scores_scratchpad_md, context_scratchpad_md;
-    size_t scratchpad_bytes = 0;
-    dnnl::matmul scores;
-    dnnl::matmul context;
-  };
+  using Primitives = AttentionMatmuls;
+  using ThreadScratch = AttentionScratch;
   struct Unit {
     int64_t begin;        // the sequence's first token
     int64_t first_query;  // within the sequence; the unit's keys are [0, first_query + queries)
     int64_t queries, first_head, heads;
     const Primitives* primitives;
-  };
-  struct ThreadScratch {
-    std::vector<float> scores;  // [heads, queries, keys]
-    std::vector<std::byte> dnnl_scratchpad;
   };
   // By (queries, keys, heads per unit, q heads, kv heads, head_dim).
   using Key = std::tuple<int64_t, int64_t, int64_t, int64_t, int64_t, int64_t>;

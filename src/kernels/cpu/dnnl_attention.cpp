@@ -43,28 +43,13 @@ const DnnlAttention::Primitives& DnnlAttention::primitives(int64_t length, int64
   if (it != cache_.end()) return it->second;
 
   const int64_t L = length, d = hidden / num_heads, row = 3 * hidden;
-  Primitives p;
-  p.q_md = memory::desc({heads, L, d}, dt::f32, memory::dims{d, row, 1});
-  p.k_md = memory::desc({heads, d, L}, dt::f32, memory::dims{d, 1, row});  // K^T, read in place
-  p.scores_md = memory::desc({heads, L, L}, dt::f32, memory::format_tag::abc);
-  p.v_md = memory::desc({heads, L, d}, dt::f32, memory::dims{d, row, 1});
-  p.ctx_md = memory::desc({heads, L, d}, dt::f32, memory::dims{d, hidden, 1});
-
-  // Threads run these primitives at once, so each passes its own scratchpad: with the library's
-  // default, primitives that need one share it (oneDNN 2.6's brgemm matmuls, for one, corrupt each
-  // other's results that way; the gemm these shapes get here needs none, but other CPUs differ).
-  dnnl::primitive_attr own_scratchpad;
-  own_scratchpad.set_scratchpad_mode(dnnl::scratchpad_mode::user);
-  const dnnl::matmul::primitive_desc scores_pd(dnnl::matmul::desc(p.q_md, p.k_md, p.scores_md), own_scratchpad,
-                                               engine_);
-  const dnnl::matmul::primitive_desc context_pd(dnnl::matmul::desc(p.scores_md, p.v_md, p.ctx_md), own_scratchpad,
-                                                engine_);
-  p.scores = dnnl::matmul(scores_pd);
-  p.context = dnnl::matmul(context_pd);
-  p.scratchpad_bytes = std::max(scores_pd.scratchpad_desc().get_size(), context_pd.scratchpad_desc().get_size());
-  p.scores_scratchpad_md = scores_pd.scratchpad_desc();
-  p.context_scratchpad_md = context_pd.scratchpad_desc();
-  return cache_.emplace(std::pair{length, heads}, std::move(p)).first->second;
+  return cache_
+      .try_emplace(std::pair{length, heads}, engine_,
+                   memory::desc({heads, L, d}, dt::f32, memory::dims{d, row, 1}),
+                   memory::desc({heads, d, L}, dt::f32, memory::dims{d, 1, row}),  // K^T, read in place
+                   memory::desc({heads, L, d}, dt::f32, memory::dims{d, row, 1}),
+                   memory::desc({heads, L, d}, dt::f32, memory::dims{d, hidden, 1}))
+      .first->second;
 }
 
 void DnnlAttention::run(const float* qkv, const std::vector<int32_t>& seq_starts, int64_t hidden, int64_t num_heads,
@@ -103,31 +88,13 @@ void DnnlAttention::run(const float* qkv, const std::vector<int32_t>& seq_starts
 
 void DnnlAttention::run_unit(const Unit& unit, const float* qkv, int64_t hidden, int64_t num_heads, float* context,
                              dnnl::stream& stream, ThreadScratch& scratch) const {
-  const Primitives& p = *unit.primitives;
   const int64_t L = unit.length, d = hidden / num_heads;
-  void* scratchpad = scratch.reserve(unit.heads * L * L, p.scratchpad_bytes);
-
   float* q = const_cast<float*>(qkv) + unit.begin * 3 * hidden + unit.first_head * d;
-  memory q_mem(p.q_md, engine_, q);
-  memory k_mem(p.k_md, engine_, q + hidden);
-  memory v_mem(p.v_md, engine_, q + 2 * hidden);
-  memory scores_mem(p.scores_md, engine_, scratch.scores.data());
-  memory ctx_mem(p.ctx_md, engine_, context + unit.begin * hidden + unit.first_head * d);
-  memory scores_scratchpad(p.scores_scratchpad_md, engine_, scratchpad);
-  memory context_scratchpad(p.context_scratchpad_md, engine_, scratchpad);
-
-  p.scores.execute(stream, {{DNNL_ARG_SRC, q_mem},
-                            {DNNL_ARG_WEIGHTS, k_mem},
-                            {DNNL_ARG_DST, scores_mem},
-                            {DNNL_ARG_SCRATCHPAD, scores_scratchpad}});
-  stream.wait();
   const float scale = 1.f / std::sqrt(static_cast<float>(d));
-  for (int64_t r = 0; r < unit.heads * L; ++r) softmax_row(scratch.scores.data() + r * L, L, scale);
-  p.context.execute(stream, {{DNNL_ARG_SRC, scores_mem},
-                             {DNNL_ARG_WEIGHTS, v_mem},
-                             {DNNL_ARG_DST, ctx_mem},
-                             {DNNL_ARG_SCRATCHPAD, context_scratchpad}});
-  stream.wait();
+  unit.primitives->run(stream, scratch, q, q + hidden, q + 2 * hidden,
+                       context + unit.begin * hidden + unit.first_head * d, [&](float* scores) {
+                         for (int64_t r = 0; r < unit.heads * L; ++r) softmax_row(scores + r * L, L, scale);
+                       });
 }
 
 }  // namespace rerankd::cpu

@@ -18,6 +18,8 @@
 #include <utility>
 #include <vector>
 
+#include "kernels/cpu/attention_matmuls.h"
+
 namespace rerankd::cpu {
 
 class DnnlAttention {
@@ -29,26 +31,11 @@ class DnnlAttention {
            float* context);
 
  private:
-  struct Primitives {
-    dnnl::memory::desc q_md, k_md, scores_md, v_md, ctx_md, scores_scratchpad_md, context_scratchpad_md;
-    size_t scratchpad_bytes = 0;
-    dnnl::matmul scores;
-    dnnl::matmul context;
-  };
+  using Primitives = AttentionMatmuls;
+  using ThreadScratch = AttentionScratch;
   struct Unit {
     int64_t begin, length, first_head, heads;
     const Primitives* primitives;
-  };
-  // One compute thread's buffers, grown as needed.
-  struct ThreadScratch {
-    std::vector<float> scores;  // [heads, L, L]
-    std::vector<std::byte> dnnl_scratchpad;
-    // Returns the oneDNN scratchpad.
-    void* reserve(int64_t scores_size, size_t scratchpad_bytes) {
-      if (scores.size() < static_cast<size_t>(scores_size)) scores.resize(static_cast<size_t>(scores_size));
-      if (dnnl_scratchpad.size() < scratchpad_bytes) dnnl_scratchpad.resize(scratchpad_bytes);
-      return dnnl_scratchpad.data();
-    }
   };
   const Primitives& primitives(int64_t length, int64_t heads, int64_t hidden, int64_t num_heads);
   void run_unit(const Unit& unit, const float* qkv, int64_t hidden, int64_t num_heads, float* context,
