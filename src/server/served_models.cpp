@@ -21,6 +21,8 @@ ModelFacts gather_facts(const std::string& name, Reranker& reranker) {
   f.backend = f.device.substr(0, f.device.find(':'));
   f.backend_description = reranker.backend_description();
   f.max_input_length = reranker.max_length();
+  f.takes_instruction = reranker.tokenizer().prompt_based();
+  f.default_instruction = reranker.tokenizer().default_instruction();
   f.hidden_size = c.hidden_size;
   f.num_layers = c.num_layers;
   f.threads = reranker.compute_threads();

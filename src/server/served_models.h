@@ -28,6 +28,8 @@ struct ModelFacts {
   std::string backend_description;  // ISA, kernels in use
   std::string precision_reason;     // why the dtype resolved to `precision`
   size_t max_input_length = 0;  // tokens per pair, special tokens included
+  bool takes_instruction = false;   // a decoder reranker, whose prompt has an instruction
+  std::string default_instruction;  // what it uses when a request gives none (may be empty)
   int64_t hidden_size = 0;
   int64_t num_layers = 0;
   int threads = 0;

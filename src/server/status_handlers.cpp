@@ -24,6 +24,8 @@ void write_model(JsonWriter& w, const ServedModel& m) {
   w.key("device").value(f.device);
   w.key("backend_description").value(f.backend_description);
   w.key("max_input_length").value(u(f.max_input_length));
+  w.key("takes_instruction").value(f.takes_instruction);
+  w.key("default_instruction").value(f.default_instruction);
   w.key("hidden_size").value(f.hidden_size);
   w.key("num_layers").value(f.num_layers);
   w.key("threads").value(f.threads);

@@ -142,6 +142,33 @@ test("with several models the page offers them and ranks with the one chosen", a
   }
 });
 
+test("for a decoder reranker the page shows its instruction and sends the one typed", async () => {
+  const server = await startServer(["--model", "qwen3=" + modelDir("qwen3-tiny"), "--max-length", "8192",
+                                    "--dtype", "float32"]);
+  try {
+    const { page, seen } = await openPage(server.url);
+    await page.waitForSelector("#model-row:not([hidden])");
+    assert.ok(await page.$eval("#instruction-row", (e) => e.hidden), "a cross-encoder takes no instruction");
+    await page.selectOption("#model-choice", "qwen3");
+    await page.waitForSelector("#instruction-row:not([hidden])");
+    assert.match(await page.$eval("#instruction", (e) => e.placeholder), /Given a web search query/);
+    const rows = fs.readFileSync(path.join(process.env.RERANKD_TESTDATA, "expected", "qwen3-tiny.jsonl"), "utf8")
+      .split("\n").filter((l) => l.trim()).map((l) => JSON.parse(l))
+      .filter((r) => r.instruction !== null && r.max_length === 8192 && r.document.trim() && r.document === r.document.trim());
+    const same = rows.filter((r) => r.query === rows[0].query && r.instruction === rows[0].instruction);
+    await page.fill("#instruction", same[0].instruction);
+    await submit(page, same[0].query, same.map((r) => r.document).join("\n\n"), same.length);
+    for (const r of await rankedList(page)) {
+      const ref = same[r.index];
+      assert.ok(Math.abs(r.score - sigmoid(ref.logit)) < 1e-4, `document ${r.index}: ${r.score} vs ${sigmoid(ref.logit)}`);
+    }
+    assert.deepEqual(seen.problems, []);
+    await page.close();
+  } finally {
+    await server.stop();
+  }
+});
+
 test("with API keys the page asks for one and sends it like any client", async () => {
   const server = await startServer(["--api-key", "page-test-key"]);
   try {
