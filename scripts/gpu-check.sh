@@ -28,7 +28,7 @@ cd "$(dirname "$0")/.."
 bundle=${RERANKD_GPU_BUNDLE:-build-gpu-check/bundle.tar.xz}
 bundle_limit_mib=${RERANKD_GPU_BUNDLE_LIMIT_MIB:-64}  # what is sent to a GPU machine: bundle + working tree
 script="$PWD/scripts/gpu-check.sh"
-models="tiny tiny-f16 tiny-bf16 small bert-tiny bert-cased"
+models="tiny tiny-f16 tiny-bf16 small bert-tiny bert-cased qwen3-tiny qwen3-tiny-untied bge-gemma-tiny"
 
 # ------------------------------------------------------------------------------------------------
 # --pack
@@ -63,7 +63,7 @@ pack() {
   patchelf --force-rpath --set-rpath '$ORIGIN/../lib' "$stage"/bin/*
   find "$stage/lib" -maxdepth 1 -type f -exec patchelf --force-rpath --set-rpath '$ORIGIN' {} \;
   for m in $models; do cp -r "build-cuda/testdata/models/$m" "$stage/testdata/models/"; done
-  cp -r build-cuda/testdata/expected build-cuda/testdata/spm "$stage/testdata/"
+  cp -r build-cuda/testdata/expected build-cuda/testdata/spm build-cuda/testdata/tokenizers "$stage/testdata/"
   mkdir -p "$(dirname "$bundle")"
   python3 - "$stage" "$bundle" <<'PY'
 import sys, tarfile
@@ -166,16 +166,18 @@ PY
   echo "bundle in $B; cuBLAS from $cublas"
 }
 
-# The bge-shaped float16 model (mid-shaped in a dry run), written in the background while stage 1
+# The bge-shaped float16 model (mid-shaped in a dry run) and, beside it, Qwen3-Reranker-0.6B's
+# shape in BF16 (its tokenizer from the bundle's testdata), written in the background while stage 1
 # runs (its own time limit, outside the stages'); kept for a rerun of stage 2 on the same machine.
 # $GEN/exit holds the writer's exit status once it has ended.
 start_model() {
   if [ -f "$GEN/$SHAPED.done" ]; then return; fi
-  rm -rf "$GEN" && mkdir -p "$GEN" && cp -r "$B/testdata/spm" "$GEN/"
+  rm -rf "$GEN" && mkdir -p "$GEN" && cp -r "$B/testdata/spm" "$B/testdata/tokenizers" "$GEN/"
   local flag=--bge-shaped
   [ "$SHAPED" = mid-shaped ] && flag=--mid-shaped
   (
-    timeout 200 "$PYTHON" tests/reference/make_test_models.py "$GEN" --shaped-only $flag --shaped-dtype float16 \
+    timeout 300 "$PYTHON" tests/reference/make_test_models.py "$GEN" --shaped-only $flag --qwen3-shaped \
+      --shaped-dtype float16 \
       >"$LOGS/model.log" 2>&1
     rc=$?
     [ $rc -eq 0 ] && touch "$GEN/$SHAPED.done"
@@ -361,6 +363,23 @@ for r in json.load(open(sys.argv[1]))["results"]:
 PY
   else
     failed "rerankd_bench" "$log" "exit $?"
+    fail=1
+  fi
+
+  # The decoder graph at Qwen3-Reranker-0.6B's shape (issue 22's figures on a GPU).
+  echo "engine: Qwen3-Reranker-0.6B's shape, pairs/s at 256 tokens"
+  log=$LOGS/2-qwen3.log
+  if limit 120 "$B/bin/rerankd_bench" --model "$GEN/models/qwen3-0.6b-shaped" --device "$DEVICE" \
+       --dtypes "$ENGINE_DTYPES" --lengths 256 --batches "$ENGINE_BATCHES" --min-seconds "$ENGINE_SECONDS" \
+       --json "$LOGS/2-qwen3.json" >"$log" 2>&1; then
+    "$PYTHON" - "$LOGS/2-qwen3.json" <<'PY' >>"$TABLE"
+import json, sys
+for r in json.load(open(sys.argv[1]))["results"]:
+    label = f"rerankd qwen3-0.6b {r['dtype']}, {r['batch']} x {r['length']} tokens"
+    print(f"{label:60} {r['pairs_per_second']:9.1f} pairs/s  {r['seconds'] * 1e3:8.2f} ms/pass")
+PY
+  else
+    failed "rerankd_bench qwen3-0.6b" "$log" "exit $?"
     fail=1
   fi
 

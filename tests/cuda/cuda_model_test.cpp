@@ -24,6 +24,7 @@ TEST_P(CudaParityTest, Float32LogitsMatchTheReferenceAloneAndBatched) {
   options.model_dir = testing::model_dir(GetParam());
   options.device = "cuda";
   options.dtype = "float32";
+  options.batch.max_sequence_length = 8192;  // the decoders' longest prompts (2,106 tokens)
   Reranker reranker(options);
   ASSERT_EQ(reranker.device(), "cuda:0");
   std::vector<EncodedPair> encoded;
@@ -50,6 +51,7 @@ TEST_P(CudaParityTest, SmallBatchBudgetsGiveTheSameScores) {
   options.dtype = "float32";
   options.batch.max_tokens = 200;
   options.batch.max_sequences = 3;
+  options.batch.max_sequence_length = 8192;
   Reranker reranker(options);
   std::vector<EncodedPair> encoded;
   for (const auto& e : expected) encoded.push_back({e.ids, e.type_ids});
@@ -57,7 +59,9 @@ TEST_P(CudaParityTest, SmallBatchBudgetsGiveTheSameScores) {
   for (size_t i = 0; i < expected.size(); ++i) EXPECT_NEAR(logits[i], expected[i].logit, 1e-4) << i;
 }
 
-INSTANTIATE_TEST_SUITE_P(Models, CudaParityTest, ::testing::Values("tiny", "tiny-f16", "tiny-bf16", "small", "bert-tiny", "bert-cased"),
+// With the decoder rerankers' layouts (Qwen3 tied and untied, Gemma): the CUDA decoder ops.
+INSTANTIATE_TEST_SUITE_P(Models, CudaParityTest, ::testing::Values("tiny", "tiny-f16", "tiny-bf16", "small", "bert-tiny", "bert-cased",
+                                                                   "qwen3-tiny", "qwen3-tiny-untied", "bge-gemma-tiny"),
                          [](const auto& param_info) {
                            std::string name = param_info.param;
                            std::replace(name.begin(), name.end(), '-', '_');
