@@ -90,6 +90,14 @@ Reranker::Reranker(const RerankerOptions& options) : options_(options) {
 
 Reranker::~Reranker() = default;
 
+EncodedPair Reranker::encode(std::string_view query, std::string_view document, std::string_view instruction) const {
+  if (tokenizer_->prompt_based()) return tokenizer_->encode_prompt(instruction, query, document, max_length_);
+  if (!instruction.empty()) {
+    throw Error(Error::Kind::kInvalidInput, "this model is a cross-encoder, which takes no instruction");
+  }
+  return tokenizer_->encode_pair(query, document, max_length_);
+}
+
 std::vector<float> Reranker::logits(std::span<const EncodedPair> pairs,
                                     const std::function<void(size_t, size_t)>& progress) {
   // The server's batching policy with one request and no deadline: it sizes the passes from the
@@ -121,7 +129,7 @@ std::vector<ScoredPair> Reranker::score(std::span<const Pair> pairs,
                                         const std::function<void(size_t, size_t)>& progress) {
   std::vector<EncodedPair> encoded;
   encoded.reserve(pairs.size());
-  for (const Pair& p : pairs) encoded.push_back(encode(p.query, p.document));
+  for (const Pair& p : pairs) encoded.push_back(encode(p.query, p.document, p.instruction));
   const std::vector<float> l = logits(encoded, progress);
   std::vector<ScoredPair> out(pairs.size());
   for (size_t i = 0; i < pairs.size(); ++i) {

@@ -51,9 +51,9 @@ class Reranker {
   int compute_threads() const { return backend_->threads(); }  // what `threads` resolved to
   int pass_slots() const { return backend_->pass_slots(); }    // passes the backend can have in flight
 
-  EncodedPair encode(std::string_view query, std::string_view document) const {
-    return tokenizer_->encode_pair(query, document, max_length_);
-  }
+  // The pair as the model takes it; `instruction` only for a decoder reranker's prompt (empty: its
+  // default). Throws Error(kInvalidInput) for an instruction to a cross-encoder.
+  EncodedPair encode(std::string_view query, std::string_view document, std::string_view instruction = {}) const;
 
   // Logits of already-encoded pairs, batched by length; `progress(done, total)` after each batch.
   std::vector<float> logits(std::span<const EncodedPair> pairs,
@@ -61,6 +61,7 @@ class Reranker {
 
   struct Pair {
     std::string_view query, document;
+    std::string_view instruction = {};  // a decoder reranker's; empty: its default
   };
   std::vector<ScoredPair> score(std::span<const Pair> pairs, const std::function<void(size_t, size_t)>& progress = {});
 

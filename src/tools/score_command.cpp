@@ -20,13 +20,13 @@ namespace {
 
 struct ScoreArgs {
   ModelOptions model;
-  std::string query;
+  std::string query, instruction;
   std::vector<std::string> documents;
   std::string input, output;
 };
 
 struct PairText {
-  std::string query, document;
+  std::string query, document, instruction;
 };
 
 std::vector<PairText> read_jsonl(const std::string& path) {
@@ -49,7 +49,12 @@ std::vector<PairText> read_jsonl(const std::string& path) {
     if (obj["document"].get_string().get(d) != simdjson::SUCCESS) {
       throw Error(Error::Kind::kInvalidInput, where + ": field 'document' must be a string");
     }
-    pairs.push_back({std::string(q), std::string(d)});
+    std::string_view instruction;
+    if (auto field = obj["instruction"]; field.error() != simdjson::NO_SUCH_FIELD && !field.is_null() &&
+                                         field.get_string().get(instruction) != simdjson::SUCCESS) {
+      throw Error(Error::Kind::kInvalidInput, where + ": field 'instruction' must be a string");
+    }
+    pairs.push_back({std::string(q), std::string(d), std::string(instruction)});
   }
   return pairs;
 }
@@ -63,13 +68,13 @@ int run_score(const ScoreArgs& args) {
     texts = read_jsonl(args.input);
   } else {
     if (args.documents.empty()) throw Error(Error::Kind::kInvalidInput, "give --query and --doc, or --input FILE");
-    for (const auto& d : args.documents) texts.push_back({args.query, d});
+    for (const auto& d : args.documents) texts.push_back({args.query, d, args.instruction});
   }
 
   Reranker reranker(args.model.reranker_options());
   std::vector<Reranker::Pair> pairs;
   pairs.reserve(texts.size());
-  for (const auto& t : texts) pairs.push_back({t.query, t.document});
+  for (const auto& t : texts) pairs.push_back({t.query, t.document, t.instruction});
 
   const bool show_progress = isatty(STDERR_FILENO) && pairs.size() > 64;
   auto progress = [&](size_t done, size_t total) {
@@ -124,6 +129,8 @@ void add_score_command(CLI::App& app, int& exit_code) {
   add_model_options(*cmd, args->model);
   cmd->add_option("-q,--query", args->query, "Query text");
   cmd->add_option("-d,--doc", args->documents, "Document text (repeat for several)");
+  cmd->add_option("--instruction", args->instruction,
+                  "A decoder reranker's task instruction for --query/--doc (JSONL lines may carry their own)");
   cmd->add_option("-i,--input", args->input, "JSONL file of {\"query\": .., \"document\": ..} lines");
   cmd->add_option("-o,--output", args->output, "Write JSONL scores here instead of stdout");
   cmd->callback([args, &exit_code] { exit_code = run_score(*args); });

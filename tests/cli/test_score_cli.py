@@ -114,6 +114,31 @@ class ScoreCli(unittest.TestCase):
         for logit, r in zip(logits, ref):
             self.assertAlmostEqual(logit, r["logit"], delta=1e-4)
 
+    def test_decoder_prompts_with_their_instructions_match_the_reference(self):
+        # Qwen3-Reranker's layout at its card's max_length: lines without and with an instruction.
+        at_card = [r for r in expected("qwen3-tiny") if r["max_length"] == 8192]
+        ref = [r for r in at_card if not r["instruction"]][:12] + [r for r in at_card if r["instruction"]][:12]
+        self.assertEqual(sum(bool(r["instruction"]) for r in ref), 12)
+        with tempfile.TemporaryDirectory() as tmp:
+            pairs = os.path.join(tmp, "pairs.jsonl")
+            scores = os.path.join(tmp, "scores.jsonl")
+            with open(pairs, "w", encoding="utf-8") as f:
+                for r in ref:
+                    f.write(json.dumps({k: r[k] for k in ("query", "document", "instruction")}, ensure_ascii=False) + "\n")
+            out = run("score", "--model", model("qwen3-tiny"), "--max-length", "8192", "--input", pairs, "--output", scores)
+            self.assertEqual(out.returncode, 0, out.stderr)
+            with open(scores, encoding="utf-8") as f:
+                got = [json.loads(line) for line in f]
+        self.assertLess(max(abs(g["logit"] - r["logit"]) for g, r in zip(got, ref)), 1e-4)
+        told = next(r for r in ref if r["instruction"])
+        out = run("score", "--model", model("qwen3-tiny"), "--max-length", "8192", "--query", told["query"],
+                  "--doc", told["document"], "--instruction", told["instruction"])
+        self.assertEqual(out.returncode, 0, out.stderr)
+        self.assertAlmostEqual(float(out.stdout.split("\t")[0]), told["logit"], delta=1e-4)
+        out = run("score", "--model", model("tiny"), "--query", "q", "--doc", "d", "--instruction", "judge")
+        self.assertEqual(out.returncode, 2)
+        self.assertIn("takes no instruction", out.stderr)
+
     def test_unsupported_architecture_names_it_and_the_file(self):
         out = run("score", "--model", os.path.join(os.environ["RERANKD_TESTDATA"], "bad",
                                                    "config_architecture_unsupported"), "--query", "q", "--doc", "d")
