@@ -29,8 +29,11 @@ size_t RequestEncoder::least_tokens(size_t body_bytes) const {
 }
 
 EncodedRequest RequestEncoder::encode(RerankInput& in, const Progress& progress) const {
-  PairPlan plan = resolve_plan(in.chunks, settings_.chunk_defaults, in.truncation.value_or(settings_.truncation),
-                               in.truncation_side, settings_.max_length);
+  // The server's chunk defaults are for cross-encoders: a decoder's prompt refuses only the chunks
+  // a request asks for (a server serving both kinds keeps its defaults).
+  const ChunkRequest defaults = tokenizer_.prompt_based() ? ChunkRequest{} : settings_.chunk_defaults;
+  PairPlan plan = resolve_plan(in.chunks, defaults, in.truncation.value_or(settings_.truncation), in.truncation_side,
+                               settings_.max_length);
   plan.return_chunks = in.return_chunks;
   plan.instruction = in.instruction;
   // Each text is tokenized only as far as the plan can use (the query to the pair's budget + 1), so

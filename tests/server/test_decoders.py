@@ -26,9 +26,11 @@ def rows_of(name, instructed):
 class DecoderServeTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        # float32: the reference's tolerance; --max-length 8192: Qwen3-Reranker's own default.
+        # float32: the reference's tolerance; --max-length 8192: Qwen3-Reranker's own default. The
+        # server's chunk default is the cross-encoder's: the decoders must score whole prompts anyway.
         cls.server = Server(model("tiny"), "--model", "qwen3=" + model("qwen3-tiny"), "--model",
-                            "gemma=" + model("bge-gemma-tiny"), "--dtype", "float32", "--max-length", "8192")
+                            "gemma=" + model("bge-gemma-tiny"), "--dtype", "float32", "--max-length", "8192",
+                            "--max-chunks-per-doc", "2")
         cls.conn = cls.server.connect()
 
     @classmethod
