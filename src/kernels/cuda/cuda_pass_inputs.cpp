@@ -50,7 +50,9 @@ PackedPass pack_pass(const PackedBatch& batch, const TableBounds& tables, const 
   }
   const auto items = static_cast<int64_t>(pass.attention.items.size());
   if (items > plan.max_items) throw Error(Error::Kind::kInternal, "attention plan: more items than planned");
-  std::memcpy(host + layout.items, pass.attention.items.data(), static_cast<size_t>(items) * sizeof(AttentionItem));
+  if (items > 0) {  // a decoder's pass has none, and memcpy from an empty vector's null is undefined
+    std::memcpy(host + layout.items, pass.attention.items.data(), static_cast<size_t>(items) * sizeof(AttentionItem));
+  }
   pass.regions = {{{layout.ids, tokens * 4},
                    {layout.positions, tokens * 4},
                    {layout.types, tokens * 4},
