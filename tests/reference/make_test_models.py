@@ -1087,13 +1087,13 @@ def write_shaped(out, spm_path, args):
         t1 = time.time()
         nbytes = write_bge_shaped(os.path.join(out, "models", "bge-shaped"), spm_path, SEED + 2, dtype=dtype)
         print(f"bge-shaped {nbytes / 1e9:.2f} GB of {dtype} weights in {time.time() - t1:.1f} s")
+    if args.mid_shaped:
+        nbytes = write_bge_shaped(os.path.join(out, "models", "mid-shaped"), spm_path, SEED + 3, MID_SHAPE, dtype)
+        print(f"mid-shaped {nbytes / 1e9:.2f} GB of {dtype} weights")
     if args.qwen3_shaped:
         t1 = time.time()
         decoder_models.build_shaped(out, dtype={"float32": "F32", "float16": "BF16"}[args.shaped_dtype])
         print(f"qwen3-0.6b-shaped in {time.time() - t1:.1f} s")
-    if args.mid_shaped:
-        nbytes = write_bge_shaped(os.path.join(out, "models", "mid-shaped"), spm_path, SEED + 3, MID_SHAPE, dtype)
-        print(f"mid-shaped {nbytes / 1e9:.2f} GB of {dtype} weights")
 
 
 if __name__ == "__main__":
