@@ -85,9 +85,10 @@ PromptTokenizer::PromptTokenizer(std::unique_ptr<TextTokenizer> text, ModelFamil
     case ModelFamily::kGemma:
       default_instruction_ = kBgePrompt;
       separator_ = text_->encode(kNewline);
+      prompt_ = text_->encode(kBgePrompt);
       bos_ = single("<bos>");
       answer_ = {single("Yes"), -1};  // FlagEmbedding: tokenizer('Yes')['input_ids'][0], the raw logit
-      fixed_tokens_ = 1 + 2 * separator_.size() + text_->encode(kBgePrompt).size();
+      fixed_tokens_ = 1 + 2 * separator_.size() + prompt_.size();
       break;
     case ModelFamily::kRoberta:
     case ModelFamily::kBert:
@@ -167,7 +168,7 @@ EncodedPair PromptTokenizer::mxbai(std::string_view instruction, std::string_vie
 
 EncodedPair PromptTokenizer::bge_gemma(std::string_view instruction, std::string_view query,
                                        std::string_view document, size_t max_length) const {
-  const std::vector<int32_t> prompt = text_->encode(instruction.empty() ? kBgePrompt : instruction);
+  const std::vector<int32_t> prompt = instruction.empty() ? prompt_ : text_->encode(instruction);
   std::vector<int32_t> first{bos_};
   std::vector<int32_t> q = text_->encode(concat({"A: ", query}));
   const size_t query_cap = max_length * 3 / 4;

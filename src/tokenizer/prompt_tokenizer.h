@@ -56,7 +56,8 @@ class PromptTokenizer final : public PairTokenizer {
   std::unique_ptr<TextTokenizer> text_;
   ModelFamily family_;
   std::string default_instruction_;
-  std::vector<int32_t> prefix_, suffix_, separator_, task_;  // the recipe's fixed pieces, encoded once
+  // The recipe's fixed pieces, encoded once; prompt_: bge-gemma's default prompt.
+  std::vector<int32_t> prefix_, suffix_, separator_, task_, prompt_;
   int32_t bos_ = -1;
   size_t fixed_tokens_ = 0;  // tokens the recipe adds whatever the texts
   size_t model_max_length_ = 0;  // tokenizer_config.json's, which mxbai's code lowers max_length to

@@ -1,6 +1,9 @@
 #include "kernels/cpu/attention_matmuls.h"
 
+#include <omp.h>
+
 #include <algorithm>
+#include <exception>
 
 namespace rerankd::cpu {
 
@@ -26,6 +29,23 @@ AttentionMatmuls::AttentionMatmuls(dnnl::engine& engine, const dnnl::memory::des
 void AttentionMatmuls::reserve(AttentionScratch& scratch) const {
   if (scratch.scores.size() < scores_size_) scratch.scores.resize(scores_size_);
   if (scratch.dnnl_scratchpad.size() < scratchpad_bytes_) scratch.dnnl_scratchpad.resize(scratchpad_bytes_);
+}
+
+void AttentionWorkers::run(dnnl::engine& engine, int threads, size_t count, const RunUnit& run_unit) {
+  while (static_cast<int>(streams_.size()) < threads) streams_.emplace_back(engine);
+  if (static_cast<int>(scratch_.size()) < threads) scratch_.resize(static_cast<size_t>(threads));
+  std::exception_ptr failure;
+#pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
+  for (size_t u = 0; u < count; ++u) {
+    const auto thread = static_cast<size_t>(omp_get_thread_num());
+    try {
+      run_unit(u, streams_[thread], scratch_[thread]);
+    } catch (...) {
+#pragma omp critical(rerankd_attention_failure)
+      if (!failure) failure = std::current_exception();
+    }
+  }
+  if (failure) std::rethrow_exception(failure);
 }
 
 }  // namespace rerankd::cpu

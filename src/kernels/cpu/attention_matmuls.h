@@ -10,6 +10,7 @@
 #include <dnnl.hpp>
 
 #include <cstddef>
+#include <functional>
 #include <vector>
 
 namespace rerankd::cpu {
@@ -56,6 +57,21 @@ class AttentionMatmuls {
   dnnl::memory::desc q_md_, k_md_, scores_md_, v_md_, ctx_md_, scores_scratchpad_md_, context_scratchpad_md_;
   size_t scores_size_ = 0, scratchpad_bytes_ = 0;
   dnnl::matmul scores_, context_;
+};
+
+// The compute threads' streams and scratch, and the loop that spreads an attention's units over
+// them: each thread runs a unit start to finish on its own core (oneDNN single-threaded inside).
+class AttentionWorkers {
+ public:
+  // Calls run_unit(u, stream, scratch) for each u < count, on `threads` OpenMP threads, the units
+  // taken in order as threads come free. An exception must not leave an OpenMP region (it would
+  // terminate the process): the first is rethrown on the calling thread once the region has ended.
+  using RunUnit = std::function<void(size_t unit, dnnl::stream& stream, AttentionScratch& scratch)>;
+  void run(dnnl::engine& engine, int threads, size_t count, const RunUnit& run_unit);
+
+ private:
+  std::vector<dnnl::stream> streams_;
+  std::vector<AttentionScratch> scratch_;
 };
 
 }  // namespace rerankd::cpu

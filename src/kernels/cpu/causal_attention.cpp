@@ -1,11 +1,9 @@
 #include "kernels/cpu/causal_attention.h"
 
-#include <omp.h>
 
 #include <algorithm>
 #include <cmath>
 #include <cstring>
-#include <exception>
 
 #include "common/error.h"
 #include "kernels/cpu/softmax_kernels.h"
@@ -32,7 +30,7 @@ int64_t heads_per_unit(int64_t group, int64_t queries, int64_t keys) {
 
 }  // namespace
 
-const CausalAttention::Primitives& CausalAttention::primitives(int64_t queries, int64_t keys, int64_t heads,
+const AttentionMatmuls& CausalAttention::primitives(int64_t queries, int64_t keys, int64_t heads,
                                                                const DecoderAttentionShape& shape) {
   const Key key{queries, keys, heads, shape.q_heads, shape.kv_heads, shape.head_dim};
   auto it = cache_.find(key);
@@ -64,7 +62,7 @@ void CausalAttention::run(const float* qkv, const std::vector<int32_t>& seq_star
     for (int64_t first = 0; first < length; first += kQueryBlock) {
       const int64_t queries = std::min(kQueryBlock, length - first), keys = first + queries;
       const int64_t heads = heads_per_unit(group, queries, keys);
-      const Primitives& p = primitives(queries, keys, heads, shape);
+      const AttentionMatmuls& p = primitives(queries, keys, heads, shape);
       for (int64_t h = 0; h < shape.q_heads; h += heads) units_.push_back({begin, first, queries, h, heads, &p});
     }
   }
@@ -72,26 +70,13 @@ void CausalAttention::run(const float* qkv, const std::vector<int32_t>& seq_star
   std::stable_sort(units_.begin(), units_.end(), [](const Unit& a, const Unit& b) {
     return a.heads * a.queries * (a.first_query + a.queries) > b.heads * b.queries * (b.first_query + b.queries);
   });
-  while (static_cast<int>(streams_.size()) < threads) streams_.emplace_back(engine_);
-  if (static_cast<int>(scratch_.size()) < threads) scratch_.resize(static_cast<size_t>(threads));
-
-  // An exception must not leave an OpenMP region: the first is rethrown once the region ends.
-  std::exception_ptr failure;
-#pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
-  for (size_t u = 0; u < units_.size(); ++u) {
-    const auto thread = static_cast<size_t>(omp_get_thread_num());
-    try {
-      run_unit(units_[u], qkv, shape, context, streams_[thread], scratch_[thread]);
-    } catch (...) {
-#pragma omp critical(rerankd_causal_attention_failure)
-      if (!failure) failure = std::current_exception();
-    }
-  }
-  if (failure) std::rethrow_exception(failure);
+  workers_.run(engine_, threads, units_.size(), [&](size_t u, dnnl::stream& stream, AttentionScratch& scratch) {
+    run_unit(units_[u], qkv, shape, context, stream, scratch);
+  });
 }
 
 void CausalAttention::run_unit(const Unit& unit, const float* qkv, const DecoderAttentionShape& shape, float* context,
-                               dnnl::stream& stream, ThreadScratch& scratch) const {
+                               dnnl::stream& stream, AttentionScratch& scratch) const {
   const int64_t d = shape.head_dim, row = shape.q_width() + 2 * shape.kv_width();
   const int64_t queries = unit.queries, keys = unit.first_query + unit.queries;
   const int64_t kv_head = unit.first_head / (shape.q_heads / shape.kv_heads);

@@ -31,27 +31,24 @@ class CausalAttention {
            float* context);
 
  private:
-  using Primitives = AttentionMatmuls;
-  using ThreadScratch = AttentionScratch;
   struct Unit {
     int64_t begin;        // the sequence's first token
     int64_t first_query;  // within the sequence; the unit's keys are [0, first_query + queries)
     int64_t queries, first_head, heads;
-    const Primitives* primitives;
+    const AttentionMatmuls* primitives;
   };
   // By (queries, keys, heads per unit, q heads, kv heads, head_dim).
   using Key = std::tuple<int64_t, int64_t, int64_t, int64_t, int64_t, int64_t>;
 
-  const Primitives& primitives(int64_t queries, int64_t keys, int64_t heads, const DecoderAttentionShape& shape);
+  const AttentionMatmuls& primitives(int64_t queries, int64_t keys, int64_t heads, const DecoderAttentionShape& shape);
   void run_unit(const Unit& unit, const float* qkv, const DecoderAttentionShape& shape, float* context,
-                dnnl::stream& stream, ThreadScratch& scratch) const;
+                dnnl::stream& stream, AttentionScratch& scratch) const;
 
   static constexpr size_t kMaxCachedShapes = 512;
 
   dnnl::engine& engine_;
-  std::map<Key, Primitives> cache_;
-  std::vector<dnnl::stream> streams_;
-  std::vector<ThreadScratch> scratch_;
+  std::map<Key, AttentionMatmuls> cache_;
+  AttentionWorkers workers_;
   std::vector<Unit> units_;
 };
 

@@ -1,10 +1,8 @@
 #include "kernels/cpu/dnnl_attention.h"
 
-#include <omp.h>
 
 #include <algorithm>
 #include <cmath>
-#include <exception>
 
 #include "kernels/cpu/softmax_kernels.h"
 
@@ -37,7 +35,7 @@ int64_t heads_per_unit(int64_t length, int64_t num_heads, int64_t sequences, int
 
 }  // namespace
 
-const DnnlAttention::Primitives& DnnlAttention::primitives(int64_t length, int64_t heads, int64_t hidden,
+const AttentionMatmuls& DnnlAttention::primitives(int64_t length, int64_t heads, int64_t hidden,
                                                           int64_t num_heads) {
   auto it = cache_.find({length, heads});
   if (it != cache_.end()) return it->second;
@@ -64,30 +62,16 @@ void DnnlAttention::run(const float* qkv, const std::vector<int32_t>& seq_starts
     const int64_t begin = seq_starts[s], length = seq_starts[s + 1] - seq_starts[s];
     if (length == 0) continue;
     const int64_t heads = heads_per_unit(length, num_heads, sequences, threads);
-    const Primitives& p = primitives(length, heads, hidden, num_heads);
+    const AttentionMatmuls& p = primitives(length, heads, hidden, num_heads);
     for (int64_t h = 0; h < num_heads; h += heads) units_.push_back({begin, length, h, heads, &p});
   }
-  while (static_cast<int>(streams_.size()) < threads) streams_.emplace_back(engine_);
-  if (static_cast<int>(scratch_.size()) < threads) scratch_.resize(static_cast<size_t>(threads));
-
-  // An exception must not leave an OpenMP region (it would terminate the process): the first one
-  // is kept and rethrown on the calling thread once the region has ended.
-  std::exception_ptr failure;
-#pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
-  for (size_t u = 0; u < units_.size(); ++u) {
-    const auto thread = static_cast<size_t>(omp_get_thread_num());
-    try {
-      run_unit(units_[u], qkv, hidden, num_heads, context, streams_[thread], scratch_[thread]);
-    } catch (...) {
-#pragma omp critical(rerankd_attention_failure)
-      if (!failure) failure = std::current_exception();
-    }
-  }
-  if (failure) std::rethrow_exception(failure);
+  workers_.run(engine_, threads, units_.size(), [&](size_t u, dnnl::stream& stream, AttentionScratch& scratch) {
+    run_unit(units_[u], qkv, hidden, num_heads, context, stream, scratch);
+  });
 }
 
 void DnnlAttention::run_unit(const Unit& unit, const float* qkv, int64_t hidden, int64_t num_heads, float* context,
-                             dnnl::stream& stream, ThreadScratch& scratch) const {
+                             dnnl::stream& stream, AttentionScratch& scratch) const {
   const int64_t L = unit.length, d = hidden / num_heads;
   float* q = const_cast<float*>(qkv) + unit.begin * 3 * hidden + unit.first_head * d;
   const float scale = 1.f / std::sqrt(static_cast<float>(d));

@@ -31,23 +31,19 @@ class DnnlAttention {
            float* context);
 
  private:
-  using Primitives = AttentionMatmuls;
-  using ThreadScratch = AttentionScratch;
   struct Unit {
     int64_t begin, length, first_head, heads;
-    const Primitives* primitives;
+    const AttentionMatmuls* primitives;
   };
-  const Primitives& primitives(int64_t length, int64_t heads, int64_t hidden, int64_t num_heads);
+  const AttentionMatmuls& primitives(int64_t length, int64_t heads, int64_t hidden, int64_t num_heads);
   void run_unit(const Unit& unit, const float* qkv, int64_t hidden, int64_t num_heads, float* context,
-                dnnl::stream& stream, ThreadScratch& scratch) const;
+                dnnl::stream& stream, AttentionScratch& scratch) const;
 
   static constexpr size_t kMaxCachedShapes = 512;
 
   dnnl::engine& engine_;
-  std::map<std::pair<int64_t, int64_t>, Primitives> cache_;  // by (length, heads per unit)
-  // Per compute thread: its stream and buffers.
-  std::vector<dnnl::stream> streams_;
-  std::vector<ThreadScratch> scratch_;
+  std::map<std::pair<int64_t, int64_t>, AttentionMatmuls> cache_;  // by (length, heads per unit)
+  AttentionWorkers workers_;
   std::vector<Unit> units_;
 };
 
